@@ -1,0 +1,134 @@
+//! Commands: what a caller asks the ledger to do. Ids and time come in with the command, so
+//! deciding one is a pure function of the ledger state.
+
+use crate::account::{AccountStatus, AccountType};
+use crate::ids::{AccountId, ClientId, PaymentId};
+use crate::money::Currency;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// A command with the time it is decided at and an optional idempotency key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Command {
+    /// The instant the command is decided at (the engine stamps it, monotonic).
+    pub at: DateTime<Utc>,
+    /// A retry with the same key and the same request returns the first outcome.
+    pub idempotency_key: Option<String>,
+    pub kind: CommandKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "camelCase")]
+pub enum CommandKind {
+    OpenAccount(OpenAccount),
+    RenameAccount {
+        account_id: AccountId,
+        name: Option<String>,
+    },
+    ActivateAccount {
+        account_id: AccountId,
+    },
+    BlockAccount {
+        account_id: AccountId,
+        reason: Option<String>,
+    },
+    UnblockAccount {
+        account_id: AccountId,
+    },
+    CloseAccount {
+        account_id: AccountId,
+    },
+    CreatePayment(CreatePayment),
+    PendPayment {
+        payment_id: PaymentId,
+        expires_at: Option<DateTime<Utc>>,
+    },
+    /// Posts a pending payment; `amount` below the held amount posts part and releases the rest
+    /// (single-leg payments only).
+    PostPayment {
+        payment_id: PaymentId,
+        amount: Option<Decimal>,
+    },
+    CancelPayment {
+        payment_id: PaymentId,
+        reason: Option<String>,
+    },
+    /// Releases a pending payment whose expiry has passed (a no-op if it already expired).
+    ExpirePayment {
+        payment_id: PaymentId,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenAccount {
+    pub account_id: AccountId,
+    /// Required for customer accounts (current, savings); none for internal ones.
+    pub client_id: Option<ClientId>,
+    pub currency: Currency,
+    pub account_type: AccountType,
+    pub name: Option<String>,
+    /// Chosen by the caller, or assigned by the ledger when absent.
+    pub number: Option<String>,
+    /// How far below zero a customer account may go (0 = never).
+    pub overdraft_limit: Decimal,
+    /// `Active` or `Inactive`.
+    pub status: AccountStatus,
+}
+
+/// How a new payment starts its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CreateMode {
+    /// Recorded only; no money moves (the seed's "create draft").
+    Draft,
+    /// Holds the funds at once (draft + pend in one step).
+    Pending,
+    /// Moves the money at once (the seed's "create single transaction").
+    Posted,
+}
+
+/// One leg as asked for. A missing side is the currency's settlement account: a pay-in names
+/// only the credited account, a pay-out only the debited one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LegRequest {
+    pub debit: Option<AccountId>,
+    pub credit: Option<AccountId>,
+    pub amount: Decimal,
+    pub currency: Currency,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatePayment {
+    pub payment_id: PaymentId,
+    pub legs: Vec<LegRequest>,
+    pub mode: CreateMode,
+    pub description: Option<String>,
+    pub external_id: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+    /// Only with `CreateMode::Pending`: when the hold is released if not posted.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl CommandKind {
+    /// A digest of what the caller asked for, without the ids the server generated for it, so
+    /// that a retry of the same request matches and a different request under the same key
+    /// does not.
+    pub fn fingerprint(&self) -> String {
+        let mut request = self.clone();
+        match &mut request {
+            CommandKind::OpenAccount(open) => open.account_id = AccountId(uuid::Uuid::nil()),
+            CommandKind::CreatePayment(create) => create.payment_id = PaymentId(uuid::Uuid::nil()),
+            _ => {}
+        }
+        // Serializing plain data structs cannot fail; an empty digest input would still be
+        // deterministic, so no error path is needed here.
+        let bytes = serde_json::to_vec(&request).unwrap_or_default();
+        hex::encode(&Sha256::digest(&bytes)[..16])
+    }
+}

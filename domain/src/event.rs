@@ -1,0 +1,206 @@
+//! Events: the immutable facts the ledger records. One enum per aggregate; each event type is
+//! its own struct so the log's `event_type` column picks the decoder without a tag lookup.
+
+use crate::account::{AccountStatus, AccountType, BalancePolicy};
+use crate::ids::{AccountId, ClientId, PaymentId};
+use crate::money::Currency;
+use crate::payment::{Leg, PaymentStatus, PostedLeg};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// An event as the ledger produces and applies it: its body, the revision it takes in its
+/// stream, and, on the last event of a keyed command, the idempotency stamp.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub body: EventBody,
+    /// 0 for the first event of the stream.
+    pub revision: u64,
+    pub idempotency: Option<IdempotencyStamp>,
+}
+
+/// The idempotency key of the command that produced an event and the fingerprint of its request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyStamp {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventBody {
+    Account(AccountEvent),
+    Payment(PaymentEvent),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AccountEvent {
+    Opened(AccountOpened),
+    Renamed(AccountRenamed),
+    Activated(AccountStatusChanged),
+    Blocked(AccountBlocked),
+    Unblocked(AccountStatusChanged),
+    Closed(AccountStatusChanged),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PaymentEvent {
+    Created(PaymentCreated),
+    Pended(PaymentPended),
+    Posted(PaymentPosted),
+    Cancelled(PaymentCancelled),
+    Expired(PaymentExpired),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountOpened {
+    pub account_id: AccountId,
+    pub number: String,
+    pub client_id: Option<ClientId>,
+    pub currency: Currency,
+    pub account_type: AccountType,
+    pub status: AccountStatus,
+    pub name: Option<String>,
+    pub policy: BalancePolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountRenamed {
+    pub account_id: AccountId,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountBlocked {
+    pub account_id: AccountId,
+    pub reason: Option<String>,
+}
+
+/// Activated, unblocked or closed: the event type says which.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountStatusChanged {
+    pub account_id: AccountId,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaymentCreated {
+    pub payment_id: PaymentId,
+    /// Draft, Pending (funds held) or Posted (money moved).
+    pub status: PaymentStatus,
+    pub legs: Vec<Leg>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A draft's funds are now held: each leg's amount is pending on both sides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaymentPended {
+    pub payment_id: PaymentId,
+    pub legs: Vec<Leg>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaymentPosted {
+    pub payment_id: PaymentId,
+    pub legs: Vec<PostedLeg>,
+}
+
+/// `released` lists the holds paid back (empty when cancelled from draft).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaymentCancelled {
+    pub payment_id: PaymentId,
+    pub released: Vec<Leg>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaymentExpired {
+    pub payment_id: PaymentId,
+    pub released: Vec<Leg>,
+}
+
+impl EventBody {
+    /// The stream the event belongs to: `account-{id}` or `payment-{id}`.
+    pub fn stream_id(&self) -> String {
+        match self {
+            EventBody::Account(event) => format!("account-{}", event.account_id()),
+            EventBody::Payment(event) => format!("payment-{}", event.payment_id()),
+        }
+    }
+
+    /// Every account whose counters or record this event changes, each once.
+    pub fn touched_accounts(&self) -> Vec<AccountId> {
+        let mut accounts = Vec::with_capacity(2);
+        let mut add = |id: AccountId| {
+            if !accounts.contains(&id) {
+                accounts.push(id);
+            }
+        };
+        match self {
+            EventBody::Account(event) => add(event.account_id()),
+            EventBody::Payment(PaymentEvent::Created(e)) if e.status == PaymentStatus::Draft => {}
+            EventBody::Payment(PaymentEvent::Created(PaymentCreated { legs, .. }))
+            | EventBody::Payment(PaymentEvent::Pended(PaymentPended { legs, .. }))
+            | EventBody::Payment(PaymentEvent::Cancelled(PaymentCancelled {
+                released: legs,
+                ..
+            }))
+            | EventBody::Payment(PaymentEvent::Expired(PaymentExpired {
+                released: legs, ..
+            })) => {
+                for leg in legs {
+                    add(leg.debit);
+                    add(leg.credit);
+                }
+            }
+            EventBody::Payment(PaymentEvent::Posted(e)) => {
+                for leg in &e.legs {
+                    add(leg.debit);
+                    add(leg.credit);
+                }
+            }
+        }
+        accounts
+    }
+}
+
+impl AccountEvent {
+    pub fn account_id(&self) -> AccountId {
+        match self {
+            AccountEvent::Opened(e) => e.account_id,
+            AccountEvent::Renamed(e) => e.account_id,
+            AccountEvent::Blocked(e) => e.account_id,
+            AccountEvent::Activated(e) | AccountEvent::Unblocked(e) | AccountEvent::Closed(e) => {
+                e.account_id
+            }
+        }
+    }
+}
+
+impl PaymentEvent {
+    pub fn payment_id(&self) -> PaymentId {
+        match self {
+            PaymentEvent::Created(e) => e.payment_id,
+            PaymentEvent::Pended(e) => e.payment_id,
+            PaymentEvent::Posted(e) => e.payment_id,
+            PaymentEvent::Cancelled(e) => e.payment_id,
+            PaymentEvent::Expired(e) => e.payment_id,
+        }
+    }
+}

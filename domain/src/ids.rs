@@ -1,0 +1,39 @@
+//! Typed identifiers, so an account id is never passed where a payment id belongs.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(id: Uuid) -> Self {
+                $name(id)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// An account (customer or internal).
+    AccountId
+);
+id_type!(
+    /// A payment: one or more legs that commit together.
+    PaymentId
+);
+id_type!(
+    /// The client (customer) that owns customer accounts.
+    ClientId
+);

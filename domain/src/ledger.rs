@@ -1,0 +1,1076 @@
+//! The in-memory ledger: decides commands against its state and applies the resulting events.
+//!
+//! `decide` is pure (it reads the state and returns events or a refusal); `apply` folds an event
+//! into the state. `execute` is both. Applying a history's events to an empty ledger rebuilds the
+//! same state, which is how the engine recovers and how auditors replay.
+
+use crate::account::{Account, AccountStatus, AccountType, BalancePolicy};
+use crate::command::{Command, CommandKind, CreateMode, CreatePayment, LegRequest, OpenAccount};
+use crate::error::LedgerError;
+use crate::event::*;
+use crate::ids::{AccountId, PaymentId};
+use crate::money::Currency;
+use crate::payment::{Leg, Payment, PaymentStatus, PostedLeg};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use uuid::Uuid;
+
+/// Most legs one payment may have: enough for FX with fees, small enough to bound a decision.
+pub const MAX_LEGS: usize = 16;
+/// Longest idempotency key, name, description or reason accepted.
+pub const MAX_TEXT_LEN: usize = 512;
+
+/// The entity a command produced or acted on: what a retry with the same key is answered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "entity", content = "id", rename_all = "camelCase")]
+pub enum Receipt {
+    Account(AccountId),
+    Payment(PaymentId),
+}
+
+/// What `execute` did: the events it recorded (none for a duplicate) and the entity concerned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Executed {
+    pub events: Vec<Event>,
+    pub receipt: Receipt,
+    /// True when the idempotency key was seen before with the same request.
+    pub duplicate: bool,
+}
+
+/// What `process` did with one command: holds that expired before it, and its own outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Processed {
+    pub expired: Vec<Event>,
+    pub result: Result<Executed, LedgerError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct IdempotencyRecord {
+    fingerprint: String,
+    receipt: Receipt,
+}
+
+/// The whole ledger state, owned by one writer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ledger {
+    accounts: HashMap<AccountId, Account>,
+    numbers: HashMap<String, AccountId>,
+    payments: HashMap<PaymentId, Payment>,
+    expiries: BTreeSet<(DateTime<Utc>, PaymentId)>,
+    idempotency: HashMap<String, IdempotencyRecord>,
+}
+
+/// The ledger in a serializable form, for snapshots.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerSnapshot {
+    accounts: Vec<Account>,
+    payments: Vec<Payment>,
+    idempotency: Vec<(String, IdempotencyRecord)>,
+}
+
+/// Namespace of the deterministic ids of the bank's internal accounts.
+const INTERNAL_ACCOUNT_NAMESPACE: Uuid = Uuid::from_u128(0x6f6c_696f_2d6c_6564_6765_722d_6e73_0001);
+
+impl Ledger {
+    pub fn new() -> Ledger {
+        Ledger::default()
+    }
+
+    // ---------------------------------------------------------------- queries
+
+    pub fn account(&self, id: AccountId) -> Option<&Account> {
+        self.accounts.get(&id)
+    }
+
+    pub fn account_by_number(&self, number: &str) -> Option<&Account> {
+        self.numbers
+            .get(number)
+            .and_then(|id| self.accounts.get(id))
+    }
+
+    pub fn accounts(&self) -> impl Iterator<Item = &Account> {
+        self.accounts.values()
+    }
+
+    pub fn payment(&self, id: PaymentId) -> Option<&Payment> {
+        self.payments.get(&id)
+    }
+
+    pub fn payments(&self) -> impl Iterator<Item = &Payment> {
+        self.payments.values()
+    }
+
+    /// The earliest expiry of a pending payment, so a writer can wake up for it.
+    pub fn next_expiry(&self) -> Option<DateTime<Utc>> {
+        self.expiries.first().map(|(at, _)| *at)
+    }
+
+    /// The id of the bank's settlement account for `currency`: the same on every node and replay.
+    pub fn settlement_account_id(currency: Currency) -> AccountId {
+        Self::internal_account_id(AccountType::Settlement, currency)
+    }
+
+    /// The deterministic id of an internal account of `account_type` for `currency`.
+    pub fn internal_account_id(account_type: AccountType, currency: Currency) -> AccountId {
+        let name = format!("folio:{account_type:?}:{}", currency.code());
+        AccountId(Uuid::new_v5(&INTERNAL_ACCOUNT_NAMESPACE, name.as_bytes()))
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    /// Releases the holds that expired at or before `at`, then executes `command`. The expiries
+    /// stand even when the command is refused: time passed either way.
+    pub fn process(&mut self, command: &Command) -> Processed {
+        let expired = self.expire_due(command.at);
+        let result = self.execute(command);
+        Processed { expired, result }
+    }
+
+    /// Decides `command` and applies its events. A refusal changes nothing.
+    pub fn execute(&mut self, command: &Command) -> Result<Executed, LedgerError> {
+        let executed = self.decide(command)?;
+        for event in &executed.events {
+            self.apply(event);
+        }
+        Ok(executed)
+    }
+
+    /// Decides `command` against the current state without changing it.
+    pub fn decide(&self, command: &Command) -> Result<Executed, LedgerError> {
+        let stamp = match &command.idempotency_key {
+            None => None,
+            Some(key) => {
+                check_text("idempotency key", key)?;
+                if key.is_empty() {
+                    return Err(invalid("the idempotency key is empty"));
+                }
+                let fingerprint = command.kind.fingerprint();
+                if let Some(record) = self.idempotency.get(key) {
+                    if record.fingerprint == fingerprint {
+                        return Ok(Executed {
+                            events: Vec::new(),
+                            receipt: record.receipt,
+                            duplicate: true,
+                        });
+                    }
+                    return Err(LedgerError::IdempotencyConflict { key: key.clone() });
+                }
+                Some(IdempotencyStamp {
+                    key: key.clone(),
+                    fingerprint,
+                })
+            }
+        };
+        let (mut events, receipt) = match &command.kind {
+            CommandKind::OpenAccount(open) => self.decide_open(open)?,
+            CommandKind::RenameAccount { account_id, name } => {
+                if let Some(name) = name {
+                    check_text("name", name)?;
+                }
+                let account = self.live_account(*account_id)?;
+                let body = AccountEvent::Renamed(AccountRenamed {
+                    account_id: *account_id,
+                    name: name.clone(),
+                });
+                (
+                    vec![account_event(account, body)],
+                    Receipt::Account(*account_id),
+                )
+            }
+            CommandKind::ActivateAccount { account_id } => {
+                self.decide_status(*account_id, AccountStatus::Active, |a| {
+                    AccountEvent::Activated(AccountStatusChanged { account_id: a })
+                })?
+            }
+            CommandKind::BlockAccount { account_id, reason } => {
+                if let Some(reason) = reason {
+                    check_text("reason", reason)?;
+                }
+                self.decide_status(*account_id, AccountStatus::Blocked, |a| {
+                    AccountEvent::Blocked(AccountBlocked {
+                        account_id: a,
+                        reason: reason.clone(),
+                    })
+                })?
+            }
+            CommandKind::UnblockAccount { account_id } => {
+                self.decide_status(*account_id, AccountStatus::Active, |a| {
+                    AccountEvent::Unblocked(AccountStatusChanged { account_id: a })
+                })?
+            }
+            CommandKind::CloseAccount { account_id } => {
+                let account = self.live_account(*account_id)?;
+                if !account.is_empty() {
+                    return Err(LedgerError::AccountNotEmpty {
+                        account: *account_id,
+                        balance: account.balance(),
+                        held: account.held(),
+                        incoming: account.credits_pending,
+                    });
+                }
+                let body = AccountEvent::Closed(AccountStatusChanged {
+                    account_id: *account_id,
+                });
+                (
+                    vec![account_event(account, body)],
+                    Receipt::Account(*account_id),
+                )
+            }
+            CommandKind::CreatePayment(create) => self.decide_create(create, command.at)?,
+            CommandKind::PendPayment {
+                payment_id,
+                expires_at,
+            } => self.decide_pend(*payment_id, *expires_at, command.at)?,
+            CommandKind::PostPayment { payment_id, amount } => {
+                self.decide_post(*payment_id, *amount)?
+            }
+            CommandKind::CancelPayment { payment_id, reason } => {
+                if let Some(reason) = reason {
+                    check_text("reason", reason)?;
+                }
+                let payment = self.payment_in(*payment_id, "cancel", |s| {
+                    matches!(s, PaymentStatus::Draft | PaymentStatus::Pending)
+                })?;
+                let released = if payment.status == PaymentStatus::Pending {
+                    payment.legs.clone()
+                } else {
+                    Vec::new()
+                };
+                let body = PaymentEvent::Cancelled(PaymentCancelled {
+                    payment_id: *payment_id,
+                    released,
+                    reason: reason.clone(),
+                });
+                (
+                    vec![payment_event(payment, body)],
+                    Receipt::Payment(*payment_id),
+                )
+            }
+            CommandKind::ExpirePayment { payment_id } => {
+                let payment = self
+                    .payments
+                    .get(payment_id)
+                    .ok_or(LedgerError::PaymentNotFound(*payment_id))?;
+                match (payment.status, payment.expires_at) {
+                    (PaymentStatus::Expired, _) => (Vec::new(), Receipt::Payment(*payment_id)),
+                    (PaymentStatus::Pending, Some(expires_at)) if expires_at <= command.at => (
+                        vec![self.expiry_event(payment)],
+                        Receipt::Payment(*payment_id),
+                    ),
+                    (PaymentStatus::Pending, Some(expires_at)) => {
+                        return Err(invalid(format!(
+                            "payment {payment_id} expires at {expires_at}, not yet"
+                        )));
+                    }
+                    (status, _) => {
+                        return Err(LedgerError::InvalidPaymentState {
+                            payment: *payment_id,
+                            status,
+                            action: "expire",
+                        });
+                    }
+                }
+            }
+        };
+        if let (Some(stamp), Some(last)) = (stamp, events.last_mut()) {
+            last.idempotency = Some(stamp);
+        }
+        Ok(Executed {
+            events,
+            receipt,
+            duplicate: false,
+        })
+    }
+
+    /// Releases every pending hold whose expiry is at or before `at`, returning the events.
+    pub fn expire_due(&mut self, at: DateTime<Utc>) -> Vec<Event> {
+        let mut events = Vec::new();
+        while let Some(&(expires_at, payment_id)) = self.expiries.first() {
+            if expires_at > at {
+                break;
+            }
+            let event = match self.payments.get(&payment_id) {
+                Some(payment) if payment.status == PaymentStatus::Pending => {
+                    Some(self.expiry_event(payment))
+                }
+                _ => None,
+            };
+            match event {
+                Some(event) => {
+                    self.apply(&event);
+                    events.push(event);
+                }
+                // A stale entry (already settled): drop it so the loop moves on.
+                None => {
+                    self.expiries.remove(&(expires_at, payment_id));
+                }
+            }
+        }
+        events
+    }
+
+    fn expiry_event(&self, payment: &Payment) -> Event {
+        payment_event(
+            payment,
+            PaymentEvent::Expired(PaymentExpired {
+                payment_id: payment.id,
+                released: payment.legs.clone(),
+            }),
+        )
+    }
+
+    fn decide_open(&self, open: &OpenAccount) -> Result<(Vec<Event>, Receipt), LedgerError> {
+        if self.accounts.contains_key(&open.account_id) {
+            return Err(LedgerError::AccountAlreadyExists(open.account_id));
+        }
+        if let Some(name) = &open.name {
+            check_text("name", name)?;
+        }
+        if !matches!(open.status, AccountStatus::Active | AccountStatus::Inactive) {
+            return Err(invalid("a new account is active or inactive"));
+        }
+        match (open.account_type.is_internal(), open.client_id) {
+            (false, None) => return Err(invalid("a customer account needs a client id")),
+            (true, Some(_)) => return Err(invalid("an internal account belongs to no client")),
+            _ => {}
+        }
+        if open.overdraft_limit.is_sign_negative() && !open.overdraft_limit.is_zero() {
+            return Err(invalid("the overdraft limit cannot be negative"));
+        }
+        if !open.overdraft_limit.is_zero() {
+            open.currency.check_amount(open.overdraft_limit)?;
+        }
+        let number = match &open.number {
+            Some(number) => {
+                check_account_number(number)?;
+                if self.numbers.contains_key(number) || is_reserved_for_another(number, open) {
+                    return Err(LedgerError::AccountNumberTaken(number.clone()));
+                }
+                number.clone()
+            }
+            None => self.next_account_number(),
+        };
+        let body = AccountEvent::Opened(AccountOpened {
+            account_id: open.account_id,
+            number,
+            client_id: open.client_id,
+            currency: open.currency,
+            account_type: open.account_type,
+            status: open.status,
+            name: open.name.clone(),
+            policy: BalancePolicy::for_type(open.account_type, open.overdraft_limit),
+        });
+        let event = Event {
+            body: EventBody::Account(body),
+            revision: 0,
+            idempotency: None,
+        };
+        Ok((vec![event], Receipt::Account(open.account_id)))
+    }
+
+    /// Numbers the ledger assigns: `FL` and ten digits, the first free one from the count of
+    /// accounts, so replay assigns the same number (it is also recorded in the event).
+    fn next_account_number(&self) -> String {
+        let mut candidate = self.accounts.len() as u64 + 1;
+        loop {
+            let number = format!("FL{candidate:010}");
+            if !self.numbers.contains_key(&number) {
+                return number;
+            }
+            candidate += 1;
+        }
+    }
+
+    fn decide_status(
+        &self,
+        account_id: AccountId,
+        to: AccountStatus,
+        make: impl FnOnce(AccountId) -> AccountEvent,
+    ) -> Result<(Vec<Event>, Receipt), LedgerError> {
+        let account = self.live_account(account_id)?;
+        let allowed = match (account.status, to) {
+            (AccountStatus::Inactive, AccountStatus::Active) => true,
+            (AccountStatus::Active | AccountStatus::Inactive, AccountStatus::Blocked) => true,
+            // Unblock: the only way out of Blocked.
+            (AccountStatus::Blocked, AccountStatus::Active) => true,
+            _ => false,
+        };
+        // Activate must not unblock: the caller's intent differs even though the target does.
+        let event_body = make(account_id);
+        let unblocking = matches!(event_body, AccountEvent::Unblocked(_));
+        let consistent = match account.status {
+            AccountStatus::Blocked => unblocking,
+            _ => !unblocking,
+        };
+        if !allowed || !consistent {
+            return Err(LedgerError::InvalidAccountState {
+                account: account_id,
+                from: account.status,
+                to,
+            });
+        }
+        Ok((
+            vec![account_event(account, event_body)],
+            Receipt::Account(account_id),
+        ))
+    }
+
+    fn decide_create(
+        &self,
+        create: &CreatePayment,
+        at: DateTime<Utc>,
+    ) -> Result<(Vec<Event>, Receipt), LedgerError> {
+        if self.payments.contains_key(&create.payment_id) {
+            return Err(LedgerError::PaymentAlreadyExists(create.payment_id));
+        }
+        for text in [&create.description, &create.external_id]
+            .into_iter()
+            .flatten()
+        {
+            check_text("description or external id", text)?;
+        }
+        match (create.mode, create.expires_at) {
+            (CreateMode::Pending, Some(expires_at)) if expires_at <= at => {
+                return Err(invalid("the expiry is not in the future"));
+            }
+            (CreateMode::Draft | CreateMode::Posted, Some(_)) => {
+                return Err(invalid("only a pending payment can carry an expiry"));
+            }
+            _ => {}
+        }
+        let mut events = Vec::new();
+        let legs = self.resolve_legs(&create.legs, &mut events)?;
+        let opened: Vec<Account> = events.iter().filter_map(opened_account).collect();
+        let lookup = |id: AccountId| {
+            self.accounts
+                .get(&id)
+                .or_else(|| opened.iter().find(|account| account.id == id))
+        };
+        for leg in &legs {
+            for account_id in [leg.debit, leg.credit] {
+                let account = lookup(account_id).ok_or(LedgerError::AccountNotFound(account_id))?;
+                if account.currency != leg.currency {
+                    return Err(LedgerError::CurrencyMismatch {
+                        account: account_id,
+                        account_currency: account.currency,
+                        payment_currency: leg.currency,
+                    });
+                }
+            }
+        }
+        let status = match create.mode {
+            CreateMode::Draft => PaymentStatus::Draft,
+            CreateMode::Pending => PaymentStatus::Pending,
+            CreateMode::Posted => PaymentStatus::Posted,
+        };
+        if create.mode != CreateMode::Draft {
+            check_can_move(&legs, lookup)?;
+        }
+        events.push(Event {
+            body: EventBody::Payment(PaymentEvent::Created(PaymentCreated {
+                payment_id: create.payment_id,
+                status,
+                legs,
+                description: create.description.clone(),
+                external_id: create.external_id.clone(),
+                metadata: create.metadata.clone(),
+                expires_at: create.expires_at,
+            })),
+            revision: 0,
+            idempotency: None,
+        });
+        Ok((events, Receipt::Payment(create.payment_id)))
+    }
+
+    /// Validates each requested leg and fills a missing side with the currency's settlement
+    /// account, opening it (an event in `events`) the first time it is needed.
+    fn resolve_legs(
+        &self,
+        requests: &[LegRequest],
+        events: &mut Vec<Event>,
+    ) -> Result<Vec<Leg>, LedgerError> {
+        if requests.is_empty() {
+            return Err(invalid("a payment needs at least one leg"));
+        }
+        if requests.len() > MAX_LEGS {
+            return Err(invalid(format!("a payment has at most {MAX_LEGS} legs")));
+        }
+        let mut legs = Vec::with_capacity(requests.len());
+        for request in requests {
+            request.currency.check_amount(request.amount)?;
+            let mut settlement = || {
+                let id = Self::settlement_account_id(request.currency);
+                let already_opened = events
+                    .iter()
+                    .any(|e| opened_account(e).is_some_and(|a| a.id == id));
+                if !self.accounts.contains_key(&id) && !already_opened {
+                    events.push(settlement_opening(id, request.currency));
+                }
+                id
+            };
+            let (debit, credit) = match (request.debit, request.credit) {
+                (None, None) => return Err(invalid("a leg needs a debit or a credit account")),
+                (Some(debit), Some(credit)) => (debit, credit),
+                (Some(debit), None) => (debit, settlement()),
+                (None, Some(credit)) => (settlement(), credit),
+            };
+            if debit == credit {
+                return Err(LedgerError::SameAccount(debit));
+            }
+            legs.push(Leg {
+                debit,
+                credit,
+                amount: request.amount,
+                currency: request.currency,
+            });
+        }
+        Ok(legs)
+    }
+
+    fn decide_pend(
+        &self,
+        payment_id: PaymentId,
+        expires_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<(Vec<Event>, Receipt), LedgerError> {
+        let payment = self.payment_in(payment_id, "pend", |s| s == PaymentStatus::Draft)?;
+        if expires_at.is_some_and(|expires_at| expires_at <= at) {
+            return Err(invalid("the expiry is not in the future"));
+        }
+        check_can_move(&payment.legs, |id| self.accounts.get(&id))?;
+        let body = PaymentEvent::Pended(PaymentPended {
+            payment_id,
+            legs: payment.legs.clone(),
+            expires_at,
+        });
+        Ok((
+            vec![payment_event(payment, body)],
+            Receipt::Payment(payment_id),
+        ))
+    }
+
+    fn decide_post(
+        &self,
+        payment_id: PaymentId,
+        amount: Option<Decimal>,
+    ) -> Result<(Vec<Event>, Receipt), LedgerError> {
+        let payment = self.payment_in(payment_id, "post", |s| s == PaymentStatus::Pending)?;
+        if let Some(amount) = amount {
+            let [leg] = payment.legs.as_slice() else {
+                return Err(invalid("a partial post needs a single-leg payment"));
+            };
+            leg.currency.check_amount(amount)?;
+            if amount > leg.amount {
+                return Err(LedgerError::InvalidAmount {
+                    amount,
+                    currency: leg.currency,
+                    reason: format!("more than the {} held", leg.amount),
+                });
+            }
+        }
+        // A hold was authorized when it was placed; posting it needs both accounts still open
+        // to movement, but no new funds check: it can only lower what was reserved.
+        for leg in &payment.legs {
+            for account_id in [leg.debit, leg.credit] {
+                let account = self
+                    .accounts
+                    .get(&account_id)
+                    .ok_or(LedgerError::AccountNotFound(account_id))?;
+                match account.status {
+                    AccountStatus::Blocked => return Err(LedgerError::AccountBlocked(account_id)),
+                    AccountStatus::Closed => return Err(LedgerError::AccountClosed(account_id)),
+                    AccountStatus::Active | AccountStatus::Inactive => {}
+                }
+            }
+        }
+        let legs = payment
+            .legs
+            .iter()
+            .map(|leg| PostedLeg {
+                debit: leg.debit,
+                credit: leg.credit,
+                currency: leg.currency,
+                held: leg.amount,
+                posted: amount.unwrap_or(leg.amount),
+            })
+            .collect();
+        let body = PaymentEvent::Posted(PaymentPosted { payment_id, legs });
+        Ok((
+            vec![payment_event(payment, body)],
+            Receipt::Payment(payment_id),
+        ))
+    }
+
+    fn live_account(&self, account_id: AccountId) -> Result<&Account, LedgerError> {
+        let account = self
+            .accounts
+            .get(&account_id)
+            .ok_or(LedgerError::AccountNotFound(account_id))?;
+        if account.status == AccountStatus::Closed {
+            return Err(LedgerError::AccountClosed(account_id));
+        }
+        Ok(account)
+    }
+
+    fn payment_in(
+        &self,
+        payment_id: PaymentId,
+        action: &'static str,
+        allowed: impl Fn(PaymentStatus) -> bool,
+    ) -> Result<&Payment, LedgerError> {
+        let payment = self
+            .payments
+            .get(&payment_id)
+            .ok_or(LedgerError::PaymentNotFound(payment_id))?;
+        if !allowed(payment.status) {
+            return Err(LedgerError::InvalidPaymentState {
+                payment: payment_id,
+                status: payment.status,
+                action,
+            });
+        }
+        Ok(payment)
+    }
+
+    // ---------------------------------------------------------------- events
+
+    /// Folds one event into the state. Events come from `decide` or from the log, so they are
+    /// trusted; an event that does not fit the state is a corrupted log, caught by `verify`.
+    pub fn apply(&mut self, event: &Event) {
+        match &event.body {
+            EventBody::Account(account_event) => self.apply_account(account_event, event.revision),
+            EventBody::Payment(payment_event) => self.apply_payment(payment_event, event.revision),
+        }
+        if let Some(stamp) = &event.idempotency {
+            let receipt = match &event.body {
+                EventBody::Account(e) => Receipt::Account(e.account_id()),
+                EventBody::Payment(e) => Receipt::Payment(e.payment_id()),
+            };
+            self.idempotency.insert(
+                stamp.key.clone(),
+                IdempotencyRecord {
+                    fingerprint: stamp.fingerprint.clone(),
+                    receipt,
+                },
+            );
+        }
+    }
+
+    fn apply_account(&mut self, event: &AccountEvent, revision: u64) {
+        if let AccountEvent::Opened(opened) = event {
+            self.numbers
+                .insert(opened.number.clone(), opened.account_id);
+            self.accounts.insert(
+                opened.account_id,
+                Account {
+                    id: opened.account_id,
+                    number: opened.number.clone(),
+                    client_id: opened.client_id,
+                    currency: opened.currency,
+                    account_type: opened.account_type,
+                    status: opened.status,
+                    name: opened.name.clone(),
+                    policy: opened.policy,
+                    debits_pending: Decimal::ZERO,
+                    debits_posted: Decimal::ZERO,
+                    credits_pending: Decimal::ZERO,
+                    credits_posted: Decimal::ZERO,
+                    revision,
+                },
+            );
+            return;
+        }
+        let Some(account) = self.accounts.get_mut(&event.account_id()) else {
+            return;
+        };
+        account.revision = revision;
+        match event {
+            AccountEvent::Opened(_) => {}
+            AccountEvent::Renamed(e) => account.name = e.name.clone(),
+            AccountEvent::Activated(_) | AccountEvent::Unblocked(_) => {
+                account.status = AccountStatus::Active
+            }
+            AccountEvent::Blocked(_) => account.status = AccountStatus::Blocked,
+            AccountEvent::Closed(_) => account.status = AccountStatus::Closed,
+        }
+    }
+
+    fn apply_payment(&mut self, event: &PaymentEvent, revision: u64) {
+        match event {
+            PaymentEvent::Created(created) => {
+                match created.status {
+                    PaymentStatus::Posted => {
+                        for leg in &created.legs {
+                            self.move_posted(leg.debit, leg.credit, leg.amount);
+                        }
+                    }
+                    PaymentStatus::Pending => {
+                        for leg in &created.legs {
+                            self.move_pending(leg, true);
+                        }
+                    }
+                    _ => {}
+                }
+                if let (PaymentStatus::Pending, Some(expires_at)) =
+                    (created.status, created.expires_at)
+                {
+                    self.expiries.insert((expires_at, created.payment_id));
+                }
+                let legs = if created.status.is_final() {
+                    Vec::new()
+                } else {
+                    created.legs.clone()
+                };
+                self.payments.insert(
+                    created.payment_id,
+                    Payment {
+                        id: created.payment_id,
+                        status: created.status,
+                        legs,
+                        expires_at: created.expires_at,
+                        revision,
+                    },
+                );
+            }
+            PaymentEvent::Pended(pended) => {
+                for leg in &pended.legs {
+                    self.move_pending(leg, true);
+                }
+                if let Some(expires_at) = pended.expires_at {
+                    self.expiries.insert((expires_at, pended.payment_id));
+                }
+                self.settle(
+                    pended.payment_id,
+                    PaymentStatus::Pending,
+                    revision,
+                    pended.expires_at,
+                );
+            }
+            PaymentEvent::Posted(posted) => {
+                for leg in &posted.legs {
+                    self.release_hold(leg.debit, leg.credit, leg.held);
+                    self.move_posted(leg.debit, leg.credit, leg.posted);
+                }
+                self.settle(posted.payment_id, PaymentStatus::Posted, revision, None);
+            }
+            PaymentEvent::Cancelled(cancelled) => {
+                for leg in &cancelled.released {
+                    self.move_pending(leg, false);
+                }
+                self.settle(
+                    cancelled.payment_id,
+                    PaymentStatus::Cancelled,
+                    revision,
+                    None,
+                );
+            }
+            PaymentEvent::Expired(expired) => {
+                for leg in &expired.released {
+                    self.move_pending(leg, false);
+                }
+                self.settle(expired.payment_id, PaymentStatus::Expired, revision, None);
+            }
+        }
+    }
+
+    /// Moves a payment to `status`; a final payment drops its legs (the events keep them) and
+    /// its expiry entry, so settled payments cost little memory.
+    fn settle(
+        &mut self,
+        payment_id: PaymentId,
+        status: PaymentStatus,
+        revision: u64,
+        expires_at: Option<DateTime<Utc>>,
+    ) {
+        let Some(payment) = self.payments.get_mut(&payment_id) else {
+            return;
+        };
+        if let Some(old) = payment.expires_at
+            && (status.is_final() || expires_at != Some(old))
+        {
+            self.expiries.remove(&(old, payment_id));
+        }
+        payment.status = status;
+        payment.revision = revision;
+        if status.is_final() {
+            payment.legs = Vec::new();
+        } else if expires_at.is_some() {
+            payment.expires_at = expires_at;
+        }
+    }
+
+    fn move_posted(&mut self, debit: AccountId, credit: AccountId, amount: Decimal) {
+        if let Some(account) = self.accounts.get_mut(&debit) {
+            account.debits_posted += amount;
+        }
+        if let Some(account) = self.accounts.get_mut(&credit) {
+            account.credits_posted += amount;
+        }
+    }
+
+    fn move_pending(&mut self, leg: &Leg, hold: bool) {
+        if hold {
+            if let Some(account) = self.accounts.get_mut(&leg.debit) {
+                account.debits_pending += leg.amount;
+            }
+            if let Some(account) = self.accounts.get_mut(&leg.credit) {
+                account.credits_pending += leg.amount;
+            }
+        } else {
+            self.release_hold(leg.debit, leg.credit, leg.amount);
+        }
+    }
+
+    fn release_hold(&mut self, debit: AccountId, credit: AccountId, amount: Decimal) {
+        if let Some(account) = self.accounts.get_mut(&debit) {
+            account.debits_pending -= amount;
+        }
+        if let Some(account) = self.accounts.get_mut(&credit) {
+            account.credits_pending -= amount;
+        }
+    }
+
+    // ---------------------------------------------------------------- invariants and snapshots
+
+    /// Checks the ledger's invariants, naming the first one broken:
+    /// Σ balances = 0 and Σ debits pending = Σ credits pending per currency; no customer account
+    /// below its limit; no negative counter; every account's held amount equals the holds of its
+    /// pending payments.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut per_currency: BTreeMap<Currency, (Decimal, Decimal, Decimal)> = BTreeMap::new();
+        for account in self.accounts.values() {
+            let sums = per_currency.entry(account.currency).or_default();
+            sums.0 += account.balance();
+            sums.1 += account.debits_pending;
+            sums.2 += account.credits_pending;
+            for (name, value) in [
+                ("debits_pending", account.debits_pending),
+                ("debits_posted", account.debits_posted),
+                ("credits_pending", account.credits_pending),
+                ("credits_posted", account.credits_posted),
+            ] {
+                if value.is_sign_negative() && !value.is_zero() {
+                    return Err(format!(
+                        "account {}: {name} is negative ({value})",
+                        account.id
+                    ));
+                }
+            }
+            if !account.policy.allow_negative
+                && account.available_balance() + account.policy.overdraft_limit < Decimal::ZERO
+            {
+                return Err(format!(
+                    "customer account {} is below its limit: available {}, overdraft {}",
+                    account.id,
+                    account.available_balance(),
+                    account.policy.overdraft_limit
+                ));
+            }
+        }
+        for (currency, (balance, debits_pending, credits_pending)) in &per_currency {
+            if !balance.is_zero() {
+                return Err(format!("{currency}: the balances sum to {balance}, not 0"));
+            }
+            if debits_pending != credits_pending {
+                return Err(format!(
+                    "{currency}: pending debits {debits_pending} != pending credits {credits_pending}"
+                ));
+            }
+        }
+        let mut held: HashMap<AccountId, Decimal> = HashMap::new();
+        for payment in self.payments.values() {
+            if payment.status == PaymentStatus::Pending {
+                for leg in &payment.legs {
+                    *held.entry(leg.debit).or_default() += leg.amount;
+                }
+            }
+        }
+        for account in self.accounts.values() {
+            let expected = held.get(&account.id).copied().unwrap_or_default();
+            if account.debits_pending != expected {
+                return Err(format!(
+                    "account {}: held {} but its pending payments hold {expected}",
+                    account.id, account.debits_pending
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn to_snapshot(&self) -> LedgerSnapshot {
+        let mut accounts: Vec<Account> = self.accounts.values().cloned().collect();
+        accounts.sort_by_key(|account| account.id);
+        let mut payments: Vec<Payment> = self.payments.values().cloned().collect();
+        payments.sort_by_key(|payment| payment.id);
+        let mut idempotency: Vec<(String, IdempotencyRecord)> = self
+            .idempotency
+            .iter()
+            .map(|(key, record)| (key.clone(), record.clone()))
+            .collect();
+        idempotency.sort_by(|a, b| a.0.cmp(&b.0));
+        LedgerSnapshot {
+            accounts,
+            payments,
+            idempotency,
+        }
+    }
+
+    pub fn from_snapshot(snapshot: LedgerSnapshot) -> Ledger {
+        let mut ledger = Ledger::new();
+        for account in snapshot.accounts {
+            ledger.numbers.insert(account.number.clone(), account.id);
+            ledger.accounts.insert(account.id, account);
+        }
+        for payment in snapshot.payments {
+            if let (PaymentStatus::Pending, Some(expires_at)) = (payment.status, payment.expires_at)
+            {
+                ledger.expiries.insert((expires_at, payment.id));
+            }
+            ledger.payments.insert(payment.id, payment);
+        }
+        ledger.idempotency = snapshot.idempotency.into_iter().collect();
+        ledger
+    }
+}
+
+/// Every debited account may send and every credited one receive, and each debited account can
+/// afford the sum of its legs.
+fn check_can_move<'a>(
+    legs: &[Leg],
+    lookup: impl Fn(AccountId) -> Option<&'a Account>,
+) -> Result<(), LedgerError> {
+    // Few legs per payment: a small vec beats a map.
+    let mut debit_totals: Vec<(AccountId, Decimal)> = Vec::with_capacity(legs.len());
+    for leg in legs {
+        let debit = lookup(leg.debit).ok_or(LedgerError::AccountNotFound(leg.debit))?;
+        match debit.status {
+            AccountStatus::Active => {}
+            AccountStatus::Inactive => return Err(LedgerError::AccountInactive(leg.debit)),
+            AccountStatus::Blocked => return Err(LedgerError::AccountBlocked(leg.debit)),
+            AccountStatus::Closed => return Err(LedgerError::AccountClosed(leg.debit)),
+        }
+        let credit = lookup(leg.credit).ok_or(LedgerError::AccountNotFound(leg.credit))?;
+        match credit.status {
+            AccountStatus::Active | AccountStatus::Inactive => {}
+            AccountStatus::Blocked => return Err(LedgerError::AccountBlocked(leg.credit)),
+            AccountStatus::Closed => return Err(LedgerError::AccountClosed(leg.credit)),
+        }
+        match debit_totals.iter_mut().find(|(id, _)| *id == leg.debit) {
+            Some((_, total)) => *total += leg.amount,
+            None => debit_totals.push((leg.debit, leg.amount)),
+        }
+    }
+    for (account_id, total) in debit_totals {
+        let account = lookup(account_id).ok_or(LedgerError::AccountNotFound(account_id))?;
+        if !account.can_spend(total) {
+            return Err(LedgerError::InsufficientFunds {
+                account: account_id,
+                available: account.available_balance() + account.policy.overdraft_limit,
+                requested: total,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn account_event(account: &Account, body: AccountEvent) -> Event {
+    Event {
+        body: EventBody::Account(body),
+        revision: account.revision + 1,
+        idempotency: None,
+    }
+}
+
+fn payment_event(payment: &Payment, body: PaymentEvent) -> Event {
+    Event {
+        body: EventBody::Payment(body),
+        revision: payment.revision + 1,
+        idempotency: None,
+    }
+}
+
+fn settlement_opening(id: AccountId, currency: Currency) -> Event {
+    Event {
+        body: EventBody::Account(AccountEvent::Opened(AccountOpened {
+            account_id: id,
+            number: settlement_number(currency),
+            client_id: None,
+            currency,
+            account_type: AccountType::Settlement,
+            status: AccountStatus::Active,
+            name: Some(format!("{} settlement", currency.code())),
+            policy: BalancePolicy::for_type(AccountType::Settlement, Decimal::ZERO),
+        })),
+        revision: 0,
+        idempotency: None,
+    }
+}
+
+/// The number of the bank's settlement account for `currency`.
+fn settlement_number(currency: Currency) -> String {
+    format!("SETTLEMENT-{}", currency.code())
+}
+
+/// Is `number` a settlement account's number that `open` may not take? The settlement account
+/// opens itself with the first pay-in or pay-out; a customer holding its number by then would
+/// leave two accounts sharing one number.
+fn is_reserved_for_another(number: &str, open: &OpenAccount) -> bool {
+    number
+        .strip_prefix("SETTLEMENT-")
+        .and_then(|code| Currency::from_code(code).ok())
+        .is_some_and(|currency| open.account_id != Ledger::settlement_account_id(currency))
+}
+
+/// The account an `AccountOpened` event would create, for lookups before it is applied.
+fn opened_account(event: &Event) -> Option<Account> {
+    let EventBody::Account(AccountEvent::Opened(opened)) = &event.body else {
+        return None;
+    };
+    Some(Account {
+        id: opened.account_id,
+        number: opened.number.clone(),
+        client_id: opened.client_id,
+        currency: opened.currency,
+        account_type: opened.account_type,
+        status: opened.status,
+        name: opened.name.clone(),
+        policy: opened.policy,
+        debits_pending: Decimal::ZERO,
+        debits_posted: Decimal::ZERO,
+        credits_pending: Decimal::ZERO,
+        credits_posted: Decimal::ZERO,
+        revision: 0,
+    })
+}
+
+fn invalid(reason: impl Into<String>) -> LedgerError {
+    LedgerError::InvalidCommand {
+        reason: reason.into(),
+    }
+}
+
+fn check_text(field: &str, text: &str) -> Result<(), LedgerError> {
+    if text.len() > MAX_TEXT_LEN {
+        return Err(invalid(format!(
+            "the {field} is longer than {MAX_TEXT_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn check_account_number(number: &str) -> Result<(), LedgerError> {
+    let valid = !number.is_empty()
+        && number.len() <= 34
+        && number
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(invalid(
+            "an account number is 1 to 34 letters, digits or dashes",
+        ))
+    }
+}

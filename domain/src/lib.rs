@@ -1,0 +1,21 @@
+//! Folio's rules of money. Pure: no I/O, no async, no clock, no randomness — ids and time come
+//! in with each command, so every decision replays exactly.
+
+pub mod account;
+pub mod codec;
+pub mod command;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod ledger;
+pub mod money;
+pub mod payment;
+
+pub use account::{Account, AccountStatus, AccountType, BalancePolicy};
+pub use command::{Command, CommandKind, CreateMode, CreatePayment, LegRequest, OpenAccount};
+pub use error::LedgerError;
+pub use event::{AccountEvent, Event, EventBody, IdempotencyStamp, PaymentEvent};
+pub use ids::{AccountId, ClientId, PaymentId};
+pub use ledger::{Executed, Ledger, LedgerSnapshot, Processed, Receipt};
+pub use money::Currency;
+pub use payment::{Leg, Payment, PaymentStatus, PostedLeg};

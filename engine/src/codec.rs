@@ -1,0 +1,68 @@
+//! Between the domain's events and the store's records: envelope fields, payload, idempotency.
+
+use chrono::{DateTime, Utc};
+use folio_domain::codec::{self, DecodeError};
+use folio_domain::{Event, IdempotencyStamp};
+use folio_store::{NewEvent, RecordedEvent};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Envelope metadata stored beside the payload.
+#[derive(Debug, Serialize, Deserialize)]
+struct Metadata {
+    fingerprint: String,
+}
+
+/// Who asked for the command and why: copied onto every event it produced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Trace {
+    pub correlation_id: Option<Uuid>,
+    pub causation_id: Option<Uuid>,
+}
+
+/// The record the store appends for `event`.
+pub fn to_new_event(event: &Event, recorded_at: DateTime<Utc>, trace: Trace) -> NewEvent {
+    let (event_type, schema_version, payload) = codec::encode(&event.body);
+    let (idempotency_key, metadata) = match &event.idempotency {
+        None => (None, None),
+        Some(stamp) => (
+            Some(stamp.key.clone()),
+            serde_json::to_string(&Metadata {
+                fingerprint: stamp.fingerprint.clone(),
+            })
+            .ok(),
+        ),
+    };
+    NewEvent {
+        stream_id: event.body.stream_id(),
+        stream_revision: event.revision,
+        event_id: Uuid::now_v7(),
+        event_type: event_type.to_string(),
+        schema_version,
+        recorded_at,
+        correlation_id: trace.correlation_id,
+        causation_id: trace.causation_id,
+        idempotency_key,
+        payload,
+        metadata,
+    }
+}
+
+/// The domain event a stored record holds.
+pub fn from_recorded(record: &RecordedEvent) -> Result<Event, DecodeError> {
+    let body = codec::decode(&record.event_type, record.schema_version, &record.payload)?;
+    let idempotency = match (&record.idempotency_key, &record.metadata) {
+        (Some(key), Some(metadata)) => serde_json::from_str::<Metadata>(metadata)
+            .ok()
+            .map(|metadata| IdempotencyStamp {
+                key: key.clone(),
+                fingerprint: metadata.fingerprint,
+            }),
+        _ => None,
+    };
+    Ok(Event {
+        body,
+        revision: record.stream_revision,
+        idempotency,
+    })
+}

@@ -1,0 +1,529 @@
+//! The engine against a real SQLite log: batching, durability of answers, rejections,
+//! idempotency, restart from snapshot, fencing, commit failures and hold expiry.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use folio_domain::{
+    AccountId, AccountStatus, AccountType, ClientId, CommandKind, CreateMode, CreatePayment,
+    Currency, Ledger, LegRequest, OpenAccount, PaymentId, PaymentStatus, Receipt,
+};
+use folio_engine::codec::from_recorded;
+use folio_engine::{
+    Clock, CommandRequest, Engine, EngineConfig, EngineError, EngineHandle, recover,
+};
+use folio_store::{AppendOutcome, EventStore, Head, NewEvent, RecordedEvent, Snapshot, StoreError};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+fn eur() -> Currency {
+    Currency::from_code("EUR").unwrap()
+}
+
+async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<dyn EventStore> {
+    let url = format!("sqlite://{}", dir.path().join("events.db").display());
+    folio_store::open_store(&url).await.unwrap()
+}
+
+fn open(account_id: AccountId) -> CommandRequest {
+    CommandRequest::new(CommandKind::OpenAccount(OpenAccount {
+        account_id,
+        client_id: Some(ClientId(Uuid::from_u128(7))),
+        currency: eur(),
+        account_type: AccountType::Current,
+        name: None,
+        number: None,
+        overdraft_limit: Decimal::ZERO,
+        status: AccountStatus::Active,
+    }))
+}
+
+fn pay(
+    payment_id: PaymentId,
+    debit: Option<AccountId>,
+    credit: Option<AccountId>,
+    amount: Decimal,
+    mode: CreateMode,
+) -> CommandRequest {
+    CommandRequest::new(CommandKind::CreatePayment(CreatePayment {
+        payment_id,
+        legs: vec![LegRequest {
+            debit,
+            credit,
+            amount,
+            currency: eur(),
+        }],
+        mode,
+        description: None,
+        external_id: None,
+        metadata: None,
+        expires_at: None,
+    }))
+}
+
+async fn open_funded(handle: &EngineHandle, count: usize, funding: Decimal) -> Vec<AccountId> {
+    let mut ids = Vec::new();
+    for _ in 0..count {
+        let id = AccountId(Uuid::now_v7());
+        handle.execute(open(id)).await.unwrap();
+        let pay_in = pay(PaymentId(Uuid::now_v7()), None, Some(id), funding, CreateMode::Posted);
+        handle.execute(pay_in).await.unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
+/// The ledger a full replay of the log from position 0 builds, ignoring snapshots.
+async fn replay_from_genesis(store: &dyn EventStore) -> Ledger {
+    let mut ledger = Ledger::new();
+    let mut after = 0;
+    loop {
+        let page = store.read_all(after, 10_000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.global_position;
+        for record in &page {
+            ledger.apply(&from_recorded(record).unwrap());
+        }
+    }
+    ledger
+}
+
+#[tokio::test]
+async fn concurrent_payments_are_all_committed_before_their_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    let engine = Engine::start(store.clone(), EngineConfig::default()).await.unwrap();
+    let handle = engine.handle();
+    let accounts = open_funded(&handle, 10, dec!(1000)).await;
+
+    let mut tasks = Vec::new();
+    for i in 0..2000u32 {
+        let handle = handle.clone();
+        let debit = accounts[(i % 10) as usize];
+        let credit = accounts[((i + 3) % 10) as usize];
+        tasks.push(tokio::spawn(async move {
+            let payment_id = PaymentId(Uuid::now_v7());
+            let committed = handle
+                .execute(pay(payment_id, Some(debit), Some(credit), dec!(0.25), CreateMode::Posted))
+                .await
+                .unwrap();
+            // Acknowledged means durable: the log already holds the command's events.
+            assert!(committed.position <= handle.committed_position());
+            (payment_id, committed.position)
+        }));
+    }
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        acknowledged.push(task.await.unwrap());
+    }
+    let stats = handle.stats();
+    assert!(
+        stats.batches_committed.load(Ordering::Relaxed) < 2000 + 20,
+        "commands were batched"
+    );
+    engine.shutdown().await;
+
+    let ledger = replay_from_genesis(store.as_ref()).await;
+    ledger.check_invariants().unwrap();
+    for (payment_id, position) in &acknowledged {
+        let payment = ledger.payment(*payment_id).expect("acknowledged payment is in the log");
+        assert_eq!(payment.status, PaymentStatus::Posted);
+        let stream = store.read_stream(&format!("payment-{payment_id}")).await.unwrap();
+        assert_eq!(stream.len(), 1);
+        assert!(stream[0].global_position <= *position);
+    }
+    // Each account sent 200 × 0.25 and received 200 × 0.25.
+    for account in &accounts {
+        assert_eq!(ledger.account(*account).unwrap().balance(), dec!(1000));
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_command_gets_its_code_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    let engine = Engine::start(store.clone(), EngineConfig::default()).await.unwrap();
+    let handle = engine.handle();
+    let accounts = open_funded(&handle, 2, dec!(10)).await;
+    let head_before = store.head().await.unwrap();
+
+    let too_much = pay(
+        PaymentId(Uuid::now_v7()),
+        Some(accounts[0]),
+        Some(accounts[1]),
+        dec!(10.01),
+        CreateMode::Posted,
+    );
+    match handle.execute(too_much).await {
+        Err(EngineError::Rejected(error)) => assert_eq!(error.code(), "InsufficientFunds"),
+        other => panic!("expected InsufficientFunds, got {other:?}"),
+    }
+    let unknown = pay(
+        PaymentId(Uuid::now_v7()),
+        Some(AccountId(Uuid::now_v7())),
+        Some(accounts[1]),
+        dec!(1),
+        CreateMode::Posted,
+    );
+    match handle.execute(unknown).await {
+        Err(EngineError::Rejected(error)) => assert_eq!(error.code(), "AccountNotFound"),
+        other => panic!("expected AccountNotFound, got {other:?}"),
+    }
+    assert_eq!(store.head().await.unwrap(), head_before);
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_key_returns_the_first_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    let engine = Engine::start(store.clone(), EngineConfig::default()).await.unwrap();
+    let handle = engine.handle();
+    let accounts = open_funded(&handle, 2, dec!(100)).await;
+
+    let first_id = PaymentId(Uuid::now_v7());
+    let first = handle
+        .execute(
+            pay(first_id, Some(accounts[0]), Some(accounts[1]), dec!(5), CreateMode::Posted)
+                .with_idempotency_key("order-42"),
+        )
+        .await
+        .unwrap();
+    assert!(!first.duplicate);
+    let head = store.head().await.unwrap();
+
+    // The same request again, as a client would send it after a timeout: a new server-side id.
+    let retry = handle
+        .execute(
+            pay(PaymentId(Uuid::now_v7()), Some(accounts[0]), Some(accounts[1]), dec!(5), CreateMode::Posted)
+                .with_idempotency_key("order-42"),
+        )
+        .await
+        .unwrap();
+    assert!(retry.duplicate);
+    assert_eq!(retry.receipt, Receipt::Payment(first_id));
+    assert_eq!(store.head().await.unwrap(), head, "a duplicate records nothing");
+
+    let different = handle
+        .execute(
+            pay(PaymentId(Uuid::now_v7()), Some(accounts[0]), Some(accounts[1]), dec!(6), CreateMode::Posted)
+                .with_idempotency_key("order-42"),
+        )
+        .await;
+    match different {
+        Err(EngineError::Rejected(error)) => assert_eq!(error.code(), "IdempotencyConflict"),
+        other => panic!("expected IdempotencyConflict, got {other:?}"),
+    }
+    engine.shutdown().await;
+
+    // The key survives a restart: the record is rebuilt from the log.
+    let engine = Engine::start(store.clone(), EngineConfig::default()).await.unwrap();
+    let again = engine
+        .handle()
+        .execute(
+            pay(PaymentId(Uuid::now_v7()), Some(accounts[0]), Some(accounts[1]), dec!(5), CreateMode::Posted)
+                .with_idempotency_key("order-42"),
+        )
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.receipt, Receipt::Payment(first_id));
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn restart_recovers_from_the_snapshot_and_the_events_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    let config = EngineConfig {
+        snapshot_every_events: 25,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::start(store.clone(), config.clone()).await.unwrap();
+    let handle = engine.handle();
+    let accounts = open_funded(&handle, 4, dec!(100)).await;
+    for i in 0..60 {
+        let command = pay(
+            PaymentId(Uuid::now_v7()),
+            Some(accounts[i % 4]),
+            Some(accounts[(i + 1) % 4]),
+            dec!(1.5),
+            if i % 3 == 0 { CreateMode::Pending } else { CreateMode::Posted },
+        );
+        handle.execute(command).await.unwrap();
+    }
+    engine.shutdown().await;
+
+    let snapshot = store.load_snapshot().await.unwrap().expect("a snapshot was saved");
+    let head = store.head().await.unwrap();
+    assert!(snapshot.position > 0 && snapshot.position <= head.position);
+
+    let recovered = recover(store.as_ref()).await.unwrap();
+    assert_eq!(recovered.head, head);
+    assert_eq!(recovered.snapshot_position, snapshot.position);
+    let from_genesis = replay_from_genesis(store.as_ref()).await;
+    assert_eq!(recovered.ledger, from_genesis, "snapshot + tail equals a full replay");
+    recovered.ledger.check_invariants().unwrap();
+
+    // And the restarted engine keeps going from there.
+    let engine = Engine::start(store.clone(), config).await.unwrap();
+    let next = engine
+        .handle()
+        .execute(pay(PaymentId(Uuid::now_v7()), Some(accounts[0]), Some(accounts[1]), dec!(1), CreateMode::Posted))
+        .await
+        .unwrap();
+    assert_eq!(next.position, head.position + 1);
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_second_writer_is_fenced_off_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_a = sqlite_store(&dir).await;
+    let engine_a = Engine::start(store_a.clone(), EngineConfig::default()).await.unwrap();
+    let a = engine_a.handle();
+    let accounts = open_funded(&a, 2, dec!(100)).await;
+
+    // B opens the same log and recovers the same head...
+    let store_b = sqlite_store(&dir).await;
+    let engine_b = Engine::start(store_b.clone(), EngineConfig::default()).await.unwrap();
+    let b = engine_b.handle();
+    // ...then A moves the head on.
+    a.execute(pay(PaymentId(Uuid::now_v7()), Some(accounts[0]), Some(accounts[1]), dec!(1), CreateMode::Posted))
+        .await
+        .unwrap();
+    let head = store_a.head().await.unwrap();
+
+    let fenced = b
+        .execute(pay(PaymentId(Uuid::now_v7()), Some(accounts[1]), Some(accounts[0]), dec!(1), CreateMode::Posted))
+        .await;
+    assert!(matches!(fenced, Err(EngineError::Fenced(_))), "got {fenced:?}");
+    assert_eq!(store_a.head().await.unwrap(), head, "the fenced writer wrote nothing");
+    // B stopped: it takes no more commands.
+    let after = b.execute(open(AccountId(Uuid::now_v7()))).await;
+    assert!(
+        matches!(after, Err(EngineError::Fenced(_) | EngineError::Stopped)),
+        "got {after:?}"
+    );
+    // A is unaffected.
+    a.execute(open(AccountId(Uuid::now_v7()))).await.unwrap();
+    engine_b.shutdown().await;
+    engine_a.shutdown().await;
+}
+
+/// The real SQLite store with one injected fault: the next append fails, either before the
+/// commit or after it (the answer is lost). Stands in for a disk or network failure.
+struct FaultyStore {
+    inner: Arc<dyn EventStore>,
+    fail_next_before_commit: AtomicBool,
+    fail_next_after_commit: AtomicBool,
+}
+
+#[async_trait]
+impl EventStore for FaultyStore {
+    async fn append(&self, expected_head: u64, events: Vec<NewEvent>) -> Result<AppendOutcome, StoreError> {
+        if self.fail_next_before_commit.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Io(std::io::Error::other("injected: disk full")));
+        }
+        let outcome = self.inner.append(expected_head, events).await?;
+        if self.fail_next_after_commit.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Io(std::io::Error::other("injected: answer lost")));
+        }
+        Ok(outcome)
+    }
+    async fn head(&self) -> Result<Head, StoreError> {
+        self.inner.head().await
+    }
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_all(after, limit).await
+    }
+    async fn read_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_stream(stream_id).await
+    }
+    async fn read_account(&self, account_id: Uuid) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_account(account_id).await
+    }
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.subscribe()
+    }
+    async fn save_snapshot(&self, position: u64, state: Vec<u8>) -> Result<(), StoreError> {
+        self.inner.save_snapshot(position, state).await
+    }
+    async fn load_snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
+        self.inner.load_snapshot().await
+    }
+    fn backend_name(&self) -> &'static str {
+        "faulty-sqlite"
+    }
+}
+
+#[tokio::test]
+async fn a_failed_commit_is_reported_and_the_writer_reloads_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let faulty = Arc::new(FaultyStore {
+        inner: sqlite_store(&dir).await,
+        fail_next_before_commit: AtomicBool::new(false),
+        fail_next_after_commit: AtomicBool::new(false),
+    });
+    let store: Arc<dyn EventStore> = faulty.clone();
+    let engine = Engine::start(store.clone(), EngineConfig::default()).await.unwrap();
+    let handle = engine.handle();
+    let accounts = open_funded(&handle, 2, dec!(100)).await;
+
+    // Before commit: the payment is not recorded, the caller is told, the state is not kept.
+    faulty.fail_next_before_commit.store(true, Ordering::SeqCst);
+    let lost_id = PaymentId(Uuid::now_v7());
+    let failed = handle
+        .execute(pay(lost_id, Some(accounts[0]), Some(accounts[1]), dec!(100), CreateMode::Posted))
+        .await;
+    assert!(matches!(failed, Err(EngineError::CommitFailed(_))), "got {failed:?}");
+    // The writer reloaded: the 100 it had decided to move is still there to move.
+    let moved = handle
+        .execute(pay(PaymentId(Uuid::now_v7()), Some(accounts[0]), Some(accounts[1]), dec!(100), CreateMode::Posted))
+        .await
+        .unwrap();
+    assert!(!moved.duplicate);
+
+    // After commit, answer lost: the caller retries with its key and learns it went through.
+    faulty.fail_next_after_commit.store(true, Ordering::SeqCst);
+    let kept_id = PaymentId(Uuid::now_v7());
+    let request = pay(kept_id, Some(accounts[1]), Some(accounts[0]), dec!(30), CreateMode::Posted)
+        .with_idempotency_key("retry-me");
+    let failed = handle.execute(request.clone()).await;
+    assert!(matches!(failed, Err(EngineError::CommitFailed(_))), "got {failed:?}");
+    let retried = handle.execute(request).await.unwrap();
+    assert!(retried.duplicate, "the first attempt had committed");
+    assert_eq!(retried.receipt, Receipt::Payment(kept_id));
+    engine.shutdown().await;
+
+    let ledger = replay_from_genesis(store.as_ref()).await;
+    assert!(ledger.payment(lost_id).is_none());
+    assert_eq!(ledger.payment(kept_id).unwrap().status, PaymentStatus::Posted);
+    assert_eq!(ledger.account(accounts[0]).unwrap().balance(), dec!(30));
+    assert_eq!(ledger.account(accounts[1]).unwrap().balance(), dec!(170));
+    ledger.check_invariants().unwrap();
+}
+
+/// A clock the test moves by hand (it may also step backwards).
+struct ManualClock(AtomicI64);
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.0.load(Ordering::SeqCst)).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn an_expired_hold_is_released_and_time_never_runs_backwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    let start = Utc::now();
+    let clock = Arc::new(ManualClock(AtomicI64::new(start.timestamp_micros())));
+    let engine = Engine::start(
+        store.clone(),
+        EngineConfig {
+            clock: clock.clone(),
+            ..EngineConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let handle = engine.handle();
+    let accounts = open_funded(&handle, 2, dec!(100)).await;
+
+    let draft_id = PaymentId(Uuid::now_v7());
+    handle
+        .execute(pay(draft_id, Some(accounts[0]), Some(accounts[1]), dec!(40), CreateMode::Draft))
+        .await
+        .unwrap();
+    let expires_at = start + ChronoDuration::seconds(30);
+    let pended = handle
+        .execute(CommandRequest::new(CommandKind::PendPayment {
+            payment_id: draft_id,
+            expires_at: Some(expires_at),
+        }))
+        .await
+        .unwrap();
+    // The clock steps back an hour: the engine's time does not.
+    clock.0.store((start - ChronoDuration::hours(1)).timestamp_micros(), Ordering::SeqCst);
+    let later = handle.execute(open(AccountId(Uuid::now_v7()))).await.unwrap();
+    assert!(later.at >= pended.at, "recorded time is monotonic");
+
+    // Past the expiry, the next command releases the hold before it is decided.
+    clock.0.store((expires_at + ChronoDuration::seconds(1)).timestamp_micros(), Ordering::SeqCst);
+    let post = handle
+        .execute(CommandRequest::new(CommandKind::PostPayment {
+            payment_id: draft_id,
+            amount: None,
+        }))
+        .await;
+    match post {
+        Err(EngineError::Rejected(error)) => assert_eq!(error.code(), "InvalidPaymentState"),
+        other => panic!("posting an expired hold must fail, got {other:?}"),
+    }
+    engine.shutdown().await;
+    let ledger = replay_from_genesis(store.as_ref()).await;
+    assert_eq!(ledger.payment(draft_id).unwrap().status, PaymentStatus::Expired);
+    assert_eq!(ledger.account(accounts[0]).unwrap().held(), Decimal::ZERO);
+    assert_eq!(ledger.account(accounts[0]).unwrap().available_balance(), dec!(100));
+}
+
+#[tokio::test]
+async fn the_writer_releases_due_holds_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    let engine = Engine::start(store.clone(), EngineConfig::default()).await.unwrap();
+    let handle = engine.handle();
+    let accounts = open_funded(&handle, 2, dec!(100)).await;
+    let payment_id = PaymentId(Uuid::now_v7());
+    let mut request = pay(payment_id, Some(accounts[0]), Some(accounts[1]), dec!(10), CreateMode::Pending);
+    if let CommandKind::CreatePayment(create) = &mut request.kind {
+        create.expires_at = Some(Utc::now() + ChronoDuration::milliseconds(200));
+    }
+    let pended = handle.execute(request).await.unwrap();
+    // No command arrives; the writer's timer releases the hold.
+    let mut committed = handle.subscribe_committed();
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while *committed.borrow_and_update() <= pended.position {
+            committed.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the expiry was committed without any new command");
+    let stream = store.read_stream(&format!("payment-{payment_id}")).await.unwrap();
+    assert_eq!(stream.last().unwrap().event_type, "PaymentExpired");
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_answers_every_queued_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    let engine = Engine::start(store.clone(), EngineConfig::default()).await.unwrap();
+    let handle = engine.handle();
+    let answered = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for _ in 0..500 {
+        let handle = handle.clone();
+        let answered = answered.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = AccountId(Uuid::now_v7());
+            if handle.execute(open(id)).await.is_ok() {
+                answered.lock().unwrap().push(id);
+            }
+        }));
+    }
+    tokio::task::yield_now().await;
+    engine.shutdown().await;
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // Whatever was acknowledged is in the log.
+    let ledger = replay_from_genesis(store.as_ref()).await;
+    for id in answered.lock().unwrap().iter() {
+        assert!(ledger.account(*id).is_some());
+    }
+}

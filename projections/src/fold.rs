@@ -1,0 +1,440 @@
+//! The in-memory fold of a batch of events into read-model rows, independent of any database.
+//!
+//! The fold holds what it needs to continue from where the read models are: every account's row,
+//! each account's latest business day, and the payments that are not final yet. A batch of
+//! events changes some of them and adds statement lines; `take_changes` hands over each changed
+//! row once, so a batch writes every row once however many events touched it.
+
+use crate::rows::{AccountRow, DailyRow, PaymentRow, TransactionRow, TransactionType};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use folio_domain::{
+    AccountEvent, AccountId, AccountType, EventBody, Leg, PaymentEvent, PaymentId,
+    PaymentStatus,
+};
+use rust_decimal::Decimal;
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// Namespace of statement-line ids: `v5(namespace, position ‖ line)`.
+const TRANSACTION_NAMESPACE: Uuid = Uuid::from_u128(0x666f_6c69_6f2d_7478_6e2d_6e73_0000_0001);
+
+/// Every row a batch changed or added.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Changes {
+    pub accounts: Vec<AccountRow>,
+    pub payments: Vec<PaymentRow>,
+    pub transactions: Vec<TransactionRow>,
+    pub daily: Vec<DailyRow>,
+    /// The position of the last event folded.
+    pub position: u64,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+            && self.payments.is_empty()
+            && self.transactions.is_empty()
+            && self.daily.is_empty()
+    }
+}
+
+/// The state the fold continues from (loaded from the read models, or empty for a rebuild).
+#[derive(Debug, Default, Clone)]
+pub struct FoldState {
+    pub accounts: Vec<AccountRow>,
+    /// Each account's latest business day.
+    pub latest_days: Vec<DailyRow>,
+    /// Payments still draft or pending.
+    pub open_payments: Vec<PaymentRow>,
+    pub position: u64,
+}
+
+pub struct Fold {
+    time_zone: Tz,
+    accounts: HashMap<AccountId, AccountRow>,
+    latest_days: HashMap<AccountId, DailyRow>,
+    open_payments: HashMap<PaymentId, PaymentRow>,
+    dirty_accounts: HashSet<AccountId>,
+    dirty_days: HashSet<AccountId>,
+    /// Days a batch closed (a later day began for the account): written once, then dropped.
+    closed_days: Vec<DailyRow>,
+    changed_payments: HashMap<PaymentId, PaymentRow>,
+    transactions: Vec<TransactionRow>,
+    position: u64,
+}
+
+impl Fold {
+    pub fn new(time_zone: Tz, state: FoldState) -> Fold {
+        Fold {
+            time_zone,
+            accounts: state.accounts.into_iter().map(|a| (a.account_id, a)).collect(),
+            latest_days: state.latest_days.into_iter().map(|d| (d.account_id, d)).collect(),
+            open_payments: state.open_payments.into_iter().map(|p| (p.payment_id, p)).collect(),
+            dirty_accounts: HashSet::new(),
+            dirty_days: HashSet::new(),
+            closed_days: Vec::new(),
+            changed_payments: HashMap::new(),
+            transactions: Vec::new(),
+            position: state.position,
+        }
+    }
+
+    /// The position of the last event folded.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    pub fn account(&self, id: AccountId) -> Option<&AccountRow> {
+        self.accounts.get(&id)
+    }
+
+    /// The business day an instant falls on in the configured time zone.
+    pub fn business_day(&self, at: DateTime<Utc>) -> NaiveDate {
+        at.with_timezone(&self.time_zone).date_naive()
+    }
+
+    /// Folds one event recorded at `position` and `recorded_at`. Events must come in position
+    /// order; one at or below the fold's position was already applied and is skipped, so a
+    /// replayed batch never counts twice.
+    pub fn apply(&mut self, position: u64, recorded_at: DateTime<Utc>, event: &EventBody) {
+        if position <= self.position {
+            return;
+        }
+        self.position = position;
+        match event {
+            EventBody::Account(account_event) => self.apply_account(position, recorded_at, account_event),
+            EventBody::Payment(payment_event) => self.apply_payment(position, recorded_at, payment_event),
+        }
+    }
+
+    /// Hands over the rows changed since the last call.
+    pub fn take_changes(&mut self) -> Changes {
+        let accounts = self
+            .dirty_accounts
+            .drain()
+            .filter_map(|id| self.accounts.get(&id).cloned())
+            .collect();
+        let mut daily = std::mem::take(&mut self.closed_days);
+        daily.extend(
+            self.dirty_days
+                .drain()
+                .filter_map(|id| self.latest_days.get(&id).cloned()),
+        );
+        Changes {
+            accounts,
+            payments: self.changed_payments.drain().map(|(_, row)| row).collect(),
+            transactions: std::mem::take(&mut self.transactions),
+            daily,
+            position: self.position,
+        }
+    }
+
+    fn apply_account(&mut self, position: u64, at: DateTime<Utc>, event: &AccountEvent) {
+        if let AccountEvent::Opened(opened) = event {
+            self.accounts.insert(
+                opened.account_id,
+                AccountRow {
+                    account_id: opened.account_id,
+                    number: opened.number.clone(),
+                    client_id: opened.client_id,
+                    currency: opened.currency,
+                    account_type: opened.account_type,
+                    status: opened.status,
+                    name: opened.name.clone(),
+                    overdraft_limit: opened.policy.overdraft_limit,
+                    debits_pending: Decimal::ZERO,
+                    debits_posted: Decimal::ZERO,
+                    credits_pending: Decimal::ZERO,
+                    credits_posted: Decimal::ZERO,
+                    version: 1,
+                    last_position: position,
+                    created_at: at,
+                    updated_at: at,
+                },
+            );
+            self.dirty_accounts.insert(opened.account_id);
+            return;
+        }
+        let id = event.account_id();
+        let Some(row) = self.accounts.get_mut(&id) else {
+            return;
+        };
+        match event {
+            AccountEvent::Opened(_) => {}
+            AccountEvent::Renamed(e) => row.name = e.name.clone(),
+            AccountEvent::Activated(_) | AccountEvent::Unblocked(_) => {
+                row.status = folio_domain::AccountStatus::Active
+            }
+            AccountEvent::Blocked(_) => row.status = folio_domain::AccountStatus::Blocked,
+            AccountEvent::Closed(_) => row.status = folio_domain::AccountStatus::Closed,
+        }
+        touch(row, position, at);
+        self.dirty_accounts.insert(id);
+    }
+
+    fn apply_payment(&mut self, position: u64, at: DateTime<Utc>, event: &PaymentEvent) {
+        let payment_id = event.payment_id();
+        let mut lines = Lines::new(position, at, payment_id);
+        let mut row = match event {
+            PaymentEvent::Created(created) => PaymentRow {
+                payment_id,
+                status: created.status,
+                legs: created.legs.clone(),
+                source_account_id: None,
+                destination_account_id: None,
+                amount: created.legs.first().map(|leg| leg.amount).unwrap_or_default(),
+                currency: match created.legs.first() {
+                    Some(leg) => leg.currency,
+                    None => return,
+                },
+                posted_amount: None,
+                description: created.description.clone(),
+                external_id: created.external_id.clone(),
+                metadata: created.metadata.clone(),
+                created_at: at,
+                pended_at: None,
+                posted_at: None,
+                cancelled_at: None,
+                expired_at: None,
+                cancel_reason: None,
+                expires_at: created.expires_at,
+                last_position: position,
+            },
+            _ => match self
+                .open_payments
+                .remove(&payment_id)
+                .or_else(|| self.changed_payments.remove(&payment_id))
+            {
+                Some(row) => row,
+                // A payment the read model never saw open: nothing to update safely.
+                None => return,
+            },
+        };
+        if let PaymentEvent::Created(created) = event {
+            if let Some(first) = created.legs.first() {
+                row.source_account_id = self.customer_side(first.debit);
+                row.destination_account_id = self.customer_side(first.credit);
+            }
+            match created.status {
+                PaymentStatus::Posted => {
+                    row.posted_at = Some(at);
+                    row.posted_amount = Some(row.amount);
+                    for leg in &created.legs {
+                        lines.post(self, leg.debit, leg.credit, leg.amount, leg);
+                    }
+                }
+                PaymentStatus::Pending => {
+                    row.pended_at = Some(at);
+                    for leg in &created.legs {
+                        lines.hold(self, leg);
+                    }
+                }
+                _ => {}
+            }
+        } else {
+            match event {
+                PaymentEvent::Created(_) => {}
+                PaymentEvent::Pended(pended) => {
+                    row.status = PaymentStatus::Pending;
+                    row.pended_at = Some(at);
+                    row.expires_at = pended.expires_at;
+                    for leg in &pended.legs {
+                        lines.hold(self, leg);
+                    }
+                }
+                PaymentEvent::Posted(posted) => {
+                    row.status = PaymentStatus::Posted;
+                    row.posted_at = Some(at);
+                    row.posted_amount = posted.legs.first().map(|leg| leg.posted);
+                    for leg in &posted.legs {
+                        let as_leg = Leg {
+                            debit: leg.debit,
+                            credit: leg.credit,
+                            amount: leg.held,
+                            currency: leg.currency,
+                        };
+                        lines.release(self, &as_leg);
+                        lines.post(self, leg.debit, leg.credit, leg.posted, &as_leg);
+                    }
+                }
+                PaymentEvent::Cancelled(cancelled) => {
+                    row.status = PaymentStatus::Cancelled;
+                    row.cancelled_at = Some(at);
+                    row.cancel_reason = cancelled.reason.clone();
+                    for leg in &cancelled.released {
+                        lines.release(self, leg);
+                    }
+                }
+                PaymentEvent::Expired(expired) => {
+                    row.status = PaymentStatus::Expired;
+                    row.expired_at = Some(at);
+                    for leg in &expired.released {
+                        lines.release(self, leg);
+                    }
+                }
+            }
+        }
+        row.last_position = position;
+        for line in &mut lines.rows {
+            line.description = row.description.clone();
+        }
+        self.transactions.append(&mut lines.rows);
+        if !row.status.is_final() {
+            self.open_payments.insert(payment_id, row.clone());
+        }
+        self.changed_payments.insert(payment_id, row);
+    }
+
+    /// The account as a payment's customer-facing side: none for the settlement account.
+    fn customer_side(&self, id: AccountId) -> Option<AccountId> {
+        match self.accounts.get(&id) {
+            Some(row) if row.account_type == AccountType::Settlement => None,
+            _ => Some(id),
+        }
+    }
+
+    /// Applies one line's movement to its account and business day, returning the balances
+    /// after it.
+    fn move_account(
+        &mut self,
+        account_id: AccountId,
+        kind: Movement,
+        amount: Decimal,
+        position: u64,
+        at: DateTime<Utc>,
+    ) -> Option<(Decimal, Decimal)> {
+        let day = self.business_day(at);
+        let row = self.accounts.get_mut(&account_id)?;
+        let balance_before = row.balance();
+        match kind {
+            Movement::Line(TransactionType::Deposit) => row.credits_posted += amount,
+            Movement::Line(TransactionType::Withdrawal) => row.debits_posted += amount,
+            Movement::Line(TransactionType::Hold) => row.debits_pending += amount,
+            Movement::Line(TransactionType::Payback) => row.debits_pending -= amount,
+            Movement::IncomingHold => row.credits_pending += amount,
+            Movement::IncomingRelease => row.credits_pending -= amount,
+        }
+        touch(row, position, at);
+        let after = (row.balance(), row.available_balance());
+        let currency = row.currency;
+        self.dirty_accounts.insert(account_id);
+        let posted = match kind {
+            Movement::Line(TransactionType::Deposit) => Some((Decimal::ZERO, amount)),
+            Movement::Line(TransactionType::Withdrawal) => Some((amount, Decimal::ZERO)),
+            _ => None,
+        };
+        if let Some((debit, credit)) = posted {
+            let today = match self.latest_days.remove(&account_id) {
+                Some(latest) if latest.day == day => latest,
+                latest => {
+                    if let Some(previous) = latest {
+                        // A later day began: the previous one is complete. Write it if this
+                        // batch changed it and it is not written yet.
+                        if self.dirty_days.remove(&account_id) {
+                            self.closed_days.push(previous);
+                        }
+                    }
+                    DailyRow {
+                        account_id,
+                        day,
+                        currency,
+                        opening: balance_before,
+                        total_debits: Decimal::ZERO,
+                        total_credits: Decimal::ZERO,
+                        closing: balance_before,
+                        movements: 0,
+                    }
+                }
+            };
+            let mut today = today;
+            today.total_debits += debit;
+            today.total_credits += credit;
+            today.closing = after.0;
+            today.movements += 1;
+            self.latest_days.insert(account_id, today);
+            self.dirty_days.insert(account_id);
+        }
+        Some(after)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Movement {
+    Line(TransactionType),
+    /// The credited side of a hold: no statement line, but its pending credits change.
+    IncomingHold,
+    IncomingRelease,
+}
+
+fn touch(row: &mut AccountRow, position: u64, at: DateTime<Utc>) {
+    if row.last_position != position {
+        row.version += 1;
+    }
+    row.last_position = position;
+    row.updated_at = at;
+}
+
+/// The statement lines of one event.
+struct Lines {
+    position: u64,
+    at: DateTime<Utc>,
+    payment_id: PaymentId,
+    rows: Vec<TransactionRow>,
+}
+
+impl Lines {
+    fn new(position: u64, at: DateTime<Utc>, payment_id: PaymentId) -> Lines {
+        Lines {
+            position,
+            at,
+            payment_id,
+            rows: Vec::with_capacity(2),
+        }
+    }
+
+    fn line(&mut self, fold: &mut Fold, account_id: AccountId, kind: TransactionType, amount: Decimal, leg: &Leg) {
+        if amount.is_zero() {
+            return;
+        }
+        let Some((balance_after, available_after)) =
+            fold.move_account(account_id, Movement::Line(kind), amount, self.position, self.at)
+        else {
+            return;
+        };
+        let line = self.rows.len() as u32;
+        let mut name = [0u8; 12];
+        name[..8].copy_from_slice(&self.position.to_be_bytes());
+        name[8..].copy_from_slice(&line.to_be_bytes());
+        self.rows.push(TransactionRow {
+            transaction_id: Uuid::new_v5(&TRANSACTION_NAMESPACE, &name),
+            position: self.position,
+            line,
+            payment_id: self.payment_id,
+            account_id,
+            transaction_type: kind,
+            amount,
+            currency: leg.currency,
+            balance_after,
+            available_after,
+            description: None,
+            created_at: self.at,
+        });
+    }
+
+    /// Posted money: a withdrawal from `debit`, a deposit to `credit`.
+    fn post(&mut self, fold: &mut Fold, debit: AccountId, credit: AccountId, amount: Decimal, leg: &Leg) {
+        self.line(fold, debit, TransactionType::Withdrawal, amount, leg);
+        self.line(fold, credit, TransactionType::Deposit, amount, leg);
+    }
+
+    fn hold(&mut self, fold: &mut Fold, leg: &Leg) {
+        self.line(fold, leg.debit, TransactionType::Hold, leg.amount, leg);
+        fold.move_account(leg.credit, Movement::IncomingHold, leg.amount, self.position, self.at);
+    }
+
+    fn release(&mut self, fold: &mut Fold, leg: &Leg) {
+        self.line(fold, leg.debit, TransactionType::Payback, leg.amount, leg);
+        fold.move_account(leg.credit, Movement::IncomingRelease, leg.amount, self.position, self.at);
+    }
+}

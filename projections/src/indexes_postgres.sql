@@ -1,0 +1,15 @@
+-- Indexes of the read models on PostgreSQL, built after a rebuild has filled its fresh tables
+-- (bulk inserts into unindexed tables, then one sorted index build each, beat index upkeep on
+-- every row). Every name starts with {p}rm_ so a swap can strip the rebuild_ prefix.
+CREATE UNIQUE INDEX IF NOT EXISTS {p}rm_accounts_number ON {p}rm_accounts (number);
+CREATE INDEX IF NOT EXISTS {p}rm_accounts_client ON {p}rm_accounts (client_id, currency);
+CREATE INDEX IF NOT EXISTS {p}rm_accounts_created ON {p}rm_accounts (created_at, account_id);
+CREATE INDEX IF NOT EXISTS {p}rm_transactions_account ON {p}rm_transactions (account_id, position);
+CREATE INDEX IF NOT EXISTS {p}rm_transactions_payment ON {p}rm_transactions (payment_id);
+CREATE UNIQUE INDEX IF NOT EXISTS {p}rm_transactions_id ON {p}rm_transactions (transaction_id);
+CREATE INDEX IF NOT EXISTS {p}rm_transactions_created ON {p}rm_transactions (created_at);
+CREATE INDEX IF NOT EXISTS {p}rm_payments_open ON {p}rm_payments (status) WHERE status IN ('draft', 'pending');
+CREATE INDEX IF NOT EXISTS {p}rm_payments_source ON {p}rm_payments (source_account_id, created_at);
+CREATE INDEX IF NOT EXISTS {p}rm_payments_destination ON {p}rm_payments (destination_account_id, created_at);
+CREATE INDEX IF NOT EXISTS {p}rm_payments_created ON {p}rm_payments (created_at, payment_id);
+CREATE INDEX IF NOT EXISTS {p}rm_daily_balances_day ON {p}rm_daily_balances (day);

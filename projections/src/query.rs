@@ -1,0 +1,109 @@
+//! Filters and pages for read-model queries.
+
+use crate::rows::TransactionType;
+use chrono::{DateTime, NaiveDate, Utc};
+use folio_domain::{AccountId, AccountStatus, AccountType, ClientId, Currency, PaymentId, PaymentStatus};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// Most rows one page may hold.
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+/// A 1-based page request; sizes above `MAX_PAGE_SIZE` are clamped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub number: u32,
+    pub size: u32,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        PageRequest { number: 1, size: 20 }
+    }
+}
+
+impl PageRequest {
+    pub fn new(number: u32, size: u32) -> PageRequest {
+        PageRequest {
+            number: number.max(1),
+            size: size.clamp(1, MAX_PAGE_SIZE),
+        }
+    }
+
+    pub fn offset(&self) -> u64 {
+        u64::from(self.number.max(1) - 1) * u64::from(self.size)
+    }
+}
+
+/// One page of rows and the totals a client pages with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page_number: u32,
+    pub page_size: u32,
+    pub total_count: u64,
+    pub total_pages: u64,
+}
+
+impl<T> Page<T> {
+    pub fn new(items: Vec<T>, request: PageRequest, total_count: u64) -> Page<T> {
+        let size = u64::from(request.size.max(1));
+        Page {
+            items,
+            page_number: request.number,
+            page_size: request.size,
+            total_count,
+            total_pages: total_count.div_ceil(size),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountFilter {
+    pub client_ids: Vec<ClientId>,
+    pub account_ids: Vec<AccountId>,
+    pub numbers: Vec<String>,
+    pub currencies: Vec<Currency>,
+    pub statuses: Vec<AccountStatus>,
+    pub types: Vec<AccountType>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TransactionFilter {
+    pub account_ids: Vec<AccountId>,
+    pub payment_ids: Vec<PaymentId>,
+    pub types: Vec<TransactionType>,
+    pub currencies: Vec<Currency>,
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub to: Option<DateTime<Utc>>,
+    pub amount_from: Option<Decimal>,
+    pub amount_to: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PaymentFilter {
+    /// Payments whose source or destination is one of these.
+    pub account_ids: Vec<AccountId>,
+    pub statuses: Vec<PaymentStatus>,
+    pub currencies: Vec<Currency>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Totals of one currency (optionally of one client's accounts).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CurrencyTotals {
+    pub currency: Currency,
+    pub balance: Decimal,
+    pub held: Decimal,
+    pub available: Decimal,
+    pub accounts: u64,
+}
+
+/// A date range of daily balances, both ends inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayRange {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}

@@ -1,0 +1,137 @@
+//! The rows of the read models, as the fold produces them and the backends store them.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use folio_domain::{AccountId, AccountStatus, AccountType, ClientId, Currency, Leg, PaymentId, PaymentStatus};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// An account's balances and record (the balance read model).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountRow {
+    pub account_id: AccountId,
+    pub number: String,
+    pub client_id: Option<ClientId>,
+    pub currency: Currency,
+    pub account_type: AccountType,
+    pub status: AccountStatus,
+    pub name: Option<String>,
+    pub overdraft_limit: Decimal,
+    pub debits_pending: Decimal,
+    pub debits_posted: Decimal,
+    pub credits_pending: Decimal,
+    pub credits_posted: Decimal,
+    /// Events applied to this account (its own and the payments that touched it).
+    pub version: u64,
+    pub last_position: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl AccountRow {
+    pub fn balance(&self) -> Decimal {
+        self.credits_posted - self.debits_posted
+    }
+
+    pub fn held(&self) -> Decimal {
+        self.debits_pending
+    }
+
+    pub fn available_balance(&self) -> Decimal {
+        self.balance() - self.held()
+    }
+}
+
+/// What a statement line did to its account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TransactionType {
+    /// Posted money in.
+    Deposit,
+    /// Posted money out.
+    Withdrawal,
+    /// Money reserved by a pending payment (balance unchanged, available down).
+    Hold,
+    /// A hold released: paid back on cancel or expiry, or ahead of the withdrawal on post.
+    Payback,
+}
+
+impl TransactionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransactionType::Deposit => "deposit",
+            TransactionType::Withdrawal => "withdrawal",
+            TransactionType::Hold => "hold",
+            TransactionType::Payback => "payback",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<TransactionType> {
+        match text {
+            "deposit" => Some(TransactionType::Deposit),
+            "withdrawal" => Some(TransactionType::Withdrawal),
+            "hold" => Some(TransactionType::Hold),
+            "payback" => Some(TransactionType::Payback),
+            _ => None,
+        }
+    }
+}
+
+/// One statement line: a movement on one account with the balances right after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransactionRow {
+    /// Deterministic (from position and line), so a rebuild gives every line the same id.
+    pub transaction_id: Uuid,
+    pub position: u64,
+    /// Order of the line within its event.
+    pub line: u32,
+    pub payment_id: PaymentId,
+    pub account_id: AccountId,
+    pub transaction_type: TransactionType,
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub balance_after: Decimal,
+    pub available_after: Decimal,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One account's posted movement on one business day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DailyRow {
+    pub account_id: AccountId,
+    pub day: NaiveDate,
+    pub currency: Currency,
+    pub opening: Decimal,
+    pub total_debits: Decimal,
+    pub total_credits: Decimal,
+    pub closing: Decimal,
+    /// Posted movements (deposits and withdrawals) that day.
+    pub movements: u64,
+}
+
+/// A payment's status, legs and the time of each transition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentRow {
+    pub payment_id: PaymentId,
+    pub status: PaymentStatus,
+    pub legs: Vec<Leg>,
+    /// The first leg's customer-facing sides (None where it is the settlement account).
+    pub source_account_id: Option<AccountId>,
+    pub destination_account_id: Option<AccountId>,
+    pub amount: Decimal,
+    pub currency: Currency,
+    /// What was finally moved (a partial post moves less than `amount`).
+    pub posted_amount: Option<Decimal>,
+    pub description: Option<String>,
+    pub external_id: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub pended_at: Option<DateTime<Utc>>,
+    pub posted_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub expired_at: Option<DateTime<Utc>>,
+    pub cancel_reason: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_position: u64,
+}

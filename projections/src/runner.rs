@@ -1,0 +1,297 @@
+//! The projector worker: follows the log, folds each batch in memory and writes it with its
+//! checkpoint in one transaction; wakes on new events instead of polling; reports its position
+//! so readers can wait for their own writes; and rebuilds the read models blue/green.
+
+use crate::error::ProjectionError;
+use crate::fold::{Fold, FoldState};
+use crate::store::{ReadModelStore, Tables};
+use chrono_tz::Tz;
+use folio_domain::codec;
+use folio_store::{EventStore, RecordedEvent};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone)]
+pub struct ProjectorConfig {
+    /// Most events folded into one read-model transaction.
+    pub batch_size: usize,
+    /// The time zone business days follow.
+    pub time_zone: Tz,
+    /// Wait before retrying after a failed batch.
+    pub retry_delay: Duration,
+}
+
+impl Default for ProjectorConfig {
+    fn default() -> Self {
+        ProjectorConfig {
+            batch_size: 10_000,
+            time_zone: Tz::UTC,
+            retry_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Progress of a rebuild, reported after every batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RebuildProgress {
+    pub events_done: u64,
+    pub events_total: u64,
+    pub events_per_second: f64,
+}
+
+/// Shared between the worker and its handles.
+struct Shared {
+    log: Arc<dyn EventStore>,
+    models: Arc<dyn ReadModelStore>,
+    config: ProjectorConfig,
+    position: watch::Sender<u64>,
+    /// Held while a batch is written, and by a rebuild while it swaps tables in.
+    write_lock: Mutex<()>,
+    /// Bumped by a swap: the worker's in-memory fold no longer matches the tables.
+    tables_generation: AtomicU64,
+    rebuilding: Mutex<()>,
+}
+
+/// A handle to a running projector. Cheap to clone.
+#[derive(Clone)]
+pub struct Projector {
+    shared: Arc<Shared>,
+}
+
+pub struct ProjectorWorker {
+    handle: Projector,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl ProjectorWorker {
+    pub fn handle(&self) -> Projector {
+        self.handle.clone()
+    }
+
+    /// Finishes the batch in hand and stops.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "the projector task ended abnormally");
+        }
+    }
+}
+
+impl Projector {
+    /// Starts a projector following `log` into `models`.
+    pub async fn start(
+        log: Arc<dyn EventStore>,
+        models: Arc<dyn ReadModelStore>,
+        config: ProjectorConfig,
+    ) -> Result<ProjectorWorker, ProjectionError> {
+        let checkpoint = models.checkpoint().await?;
+        let (position, _) = watch::channel(checkpoint);
+        let shared = Arc::new(Shared {
+            log,
+            models,
+            config,
+            position,
+            write_lock: Mutex::new(()),
+            tables_generation: AtomicU64::new(0),
+            rebuilding: Mutex::new(()),
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let task = tokio::spawn(run(shared.clone(), shutdown_rx));
+        Ok(ProjectorWorker {
+            handle: Projector { shared },
+            shutdown,
+            task,
+        })
+    }
+
+    /// A handle with no worker behind it: for offline work such as ops' rebuild from the replay
+    /// tool, while no server runs against these read models.
+    pub async fn detached(
+        log: Arc<dyn EventStore>,
+        models: Arc<dyn ReadModelStore>,
+        config: ProjectorConfig,
+    ) -> Result<Projector, ProjectionError> {
+        let checkpoint = models.checkpoint().await?;
+        let (position, _) = watch::channel(checkpoint);
+        Ok(Projector {
+            shared: Arc::new(Shared {
+                log,
+                models,
+                config,
+                position,
+                write_lock: Mutex::new(()),
+                tables_generation: AtomicU64::new(0),
+                rebuilding: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The last log position the read models include.
+    pub fn position(&self) -> u64 {
+        *self.shared.position.borrow()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.shared.position.subscribe()
+    }
+
+    /// Head of the log minus the read models' position.
+    pub fn lag(&self) -> u64 {
+        let head = *self.shared.log.subscribe().borrow();
+        head.saturating_sub(self.position())
+    }
+
+    pub fn models(&self) -> &Arc<dyn ReadModelStore> {
+        &self.shared.models
+    }
+
+    /// Waits until the read models include `position` (read-your-writes), or `timeout` passes.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<(), ProjectionError> {
+        let mut reached = self.subscribe();
+        let waited = tokio::time::timeout(timeout, async {
+            while *reached.borrow_and_update() < position {
+                if reached.changed().await.is_err() {
+                    return Err(ProjectionError::WorkerGone("the projector stopped".into()));
+                }
+            }
+            Ok(())
+        })
+        .await;
+        match waited {
+            Ok(result) => result,
+            Err(_) => Err(ProjectionError::WaitTimeout {
+                wanted: position,
+                reached: self.position(),
+            }),
+        }
+    }
+
+    /// Rebuilds every read model from position 0 into fresh tables while the live ones keep
+    /// serving, indexes them, catches up with the log and swaps them in atomically. Reports
+    /// progress after every batch. Returns the position the rebuilt models were swapped in at.
+    pub async fn rebuild(
+        &self,
+        mut progress: impl FnMut(RebuildProgress) + Send,
+    ) -> Result<u64, ProjectionError> {
+        let shared = &self.shared;
+        let _only_one = shared
+            .rebuilding
+            .try_lock()
+            .map_err(|_| ProjectionError::RebuildRunning)?;
+        shared.models.rebuild_begin().await?;
+        let mut fold = Fold::new(shared.config.time_zone, FoldState::default());
+        let started = Instant::now();
+        let total = shared.log.head().await?.position;
+        let mut report = |done: u64, total: u64| {
+            let seconds = started.elapsed().as_secs_f64().max(1e-9);
+            progress(RebuildProgress {
+                events_done: done,
+                events_total: total.max(done),
+                events_per_second: done as f64 / seconds,
+            });
+        };
+        // Bulk: unindexed tables, large batches.
+        let bulk_batch = shared.config.batch_size.max(50_000);
+        while project_batch(shared, &mut fold, Tables::Rebuild, bulk_batch).await? > 0 {
+            report(fold.position(), total);
+        }
+        shared.models.rebuild_index().await?;
+        // Events appended meanwhile, then the last few under the write lock, then the swap.
+        while project_batch(shared, &mut fold, Tables::Rebuild, bulk_batch).await? > 0 {}
+        let _writes_paused = shared.write_lock.lock().await;
+        while project_batch(shared, &mut fold, Tables::Rebuild, bulk_batch).await? > 0 {}
+        shared.models.rebuild_swap().await?;
+        shared.tables_generation.fetch_add(1, Ordering::SeqCst);
+        let position = fold.position();
+        shared.position.send_replace(position);
+        report(position, position);
+        Ok(position)
+    }
+}
+
+/// Reads the next batch after the fold's position, folds it and writes it. Returns the number of
+/// events it applied (0 when caught up).
+async fn project_batch(
+    shared: &Shared,
+    fold: &mut Fold,
+    tables: Tables,
+    batch_size: usize,
+) -> Result<usize, ProjectionError> {
+    let events = shared.log.read_all(fold.position(), batch_size).await?;
+    if events.is_empty() {
+        return Ok(0);
+    }
+    fold_events(fold, &events)?;
+    shared.models.write(tables, fold.take_changes()).await?;
+    Ok(events.len())
+}
+
+/// Decodes and folds recorded events in order.
+pub fn fold_events(fold: &mut Fold, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+    for record in events {
+        let body = codec::decode(&record.event_type, record.schema_version, &record.payload)
+            .map_err(|e| ProjectionError::Decode {
+                position: record.global_position,
+                reason: e.to_string(),
+            })?;
+        fold.apply(record.global_position, record.recorded_at, &body);
+    }
+    Ok(())
+}
+
+async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut head = shared.log.subscribe();
+    let mut state: Option<(Fold, u64)> = None;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let generation = shared.tables_generation.load(Ordering::SeqCst);
+        // (Re)load the fold when starting, after a failed batch, or after a rebuild's swap.
+        let fold = match &mut state {
+            Some((fold, loaded_at)) if *loaded_at == generation => fold,
+            _ => match shared.models.load_state().await {
+                Ok(loaded) => {
+                    shared.position.send_replace(loaded.position);
+                    &mut state.insert((Fold::new(shared.config.time_zone, loaded), generation)).0
+                }
+                Err(error) => {
+                    tracing::error!(%error, "the projector cannot load its state; retrying");
+                    tokio::time::sleep(shared.config.retry_delay).await;
+                    continue;
+                }
+            },
+        };
+        let applied = {
+            let _writing = shared.write_lock.lock().await;
+            if shared.tables_generation.load(Ordering::SeqCst) != generation {
+                continue;
+            }
+            project_batch(&shared, fold, Tables::Live, shared.config.batch_size).await
+        };
+        match applied {
+            Ok(0) => {
+                tokio::select! {
+                    _ = head.changed() => {}
+                    _ = shutdown.changed() => {}
+                    // A backstop in case a notification from another process is missed.
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+            Ok(_) => {
+                shared.position.send_replace(fold.position());
+            }
+            Err(error) => {
+                // The batch's transaction did not commit; the fold is ahead of the tables.
+                // Reload from what the tables hold and go on from their checkpoint.
+                tracing::error!(%error, "a projection batch failed; reloading");
+                state = None;
+                tokio::time::sleep(shared.config.retry_delay).await;
+            }
+        }
+    }
+}

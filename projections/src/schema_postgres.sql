@@ -1,0 +1,102 @@
+-- Folio read models on PostgreSQL. {p} is the table prefix: '' for the live tables, 'rebuild_'
+-- while a rebuild fills fresh tables. Every name starts with rm_ so the read models can share a
+-- database with the log. Amounts are exact NUMERIC (range filters compare them natively);
+-- enums are their serde (camelCase) text, as on SQLite. Constraint names are explicit so that a
+-- swap can strip the rebuild_ prefix from them and the next rebuild finds its names free.
+
+CREATE TABLE IF NOT EXISTS {p}rm_accounts (
+    account_id uuid NOT NULL,
+    number text NOT NULL,
+    client_id uuid,
+    currency text NOT NULL,
+    account_type text NOT NULL,
+    status text NOT NULL,
+    name text,
+    overdraft_limit numeric NOT NULL,
+    debits_pending numeric NOT NULL,
+    debits_posted numeric NOT NULL,
+    credits_pending numeric NOT NULL,
+    credits_posted numeric NOT NULL,
+    balance numeric NOT NULL,
+    held numeric NOT NULL,
+    available numeric NOT NULL,
+    version bigint NOT NULL,
+    last_position bigint NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    CONSTRAINT {p}rm_accounts_pkey PRIMARY KEY (account_id)
+);
+
+CREATE TABLE IF NOT EXISTS {p}rm_transactions (
+    position bigint NOT NULL,
+    line bigint NOT NULL,
+    transaction_id uuid NOT NULL,
+    payment_id uuid NOT NULL,
+    account_id uuid NOT NULL,
+    type text NOT NULL,
+    amount numeric NOT NULL,
+    currency text NOT NULL,
+    balance_after numeric NOT NULL,
+    available_after numeric NOT NULL,
+    description text,
+    created_at timestamptz NOT NULL,
+    CONSTRAINT {p}rm_transactions_pkey PRIMARY KEY (position, line)
+);
+
+CREATE TABLE IF NOT EXISTS {p}rm_daily_balances (
+    account_id uuid NOT NULL,
+    day date NOT NULL,
+    currency text NOT NULL,
+    opening numeric NOT NULL,
+    total_debits numeric NOT NULL,
+    total_credits numeric NOT NULL,
+    closing numeric NOT NULL,
+    movements bigint NOT NULL,
+    CONSTRAINT {p}rm_daily_balances_pkey PRIMARY KEY (account_id, day)
+);
+
+CREATE TABLE IF NOT EXISTS {p}rm_payments (
+    payment_id uuid NOT NULL,
+    status text NOT NULL,
+    legs jsonb NOT NULL,
+    source_account_id uuid,
+    destination_account_id uuid,
+    amount numeric NOT NULL,
+    currency text NOT NULL,
+    posted_amount numeric,
+    description text,
+    external_id text,
+    metadata jsonb,
+    created_at timestamptz NOT NULL,
+    pended_at timestamptz,
+    posted_at timestamptz,
+    cancelled_at timestamptz,
+    expired_at timestamptz,
+    cancel_reason text,
+    expires_at timestamptz,
+    last_position bigint NOT NULL,
+    CONSTRAINT {p}rm_payments_pkey PRIMARY KEY (payment_id)
+);
+
+-- Filled by transfer orchestration (a later issue); the schema is here so that work only adds
+-- event types to the projector.
+CREATE TABLE IF NOT EXISTS {p}rm_transfers (
+    transfer_id uuid NOT NULL,
+    direction text NOT NULL,
+    status text NOT NULL,
+    transfer_type text,
+    source_account_id uuid,
+    destination_account_id uuid,
+    recipient_id uuid,
+    amount numeric NOT NULL,
+    currency text NOT NULL,
+    fee numeric,
+    rate numeric,
+    reference text,
+    payment_id uuid,
+    status_history jsonb NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    last_position bigint NOT NULL,
+    CONSTRAINT {p}rm_transfers_pkey PRIMARY KEY (transfer_id)
+);

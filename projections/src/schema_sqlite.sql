@@ -1,0 +1,98 @@
+-- Folio read models on SQLite. {p} is the table prefix: '' for the live tables, 'rebuild_' while
+-- a rebuild fills fresh tables. Amounts are exact decimal TEXT; transactions also keep the amount
+-- in minor units (INTEGER) so amount ranges can be filtered by the database.
+
+CREATE TABLE IF NOT EXISTS {p}accounts (
+    account_id BLOB PRIMARY KEY,
+    number TEXT NOT NULL,
+    client_id BLOB,
+    currency TEXT NOT NULL,
+    account_type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    name TEXT,
+    overdraft_limit TEXT NOT NULL,
+    debits_pending TEXT NOT NULL,
+    debits_posted TEXT NOT NULL,
+    credits_pending TEXT NOT NULL,
+    credits_posted TEXT NOT NULL,
+    balance TEXT NOT NULL,
+    held TEXT NOT NULL,
+    available TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    last_position INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS {p}transactions (
+    position INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    transaction_id BLOB NOT NULL,
+    payment_id BLOB NOT NULL,
+    account_id BLOB NOT NULL,
+    type TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    amount_minor INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    balance_after TEXT NOT NULL,
+    available_after TEXT NOT NULL,
+    description TEXT,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (position, line)
+);
+
+CREATE TABLE IF NOT EXISTS {p}daily_balances (
+    account_id BLOB NOT NULL,
+    day TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    opening TEXT NOT NULL,
+    total_debits TEXT NOT NULL,
+    total_credits TEXT NOT NULL,
+    closing TEXT NOT NULL,
+    movements INTEGER NOT NULL,
+    PRIMARY KEY (account_id, day)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS {p}payments (
+    payment_id BLOB PRIMARY KEY,
+    status TEXT NOT NULL,
+    legs TEXT NOT NULL,
+    source_account_id BLOB,
+    destination_account_id BLOB,
+    amount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    posted_amount TEXT,
+    description TEXT,
+    external_id TEXT,
+    metadata TEXT,
+    created_at INTEGER NOT NULL,
+    pended_at INTEGER,
+    posted_at INTEGER,
+    cancelled_at INTEGER,
+    expired_at INTEGER,
+    cancel_reason TEXT,
+    expires_at INTEGER,
+    last_position INTEGER NOT NULL
+);
+
+-- Filled by transfer orchestration (a later issue); the schema is here so that work only adds
+-- event types to the projector.
+CREATE TABLE IF NOT EXISTS {p}transfers (
+    transfer_id BLOB PRIMARY KEY,
+    direction TEXT NOT NULL,
+    status TEXT NOT NULL,
+    transfer_type TEXT,
+    source_account_id BLOB,
+    destination_account_id BLOB,
+    recipient_id BLOB,
+    amount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    fee TEXT,
+    rate TEXT,
+    reference TEXT,
+    payment_id BLOB,
+    status_history TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    last_position INTEGER NOT NULL
+);

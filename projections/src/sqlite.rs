@@ -1,0 +1,760 @@
+//! The read models on SQLite: their own database file beside the log, so readers never block
+//! the log's writer. One writer connection (the projector's) and a few reader connections.
+
+use crate::error::ProjectionError;
+use crate::fold::{Changes, FoldState};
+use crate::query::*;
+use crate::rows::*;
+use crate::store::{ReadModelStore, Tables};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use folio_domain::{AccountId, AccountStatus, AccountType, ClientId, Currency, PaymentId, PaymentStatus};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
+use rust_decimal::Decimal;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
+
+const SCHEMA: &str = include_str!("schema_sqlite.sql");
+const INDEXES: &str = include_str!("indexes_sqlite.sql");
+/// The projection name the live checkpoint is kept under.
+const LIVE: &str = "ledger";
+const REBUILD: &str = "ledger-rebuild";
+const READERS: usize = 4;
+
+pub struct SqliteReadModels {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl SqliteReadModels {
+    /// Opens (creating if needed) the read-model database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteReadModels, ProjectionError> {
+        let writer = open_connection(path)?;
+        writer.execute_batch(
+            "CREATE TABLE IF NOT EXISTS checkpoints (projection TEXT PRIMARY KEY, position INTEGER NOT NULL);",
+        )?;
+        writer.execute_batch(&SCHEMA.replace("{p}", ""))?;
+        writer.execute_batch(&INDEXES.replace("{p}", ""))?;
+        Ok(SqliteReadModels {
+            path: path.to_path_buf(),
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    async fn with_writer<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, ProjectionError> + Send + 'static,
+    ) -> Result<T, ProjectionError> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut connection = writer
+                .lock()
+                .map_err(|_| ProjectionError::WorkerGone("the writer connection was poisoned".into()))?;
+            work(&mut connection)
+        })
+        .await
+        .map_err(|e| ProjectionError::WorkerGone(e.to_string()))?
+    }
+
+    async fn with_reader<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, ProjectionError> + Send + 'static,
+    ) -> Result<T, ProjectionError> {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let taken = readers.lock().ok().and_then(|mut pool| pool.pop());
+            let connection = match taken {
+                Some(connection) => connection,
+                None => open_connection(&path)?,
+            };
+            let result = work(&connection);
+            if let Ok(mut pool) = readers.lock()
+                && pool.len() < READERS
+            {
+                pool.push(connection);
+            }
+            result
+        })
+        .await
+        .map_err(|e| ProjectionError::WorkerGone(e.to_string()))?
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, ProjectionError> {
+    let connection = Connection::open(path)?;
+    // Read models are derived data: NORMAL is durable enough (a lost tail is re-projected from
+    // the log, whose checkpoint is in the same transaction).
+    connection.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-131072; \
+         PRAGMA temp_store=MEMORY; PRAGMA busy_timeout=10000;",
+    )?;
+    Ok(connection)
+}
+
+#[async_trait]
+impl ReadModelStore for SqliteReadModels {
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn checkpoint(&self) -> Result<u64, ProjectionError> {
+        self.with_reader(|c| read_checkpoint(c, LIVE)).await
+    }
+
+    async fn load_state(&self) -> Result<FoldState, ProjectionError> {
+        self.with_writer(|c| {
+            let position = read_checkpoint(c, LIVE)?;
+            let mut accounts = Vec::new();
+            let mut statement = c.prepare("SELECT * FROM accounts")?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                accounts.push(account_from_row(row)?);
+            }
+            // Each account's latest day: the row with the greatest day per account.
+            let mut latest_days = Vec::new();
+            let mut statement = c.prepare(
+                "SELECT d.* FROM daily_balances d JOIN (SELECT account_id, MAX(day) AS day \
+                 FROM daily_balances GROUP BY account_id) m ON d.account_id = m.account_id AND d.day = m.day",
+            )?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                latest_days.push(daily_from_row(row)?);
+            }
+            let mut open_payments = Vec::new();
+            let mut statement =
+                c.prepare("SELECT * FROM payments WHERE status IN ('draft', 'pending')")?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                open_payments.push(payment_from_row(row)?);
+            }
+            Ok(FoldState {
+                accounts,
+                latest_days,
+                open_payments,
+                position,
+            })
+        })
+        .await
+    }
+
+    async fn write(&self, tables: Tables, changes: Changes) -> Result<(), ProjectionError> {
+        self.with_writer(move |c| {
+            let (prefix, checkpoint) = match tables {
+                Tables::Live => ("", LIVE),
+                Tables::Rebuild => ("rebuild_", REBUILD),
+            };
+            let tx = c.transaction()?;
+            // The checkpoint guards against double application: a batch at or below it is stale.
+            let current = read_checkpoint(&tx, checkpoint)?;
+            if changes.position <= current {
+                return Ok(());
+            }
+            write_changes(&tx, prefix, &changes)?;
+            tx.execute(
+                "INSERT INTO checkpoints (projection, position) VALUES (?1, ?2) \
+                 ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
+                params![checkpoint, changes.position as i64],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rebuild_begin(&self) -> Result<(), ProjectionError> {
+        self.with_writer(|c| {
+            let tx = c.transaction()?;
+            drop_tables(&tx, "rebuild_")?;
+            tx.execute_batch(&SCHEMA.replace("{p}", "rebuild_"))?;
+            tx.execute("DELETE FROM checkpoints WHERE projection = ?1", params![REBUILD])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rebuild_checkpoint(&self) -> Result<u64, ProjectionError> {
+        self.with_writer(|c| read_checkpoint(c, REBUILD)).await
+    }
+
+    async fn rebuild_index(&self) -> Result<(), ProjectionError> {
+        self.with_writer(|c| {
+            c.execute_batch(&INDEXES.replace("{p}", "rebuild_"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rebuild_swap(&self) -> Result<(), ProjectionError> {
+        self.with_writer(|c| {
+            let tx = c.transaction()?;
+            let position = read_checkpoint(&tx, REBUILD)?;
+            drop_tables(&tx, "")?;
+            for table in TABLES {
+                tx.execute_batch(&format!("ALTER TABLE rebuild_{table} RENAME TO {table};"))?;
+            }
+            // Index names keep their rebuild_ prefix after the rename; recreate them under
+            // their live names so the next rebuild's names are free.
+            for table in TABLES {
+                let mut statement = tx.prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND name LIKE 'rebuild_%'",
+                )?;
+                let names: Vec<String> = statement
+                    .query_map(params![table], |row| row.get(0))?
+                    .collect::<Result<_, _>>()?;
+                for name in names {
+                    tx.execute_batch(&format!("DROP INDEX {name};"))?;
+                }
+            }
+            tx.execute_batch(&INDEXES.replace("{p}", ""))?;
+            tx.execute(
+                "INSERT INTO checkpoints (projection, position) VALUES (?1, ?2) \
+                 ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
+                params![LIVE, position as i64],
+            )?;
+            tx.execute("DELETE FROM checkpoints WHERE projection = ?1", params![REBUILD])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn account(&self, id: AccountId) -> Result<Option<AccountRow>, ProjectionError> {
+        self.with_reader(move |c| {
+            c.query_row(
+                "SELECT * FROM accounts WHERE account_id = ?1",
+                params![id.0.as_bytes()],
+                |row| Ok(account_from_row(row)),
+            )
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn account_by_number(&self, number: &str) -> Result<Option<AccountRow>, ProjectionError> {
+        let number = number.to_string();
+        self.with_reader(move |c| {
+            c.query_row(
+                "SELECT * FROM accounts WHERE number = ?1",
+                params![number],
+                |row| Ok(account_from_row(row)),
+            )
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn accounts(
+        &self,
+        filter: &AccountFilter,
+        page: PageRequest,
+    ) -> Result<Page<AccountRow>, ProjectionError> {
+        let mut conditions = Conditions::default();
+        conditions.blobs("client_id", filter.client_ids.iter().map(|id| id.0));
+        conditions.blobs("account_id", filter.account_ids.iter().map(|id| id.0));
+        conditions.texts("number", filter.numbers.iter().cloned());
+        conditions.texts("currency", filter.currencies.iter().map(|c| c.code().to_string()));
+        conditions.texts("status", filter.statuses.iter().map(|s| enum_text(s)));
+        conditions.texts("account_type", filter.types.iter().map(|t| enum_text(t)));
+        self.with_reader(move |c| {
+            paged(c, "accounts", &conditions, "created_at, account_id", page, account_from_row)
+        })
+        .await
+    }
+
+    async fn payment(&self, id: PaymentId) -> Result<Option<PaymentRow>, ProjectionError> {
+        self.with_reader(move |c| {
+            c.query_row(
+                "SELECT * FROM payments WHERE payment_id = ?1",
+                params![id.0.as_bytes()],
+                |row| Ok(payment_from_row(row)),
+            )
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn payments(
+        &self,
+        filter: &PaymentFilter,
+        page: PageRequest,
+    ) -> Result<Page<PaymentRow>, ProjectionError> {
+        let mut conditions = Conditions::default();
+        if !filter.account_ids.is_empty() {
+            let ids: Vec<Uuid> = filter.account_ids.iter().map(|id| id.0).collect();
+            conditions.either_blob("source_account_id", "destination_account_id", &ids);
+        }
+        conditions.texts("status", filter.statuses.iter().map(|s| enum_text(s)));
+        conditions.texts("currency", filter.currencies.iter().map(|c| c.code().to_string()));
+        conditions.time_range("created_at", filter.from, filter.to);
+        self.with_reader(move |c| {
+            paged(c, "payments", &conditions, "created_at, payment_id", page, payment_from_row)
+        })
+        .await
+    }
+
+    async fn transaction(&self, id: Uuid) -> Result<Option<TransactionRow>, ProjectionError> {
+        self.with_reader(move |c| {
+            c.query_row(
+                "SELECT * FROM transactions WHERE transaction_id = ?1",
+                params![id.as_bytes()],
+                |row| Ok(transaction_from_row(row)),
+            )
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn transactions(
+        &self,
+        filter: &TransactionFilter,
+        page: PageRequest,
+    ) -> Result<Page<TransactionRow>, ProjectionError> {
+        let mut conditions = Conditions::default();
+        conditions.blobs("account_id", filter.account_ids.iter().map(|id| id.0));
+        conditions.blobs("payment_id", filter.payment_ids.iter().map(|id| id.0));
+        conditions.texts("type", filter.types.iter().map(|t| t.as_str().to_string()));
+        conditions.texts("currency", filter.currencies.iter().map(|c| c.code().to_string()));
+        conditions.time_range("created_at", filter.from, filter.to);
+        // Amount bounds compare exactly: the minor-unit column holds amount × 10^3, which every
+        // currency (at most 3 decimals) fits without rounding.
+        if let Some(from) = filter.amount_from {
+            conditions.integer_at_least("amount_minor", to_milli_units(from));
+        }
+        if let Some(to) = filter.amount_to {
+            conditions.integer_at_most("amount_minor", to_milli_units(to));
+        }
+        self.with_reader(move |c| {
+            paged(c, "transactions", &conditions, "position, line", page, transaction_from_row)
+        })
+        .await
+    }
+
+    async fn daily_rows(
+        &self,
+        account_ids: &[AccountId],
+        until: NaiveDate,
+    ) -> Result<Vec<DailyRow>, ProjectionError> {
+        let mut conditions = Conditions::default();
+        conditions.blobs("account_id", account_ids.iter().map(|id| id.0));
+        conditions.text_at_most("day", until.to_string());
+        self.with_reader(move |c| {
+            let sql = format!(
+                "SELECT * FROM daily_balances{} ORDER BY account_id, day",
+                conditions.where_clause()
+            );
+            let mut statement = c.prepare(&sql)?;
+            let mut rows = statement.query(params_from_iter(conditions.values.iter()))?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(daily_from_row(row)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn totals(
+        &self,
+        client_id: Option<ClientId>,
+        currency: Option<Currency>,
+    ) -> Result<Vec<CurrencyTotals>, ProjectionError> {
+        let mut conditions = Conditions::default();
+        conditions.blobs("client_id", client_id.map(|id| id.0));
+        conditions.texts("currency", currency.map(|c| c.code().to_string()));
+        self.with_reader(move |c| {
+            // Exact sums: decimals are summed in Rust, not as SQLite floats.
+            let sql = format!(
+                "SELECT currency, balance, held, available FROM accounts{} ORDER BY currency",
+                conditions.where_clause()
+            );
+            let mut statement = c.prepare(&sql)?;
+            let mut rows = statement.query(params_from_iter(conditions.values.iter()))?;
+            let mut totals: Vec<CurrencyTotals> = Vec::new();
+            while let Some(row) = rows.next()? {
+                let currency = currency_from(&row.get::<_, String>(0)?)?;
+                let balance = decimal(&row.get::<_, String>(1)?)?;
+                let held = decimal(&row.get::<_, String>(2)?)?;
+                let available = decimal(&row.get::<_, String>(3)?)?;
+                match totals.last_mut() {
+                    Some(last) if last.currency == currency => {
+                        last.balance += balance;
+                        last.held += held;
+                        last.available += available;
+                        last.accounts += 1;
+                    }
+                    _ => totals.push(CurrencyTotals {
+                        currency,
+                        balance,
+                        held,
+                        available,
+                        accounts: 1,
+                    }),
+                }
+            }
+            Ok(totals)
+        })
+        .await
+    }
+}
+
+const TABLES: [&str; 5] = ["accounts", "transactions", "daily_balances", "payments", "transfers"];
+
+fn drop_tables(c: &Connection, prefix: &str) -> Result<(), ProjectionError> {
+    for table in TABLES {
+        c.execute_batch(&format!("DROP TABLE IF EXISTS {prefix}{table};"))?;
+    }
+    Ok(())
+}
+
+fn read_checkpoint(c: &Connection, name: &str) -> Result<u64, ProjectionError> {
+    let position: Option<i64> = c
+        .query_row(
+            "SELECT position FROM checkpoints WHERE projection = ?1",
+            params![name],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(position.unwrap_or(0) as u64)
+}
+
+fn write_changes(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), ProjectionError> {
+    let mut accounts = c.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {prefix}accounts (account_id, number, client_id, currency, account_type, status, name, \
+         overdraft_limit, debits_pending, debits_posted, credits_pending, credits_posted, balance, held, available, \
+         version, last_position, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+    ))?;
+    for a in &changes.accounts {
+        accounts.execute(params![
+            a.account_id.0.as_bytes(),
+            a.number,
+            a.client_id.map(|id| id.0.as_bytes().to_vec()),
+            a.currency.code(),
+            enum_text(&a.account_type),
+            enum_text(&a.status),
+            a.name,
+            a.overdraft_limit.to_string(),
+            a.debits_pending.to_string(),
+            a.debits_posted.to_string(),
+            a.credits_pending.to_string(),
+            a.credits_posted.to_string(),
+            a.balance().to_string(),
+            a.held().to_string(),
+            a.available_balance().to_string(),
+            a.version as i64,
+            a.last_position as i64,
+            a.created_at.timestamp_micros(),
+            a.updated_at.timestamp_micros(),
+        ])?;
+    }
+    let mut transactions = c.prepare_cached(&format!(
+        "INSERT OR IGNORE INTO {prefix}transactions (position, line, transaction_id, payment_id, account_id, type, amount, \
+         amount_minor, currency, balance_after, available_after, description, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    ))?;
+    for t in &changes.transactions {
+        transactions.execute(params![
+            t.position as i64,
+            t.line,
+            t.transaction_id.as_bytes(),
+            t.payment_id.0.as_bytes(),
+            t.account_id.0.as_bytes(),
+            t.transaction_type.as_str(),
+            t.amount.to_string(),
+            to_milli_units(t.amount),
+            t.currency.code(),
+            t.balance_after.to_string(),
+            t.available_after.to_string(),
+            t.description,
+            t.created_at.timestamp_micros(),
+        ])?;
+    }
+    let mut daily = c.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {prefix}daily_balances (account_id, day, currency, opening, total_debits, total_credits, \
+         closing, movements) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    ))?;
+    for d in &changes.daily {
+        daily.execute(params![
+            d.account_id.0.as_bytes(),
+            d.day.to_string(),
+            d.currency.code(),
+            d.opening.to_string(),
+            d.total_debits.to_string(),
+            d.total_credits.to_string(),
+            d.closing.to_string(),
+            d.movements as i64,
+        ])?;
+    }
+    let mut payments = c.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {prefix}payments (payment_id, status, legs, source_account_id, destination_account_id, amount, \
+         currency, posted_amount, description, external_id, metadata, created_at, pended_at, posted_at, cancelled_at, \
+         expired_at, cancel_reason, expires_at, last_position) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+    ))?;
+    for p in &changes.payments {
+        let legs = serde_json::to_string(&p.legs).map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
+        let metadata = p.metadata.as_ref().map(|m| m.to_string());
+        payments.execute(params![
+            p.payment_id.0.as_bytes(),
+            enum_text(&p.status),
+            legs,
+            p.source_account_id.map(|id| id.0.as_bytes().to_vec()),
+            p.destination_account_id.map(|id| id.0.as_bytes().to_vec()),
+            p.amount.to_string(),
+            p.currency.code(),
+            p.posted_amount.map(|a| a.to_string()),
+            p.description,
+            p.external_id,
+            metadata,
+            p.created_at.timestamp_micros(),
+            p.pended_at.map(|t| t.timestamp_micros()),
+            p.posted_at.map(|t| t.timestamp_micros()),
+            p.cancelled_at.map(|t| t.timestamp_micros()),
+            p.expired_at.map(|t| t.timestamp_micros()),
+            p.cancel_reason,
+            p.expires_at.map(|t| t.timestamp_micros()),
+            p.last_position as i64,
+        ])?;
+    }
+    Ok(())
+}
+
+/// An amount in thousandths of its unit: exact for every currency Folio accepts (≤ 3 decimals).
+pub(crate) fn to_milli_units(amount: Decimal) -> i64 {
+    let scaled = (amount * Decimal::from(1000)).trunc();
+    i64::try_from(scaled.mantissa() / 10i128.pow(scaled.scale())).unwrap_or(i64::MAX)
+}
+
+/// The serde name of an enum value (`current`, `pending`, …).
+fn enum_text<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        _ => String::new(),
+    }
+}
+
+fn enum_from<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ProjectionError> {
+    serde_json::from_value(serde_json::Value::String(text.to_string()))
+        .map_err(|_| ProjectionError::Corrupt(format!("unknown value {text:?}")))
+}
+
+fn decimal(text: &str) -> Result<Decimal, ProjectionError> {
+    Decimal::from_str(text).map_err(|_| ProjectionError::Corrupt(format!("not a decimal: {text:?}")))
+}
+
+fn currency_from(code: &str) -> Result<Currency, ProjectionError> {
+    Currency::from_code(code).map_err(|e| ProjectionError::Corrupt(e.to_string()))
+}
+
+fn uuid_from(bytes: &[u8]) -> Result<Uuid, ProjectionError> {
+    Uuid::from_slice(bytes).map_err(|e| ProjectionError::Corrupt(e.to_string()))
+}
+
+fn time_from(micros: i64) -> Result<DateTime<Utc>, ProjectionError> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| ProjectionError::Corrupt(format!("not a timestamp: {micros}")))
+}
+
+fn opt_time(row: &Row<'_>, column: &str) -> Result<Option<DateTime<Utc>>, ProjectionError> {
+    row.get::<_, Option<i64>>(column)?.map(time_from).transpose()
+}
+
+fn opt_uuid(row: &Row<'_>, column: &str) -> Result<Option<Uuid>, ProjectionError> {
+    row.get::<_, Option<Vec<u8>>>(column)?
+        .map(|bytes| uuid_from(&bytes))
+        .transpose()
+}
+
+fn account_from_row(row: &Row<'_>) -> Result<AccountRow, ProjectionError> {
+    Ok(AccountRow {
+        account_id: AccountId(uuid_from(&row.get::<_, Vec<u8>>("account_id")?)?),
+        number: row.get("number")?,
+        client_id: opt_uuid(row, "client_id")?.map(ClientId),
+        currency: currency_from(&row.get::<_, String>("currency")?)?,
+        account_type: enum_from::<AccountType>(&row.get::<_, String>("account_type")?)?,
+        status: enum_from::<AccountStatus>(&row.get::<_, String>("status")?)?,
+        name: row.get("name")?,
+        overdraft_limit: decimal(&row.get::<_, String>("overdraft_limit")?)?,
+        debits_pending: decimal(&row.get::<_, String>("debits_pending")?)?,
+        debits_posted: decimal(&row.get::<_, String>("debits_posted")?)?,
+        credits_pending: decimal(&row.get::<_, String>("credits_pending")?)?,
+        credits_posted: decimal(&row.get::<_, String>("credits_posted")?)?,
+        version: row.get::<_, i64>("version")? as u64,
+        last_position: row.get::<_, i64>("last_position")? as u64,
+        created_at: time_from(row.get("created_at")?)?,
+        updated_at: time_from(row.get("updated_at")?)?,
+    })
+}
+
+fn transaction_from_row(row: &Row<'_>) -> Result<TransactionRow, ProjectionError> {
+    let kind: String = row.get("type")?;
+    Ok(TransactionRow {
+        transaction_id: uuid_from(&row.get::<_, Vec<u8>>("transaction_id")?)?,
+        position: row.get::<_, i64>("position")? as u64,
+        line: row.get("line")?,
+        payment_id: PaymentId(uuid_from(&row.get::<_, Vec<u8>>("payment_id")?)?),
+        account_id: AccountId(uuid_from(&row.get::<_, Vec<u8>>("account_id")?)?),
+        transaction_type: TransactionType::parse(&kind)
+            .ok_or_else(|| ProjectionError::Corrupt(format!("unknown transaction type {kind:?}")))?,
+        amount: decimal(&row.get::<_, String>("amount")?)?,
+        currency: currency_from(&row.get::<_, String>("currency")?)?,
+        balance_after: decimal(&row.get::<_, String>("balance_after")?)?,
+        available_after: decimal(&row.get::<_, String>("available_after")?)?,
+        description: row.get("description")?,
+        created_at: time_from(row.get("created_at")?)?,
+    })
+}
+
+fn daily_from_row(row: &Row<'_>) -> Result<DailyRow, ProjectionError> {
+    let day: String = row.get("day")?;
+    Ok(DailyRow {
+        account_id: AccountId(uuid_from(&row.get::<_, Vec<u8>>("account_id")?)?),
+        day: NaiveDate::from_str(&day).map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
+        currency: currency_from(&row.get::<_, String>("currency")?)?,
+        opening: decimal(&row.get::<_, String>("opening")?)?,
+        total_debits: decimal(&row.get::<_, String>("total_debits")?)?,
+        total_credits: decimal(&row.get::<_, String>("total_credits")?)?,
+        closing: decimal(&row.get::<_, String>("closing")?)?,
+        movements: row.get::<_, i64>("movements")? as u64,
+    })
+}
+
+fn payment_from_row(row: &Row<'_>) -> Result<PaymentRow, ProjectionError> {
+    let legs: String = row.get("legs")?;
+    let metadata: Option<String> = row.get("metadata")?;
+    Ok(PaymentRow {
+        payment_id: PaymentId(uuid_from(&row.get::<_, Vec<u8>>("payment_id")?)?),
+        status: enum_from::<PaymentStatus>(&row.get::<_, String>("status")?)?,
+        legs: serde_json::from_str(&legs).map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
+        source_account_id: opt_uuid(row, "source_account_id")?.map(AccountId),
+        destination_account_id: opt_uuid(row, "destination_account_id")?.map(AccountId),
+        amount: decimal(&row.get::<_, String>("amount")?)?,
+        currency: currency_from(&row.get::<_, String>("currency")?)?,
+        posted_amount: row
+            .get::<_, Option<String>>("posted_amount")?
+            .map(|text| decimal(&text))
+            .transpose()?,
+        description: row.get("description")?,
+        external_id: row.get("external_id")?,
+        metadata: metadata
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
+        created_at: time_from(row.get("created_at")?)?,
+        pended_at: opt_time(row, "pended_at")?,
+        posted_at: opt_time(row, "posted_at")?,
+        cancelled_at: opt_time(row, "cancelled_at")?,
+        expired_at: opt_time(row, "expired_at")?,
+        cancel_reason: row.get("cancel_reason")?,
+        expires_at: opt_time(row, "expires_at")?,
+        last_position: row.get::<_, i64>("last_position")? as u64,
+    })
+}
+
+/// A WHERE clause built from optional filters, with its bound values.
+#[derive(Default, Clone)]
+struct Conditions {
+    clauses: Vec<String>,
+    values: Vec<Value>,
+}
+
+impl Conditions {
+    fn any_of(&mut self, column: &str, values: Vec<Value>) {
+        if values.is_empty() {
+            return;
+        }
+        let marks = vec!["?"; values.len()].join(", ");
+        self.clauses.push(format!("{column} IN ({marks})"));
+        self.values.extend(values);
+    }
+
+    fn blobs(&mut self, column: &str, ids: impl IntoIterator<Item = Uuid>) {
+        let values = ids.into_iter().map(|id| Value::Blob(id.as_bytes().to_vec())).collect();
+        self.any_of(column, values);
+    }
+
+    fn texts(&mut self, column: &str, texts: impl IntoIterator<Item = String>) {
+        let values = texts.into_iter().map(Value::Text).collect();
+        self.any_of(column, values);
+    }
+
+    fn either_blob(&mut self, first: &str, second: &str, ids: &[Uuid]) {
+        let marks = vec!["?"; ids.len()].join(", ");
+        self.clauses.push(format!("({first} IN ({marks}) OR {second} IN ({marks}))"));
+        for _ in 0..2 {
+            self.values
+                .extend(ids.iter().map(|id| Value::Blob(id.as_bytes().to_vec())));
+        }
+    }
+
+    fn time_range(&mut self, column: &str, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) {
+        if let Some(from) = from {
+            self.integer_at_least(column, from.timestamp_micros());
+        }
+        if let Some(to) = to {
+            self.clauses.push(format!("{column} < ?"));
+            self.values.push(Value::Integer(to.timestamp_micros()));
+        }
+    }
+
+    fn integer_at_least(&mut self, column: &str, value: i64) {
+        self.clauses.push(format!("{column} >= ?"));
+        self.values.push(Value::Integer(value));
+    }
+
+    fn integer_at_most(&mut self, column: &str, value: i64) {
+        self.clauses.push(format!("{column} <= ?"));
+        self.values.push(Value::Integer(value));
+    }
+
+    fn text_at_most(&mut self, column: &str, value: String) {
+        self.clauses.push(format!("{column} <= ?"));
+        self.values.push(Value::Text(value));
+    }
+
+    fn where_clause(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+fn paged<T>(
+    c: &Connection,
+    table: &str,
+    conditions: &Conditions,
+    order: &str,
+    page: PageRequest,
+    convert: fn(&Row<'_>) -> Result<T, ProjectionError>,
+) -> Result<Page<T>, ProjectionError> {
+    let where_clause = conditions.where_clause();
+    let total: i64 = c.query_row(
+        &format!("SELECT COUNT(*) FROM {table}{where_clause}"),
+        params_from_iter(conditions.values.iter()),
+        |row| row.get(0),
+    )?;
+    let sql = format!(
+        "SELECT * FROM {table}{where_clause} ORDER BY {order} LIMIT {} OFFSET {}",
+        page.size,
+        page.offset()
+    );
+    let mut statement = c.prepare(&sql)?;
+    let mut rows = statement.query(params_from_iter(conditions.values.iter()))?;
+    let mut items = Vec::new();
+    while let Some(row) = rows.next()? {
+        items.push(convert(row)?);
+    }
+    Ok(Page::new(items, page, total as u64))
+}

@@ -1,0 +1,73 @@
+//! What a read-model backend provides: the projector's writes and the queries the API serves.
+
+use crate::error::ProjectionError;
+use crate::fold::{Changes, FoldState};
+use crate::query::*;
+use crate::rows::*;
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use folio_domain::{AccountId, ClientId, Currency, PaymentId};
+use uuid::Uuid;
+
+/// Which set of tables a write goes to: the ones serving, or the fresh ones a rebuild fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tables {
+    Live,
+    Rebuild,
+}
+
+#[async_trait]
+pub trait ReadModelStore: Send + Sync + 'static {
+    fn backend_name(&self) -> &'static str;
+
+    /// The last log position the live read models include.
+    async fn checkpoint(&self) -> Result<u64, ProjectionError>;
+
+    /// What the fold needs to continue from the live checkpoint.
+    async fn load_state(&self) -> Result<FoldState, ProjectionError>;
+
+    /// Writes a batch's changes and its checkpoint in one transaction. A batch at or below the
+    /// checkpoint is ignored, so a retried write never double-applies.
+    async fn write(&self, tables: Tables, changes: Changes) -> Result<(), ProjectionError>;
+
+    /// Creates empty rebuild tables (dropping any left by an interrupted rebuild), unindexed.
+    async fn rebuild_begin(&self) -> Result<(), ProjectionError>;
+    async fn rebuild_checkpoint(&self) -> Result<u64, ProjectionError>;
+    /// Builds the rebuild tables' indexes.
+    async fn rebuild_index(&self) -> Result<(), ProjectionError>;
+    /// Atomically replaces the live tables with the rebuilt ones (and their checkpoint).
+    async fn rebuild_swap(&self) -> Result<(), ProjectionError>;
+
+    async fn account(&self, id: AccountId) -> Result<Option<AccountRow>, ProjectionError>;
+    async fn account_by_number(&self, number: &str) -> Result<Option<AccountRow>, ProjectionError>;
+    async fn accounts(
+        &self,
+        filter: &AccountFilter,
+        page: PageRequest,
+    ) -> Result<Page<AccountRow>, ProjectionError>;
+    async fn payment(&self, id: PaymentId) -> Result<Option<PaymentRow>, ProjectionError>;
+    async fn payments(
+        &self,
+        filter: &PaymentFilter,
+        page: PageRequest,
+    ) -> Result<Page<PaymentRow>, ProjectionError>;
+    async fn transaction(&self, id: Uuid) -> Result<Option<TransactionRow>, ProjectionError>;
+    async fn transactions(
+        &self,
+        filter: &TransactionFilter,
+        page: PageRequest,
+    ) -> Result<Page<TransactionRow>, ProjectionError>;
+    /// The stored daily rows of these accounts (all accounts if empty) up to `until`, ordered
+    /// by account and day. Idle days have no row; `daily_balances` fills them in.
+    async fn daily_rows(
+        &self,
+        account_ids: &[AccountId],
+        until: NaiveDate,
+    ) -> Result<Vec<DailyRow>, ProjectionError>;
+    /// Totals per currency, optionally of one client and/or one currency.
+    async fn totals(
+        &self,
+        client_id: Option<ClientId>,
+        currency: Option<Currency>,
+    ) -> Result<Vec<CurrencyTotals>, ProjectionError>;
+}
