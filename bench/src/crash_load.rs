@@ -47,7 +47,14 @@ pub async fn run(args: CrashLoadArgs) -> Result<()> {
                 }
                 let payment_id = PaymentId(Uuid::now_v7());
                 let amount = Decimal::new(1 + rng.below(5000) as i64, 2);
-                let command = payment(payment_id, debit, credit, amount, currency, CreateMode::Posted);
+                let command = payment(
+                    payment_id,
+                    debit,
+                    credit,
+                    amount,
+                    currency,
+                    CreateMode::Posted,
+                );
                 handle.execute(CommandRequest::new(command)).await?;
                 // Printed only after the engine's durable answer: every line is a promise.
                 let mut out = std::io::stdout().lock();

@@ -44,13 +44,17 @@ struct RunArgs {
     #[arg(long, default_value_t = 10_000)]
     accounts: u32,
     /// Commands in flight at once (callers waiting for their answer).
-    #[arg(long, default_value_t = 16_384)]
+    #[arg(long, default_value_t = 1024)]
     concurrency: usize,
     /// Most commands per batch (one store transaction).
     #[arg(long, default_value_t = 4096)]
     batch_limit: usize,
     /// Which workloads to run, comma-separated: uniform, hot, two-phase, rebuild, lag.
-    #[arg(long, value_delimiter = ',', default_value = "uniform,hot,two-phase,rebuild,lag")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "uniform,hot,two-phase,rebuild,lag"
+    )]
     workloads: Vec<Workload>,
 }
 

@@ -108,14 +108,24 @@ pub async fn run(
         }
         Workload::Lag => {
             let models = sqlite_models(read_models)?;
-            let worker = Projector::start(store.clone(), models, ProjectorConfig::default()).await?;
+            let worker =
+                Projector::start(store.clone(), models, ProjectorConfig::default()).await?;
             let projector = worker.handle();
             projector
-                .wait_for(handle.committed_position(), std::time::Duration::from_secs(60))
+                .wait_for(
+                    handle.committed_position(),
+                    std::time::Duration::from_secs(60),
+                )
                 .await?;
-            let measured =
-                drive(&handle, Workload::Uniform, options, accounts, currency, Some(projector))
-                    .await?;
+            let measured = drive(
+                &handle,
+                Workload::Uniform,
+                options,
+                accounts,
+                currency,
+                Some(projector),
+            )
+            .await?;
             engine.shutdown().await;
             worker.shutdown().await;
             let lag = measured.lag_us.context("lag samples")?;
@@ -131,7 +141,15 @@ pub async fn run(
             )
         }
         Workload::Rebuild => {
-            drive(&handle, Workload::Uniform, options, accounts, currency, None).await?;
+            drive(
+                &handle,
+                Workload::Uniform,
+                options,
+                accounts,
+                currency,
+                None,
+            )
+            .await?;
             engine.shutdown().await;
             let events = store.head().await?.position;
             let models = sqlite_models(read_models)?;
@@ -188,6 +206,7 @@ async fn drive(
     let hot_account = accounts[0];
     let remaining = Arc::new(AtomicU64::new(options.payments));
     let lag_us = Arc::new(std::sync::Mutex::new(new_histogram()?));
+    let completed = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut workers = Vec::with_capacity(options.concurrency);
     for worker in 0..options.concurrency {
@@ -196,10 +215,12 @@ async fn drive(
         let remaining = remaining.clone();
         let projector = projector.clone();
         let lag_us = lag_us.clone();
+        let completed = completed.clone();
         workers.push(tokio::spawn(async move {
             let mut rng = Rng::new(0x5EED_0000 + worker as u64);
-            let mut latency_us = new_histogram()?;
-            let mut done = 0u64;
+            // A plain vector per caller: thousands of histograms would cost more than the
+            // engine (each is a large zeroed array).
+            let mut latency_us: Vec<u32> = Vec::new();
             while take_one(&remaining) {
                 let debit = accounts[rng.below(accounts.len() as u64) as usize];
                 let credit = match workload {
@@ -226,13 +247,15 @@ async fn drive(
                     };
                     timed(&handle, post, &mut latency_us).await?;
                 }
-                done += 1;
+                let done = completed.fetch_add(1, Ordering::Relaxed) + 1;
                 if let Some(projector) = &projector
                     && done % LAG_SAMPLE_EVERY == 0
                 {
                     // Acknowledged means committed: from here to visible is the lag.
                     let committed_at = Instant::now();
-                    projector.wait_for(position, std::time::Duration::from_secs(30)).await?;
+                    projector
+                        .wait_for(position, std::time::Duration::from_secs(30))
+                        .await?;
                     if let Ok(mut lag) = lag_us.lock() {
                         lag.saturating_record(committed_at.elapsed().as_micros() as u64);
                     }
@@ -241,11 +264,15 @@ async fn drive(
             anyhow::Ok(latency_us)
         }));
     }
-    let mut latency_us = new_histogram()?;
+    let mut per_worker = Vec::with_capacity(workers.len());
     for worker in workers {
-        latency_us.add(worker.await??)?;
+        per_worker.push(worker.await??);
     }
     let elapsed = started.elapsed();
+    let mut latency_us = new_histogram()?;
+    for sample in per_worker.into_iter().flatten() {
+        latency_us.saturating_record(u64::from(sample));
+    }
     let lag_us = match projector {
         Some(_) => Some(
             lag_us
@@ -264,7 +291,9 @@ async fn drive(
 
 fn take_one(remaining: &AtomicU64) -> bool {
     remaining
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1))
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+            left.checked_sub(1)
+        })
         .is_ok()
 }
 
@@ -273,14 +302,10 @@ fn new_histogram() -> Result<Histogram<u64>> {
 }
 
 /// Executes one command, records its latency and returns the position it reached.
-async fn timed(
-    handle: &EngineHandle,
-    kind: CommandKind,
-    latency_us: &mut Histogram<u64>,
-) -> Result<u64> {
+async fn timed(handle: &EngineHandle, kind: CommandKind, latency_us: &mut Vec<u32>) -> Result<u64> {
     let started = Instant::now();
     let committed = handle.execute(CommandRequest::new(kind)).await?;
-    latency_us.saturating_record(started.elapsed().as_micros() as u64);
+    latency_us.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
     Ok(committed.position)
 }
 

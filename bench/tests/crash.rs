@@ -32,9 +32,15 @@ fn crash_once(store_url: &str) -> Vec<PaymentId> {
                 break;
             }
         }
-        assert!(Instant::now() < deadline, "the load is too slow to reach the kill point");
+        assert!(
+            Instant::now() < deadline,
+            "the load is too slow to reach the kill point"
+        );
     }
-    assert!(acknowledged.len() >= ACKS_BEFORE_KILL, "the child stopped before the kill");
+    assert!(
+        acknowledged.len() >= ACKS_BEFORE_KILL,
+        "the child stopped before the kill"
+    );
     // Child::kill sends SIGKILL on Unix: no destructor, no flush, no graceful shutdown.
     child.kill().expect("SIGKILL");
     // Lines the child printed before it died were acknowledgements too.
@@ -57,16 +63,26 @@ fn crash_once(store_url: &str) -> Vec<PaymentId> {
 }
 
 async fn check_after_crash(store_url: &str, acknowledged: &[PaymentId]) {
-    let store = folio_store::open_store(store_url).await.expect("reopening the log");
-    let recovered = recover(store.as_ref()).await.expect("recovering after the crash");
+    let store = folio_store::open_store(store_url)
+        .await
+        .expect("reopening the log");
+    let recovered = recover(store.as_ref())
+        .await
+        .expect("recovering after the crash");
     let ledger = &recovered.ledger;
     for payment_id in acknowledged {
         let payment = ledger
             .payment(*payment_id)
             .unwrap_or_else(|| panic!("acknowledged payment {payment_id} is missing"));
-        assert_eq!(payment.status, PaymentStatus::Posted, "payment {payment_id}");
+        assert_eq!(
+            payment.status,
+            PaymentStatus::Posted,
+            "payment {payment_id}"
+        );
     }
-    ledger.check_invariants().expect("ledger invariants after the crash");
+    ledger
+        .check_invariants()
+        .expect("ledger invariants after the crash");
 
     // The log is whole: gapless positions and an unbroken hash chain.
     let mut previous = [0u8; 32];
@@ -77,8 +93,14 @@ async fn check_after_crash(store_url: &str, acknowledged: &[PaymentId]) {
             break;
         }
         for event in &page {
-            assert_eq!(event.global_position, expected_position, "positions are gapless");
-            assert!(verify_link(&previous, event), "hash chain broken at {expected_position}");
+            assert_eq!(
+                event.global_position, expected_position,
+                "positions are gapless"
+            );
+            assert!(
+                verify_link(&previous, event),
+                "hash chain broken at {expected_position}"
+            );
             previous = event.hash;
             expected_position += 1;
         }

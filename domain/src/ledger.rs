@@ -425,6 +425,9 @@ impl Ledger {
         if self.payments.contains_key(&create.payment_id) {
             return Err(LedgerError::PaymentAlreadyExists(create.payment_id));
         }
+        if let Some(metadata) = &create.metadata {
+            check_metadata(metadata)?;
+        }
         for text in [&create.description, &create.external_id]
             .into_iter()
             .flatten()
@@ -1056,6 +1059,31 @@ fn check_text(field: &str, text: &str) -> Result<(), LedgerError> {
         return Err(invalid(format!(
             "the {field} is longer than {MAX_TEXT_LEN} bytes"
         )));
+    }
+    // PostgreSQL text cannot hold NUL: a stored NUL would wedge every reader of the event.
+    if text.contains('\0') {
+        return Err(invalid(format!("the {field} contains a NUL character")));
+    }
+    Ok(())
+}
+
+/// Most bytes a payment's metadata may take as JSON.
+pub const MAX_METADATA_LEN: usize = 4096;
+
+/// Metadata is a JSON object of bounded size with no NUL in any string.
+fn check_metadata(metadata: &serde_json::Value) -> Result<(), LedgerError> {
+    if !metadata.is_object() {
+        return Err(invalid("metadata must be a JSON object"));
+    }
+    let text = metadata.to_string();
+    if text.len() > MAX_METADATA_LEN {
+        return Err(invalid(format!(
+            "the metadata is longer than {MAX_METADATA_LEN} bytes as JSON"
+        )));
+    }
+    // serde_json writes a NUL inside a string as the escape \u0000.
+    if text.contains("\\u0000") {
+        return Err(invalid("the metadata contains a NUL character"));
     }
     Ok(())
 }

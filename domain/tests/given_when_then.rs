@@ -2244,3 +2244,60 @@ fn a_snapshot_keeps_pending_expiries() {
     assert_eq!(restored.expire_due(t(60)).len(), 1);
     assert_eq!(bal(&restored, acc(1)), (dec!(50), dec!(0), dec!(50)));
 }
+
+// ------------------------------------------------------------------------------------ text and metadata
+
+fn with_text(description: Option<&str>, metadata: Option<serde_json::Value>) -> CommandKind {
+    let mut command = create(
+        1,
+        CreateMode::Posted,
+        vec![req(Some(acc(1)), Some(acc(2)), dec!(1), "EUR")],
+    );
+    command.description = description.map(str::to_string);
+    command.metadata = metadata;
+    CommandKind::CreatePayment(command)
+}
+
+#[test]
+fn a_nul_character_in_any_text_is_refused() {
+    given_bodies(funded(&[dec!(10), dec!(0)]))
+        .when(with_text(Some("rent\0march"), None))
+        .then_error("InvalidCommand");
+    given_bodies(funded(&[dec!(10), dec!(0)]))
+        .when(CommandKind::RenameAccount {
+            account_id: acc(1),
+            name: Some("a\0b".to_string()),
+        })
+        .then_error("InvalidCommand");
+    given_bodies(funded(&[dec!(10), dec!(0)]))
+        .when(with_text(
+            None,
+            Some(serde_json::json!({ "note": "x\u{0}y" })),
+        ))
+        .then_error("InvalidCommand");
+}
+
+#[test]
+fn metadata_is_a_bounded_json_object() {
+    for not_an_object in [
+        serde_json::json!([1, 2]),
+        serde_json::json!("text"),
+        serde_json::json!(7),
+    ] {
+        given_bodies(funded(&[dec!(10), dec!(0)]))
+            .when(with_text(None, Some(not_an_object)))
+            .then_error("InvalidCommand");
+    }
+    let huge = serde_json::json!({ "blob": "x".repeat(5000) });
+    given_bodies(funded(&[dec!(10), dec!(0)]))
+        .when(with_text(None, Some(huge)))
+        .then_error("InvalidCommand");
+    let (executed, ledger) = given_bodies(funded(&[dec!(10), dec!(0)]))
+        .when(with_text(
+            Some("fine"),
+            Some(serde_json::json!({ "order": 42, "tags": ["a"] })),
+        ))
+        .then_executed();
+    assert_eq!(executed.events.len(), 1);
+    assert_eq!(bal(&ledger, acc(2)).0, dec!(1));
+}

@@ -52,12 +52,14 @@ pub fn to_new_event(event: &Event, recorded_at: DateTime<Utc>, trace: Trace) -> 
 pub fn from_recorded(record: &RecordedEvent) -> Result<Event, DecodeError> {
     let body = codec::decode(&record.event_type, record.schema_version, &record.payload)?;
     let idempotency = match (&record.idempotency_key, &record.metadata) {
-        (Some(key), Some(metadata)) => serde_json::from_str::<Metadata>(metadata)
-            .ok()
-            .map(|metadata| IdempotencyStamp {
-                key: key.clone(),
-                fingerprint: metadata.fingerprint,
-            }),
+        (Some(key), Some(metadata)) => {
+            serde_json::from_str::<Metadata>(metadata)
+                .ok()
+                .map(|metadata| IdempotencyStamp {
+                    key: key.clone(),
+                    fingerprint: metadata.fingerprint,
+                })
+        }
         _ => None,
     };
     Ok(Event {

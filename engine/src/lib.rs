@@ -10,5 +10,5 @@ mod writer;
 
 pub use clock::{Clock, SystemClock};
 pub use error::EngineError;
-pub use recovery::{recover, Recovered};
+pub use recovery::{Recovered, recover};
 pub use writer::{CommandRequest, Committed, Engine, EngineConfig, EngineHandle, EngineStats};

@@ -49,7 +49,10 @@ pub async fn recover(store: &dyn EventStore) -> Result<Recovered, EngineError> {
         let last_position = last.global_position;
         for record in &page {
             let event = from_recorded(record).map_err(|e| {
-                failed(&format!("decoding event {}", record.global_position), e.to_string())
+                failed(
+                    &format!("decoding event {}", record.global_position),
+                    e.to_string(),
+                )
             })?;
             ledger.apply(&event);
         }

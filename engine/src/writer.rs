@@ -210,7 +210,9 @@ impl Engine {
 enum AppenderSignal {
     Healthy,
     /// A commit failed: batches of generations below this one are void; reload and go on.
-    Reload { void_below: u64 },
+    Reload {
+        void_below: u64,
+    },
     /// Another writer owns the log: stop.
     Fenced(String),
 }
@@ -289,8 +291,12 @@ impl Decider {
                 AppenderSignal::Reload { void_below } if void_below > self.generation => {
                     if let Err(error) = self.reload(void_below).await {
                         tracing::error!(%error, "the writer cannot reload its state; stopping");
-                        fail_all(&mut waiting, &mut inbox, EngineError::Recovery(error.to_string()))
-                            .await;
+                        fail_all(
+                            &mut waiting,
+                            &mut inbox,
+                            EngineError::Recovery(error.to_string()),
+                        )
+                        .await;
                         break;
                     }
                 }
@@ -302,7 +308,12 @@ impl Decider {
                 }
             }
             let batch = self.decide_batch(&mut waiting);
-            if self.batches.send(AppenderMessage::Batch(batch)).await.is_err() {
+            if self
+                .batches
+                .send(AppenderMessage::Batch(batch))
+                .await
+                .is_err()
+            {
                 break;
             }
             if self.config.snapshot_every_events > 0
@@ -472,7 +483,9 @@ async fn run_appender(
         match store.append(batch.expected_head, batch.events).await {
             Ok(outcome) => {
                 stats.batches_committed.fetch_add(1, Ordering::Relaxed);
-                stats.events_committed.fetch_add(event_count, Ordering::Relaxed);
+                stats
+                    .events_committed
+                    .fetch_add(event_count, Ordering::Relaxed);
                 stats
                     .commit_micros_total
                     .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);

@@ -69,7 +69,13 @@ async fn open_funded(handle: &EngineHandle, count: usize, funding: Decimal) -> V
     for _ in 0..count {
         let id = AccountId(Uuid::now_v7());
         handle.execute(open(id)).await.unwrap();
-        let pay_in = pay(PaymentId(Uuid::now_v7()), None, Some(id), funding, CreateMode::Posted);
+        let pay_in = pay(
+            PaymentId(Uuid::now_v7()),
+            None,
+            Some(id),
+            funding,
+            CreateMode::Posted,
+        );
         handle.execute(pay_in).await.unwrap();
         ids.push(id);
     }
@@ -95,7 +101,9 @@ async fn replay_from_genesis(store: &dyn EventStore) -> Ledger {
 async fn concurrent_payments_are_all_committed_before_their_answers() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(&dir).await;
-    let engine = Engine::start(store.clone(), EngineConfig::default()).await.unwrap();
+    let engine = Engine::start(store.clone(), EngineConfig::default())
+        .await
+        .unwrap();
     let handle = engine.handle();
     let accounts = open_funded(&handle, 10, dec!(1000)).await;
 
@@ -107,7 +115,13 @@ async fn concurrent_payments_are_all_committed_before_their_answers() {
         tasks.push(tokio::spawn(async move {
             let payment_id = PaymentId(Uuid::now_v7());
             let committed = handle
-                .execute(pay(payment_id, Some(debit), Some(credit), dec!(0.25), CreateMode::Posted))
+                .execute(pay(
+                    payment_id,
+                    Some(debit),
+                    Some(credit),
+                    dec!(0.25),
+                    CreateMode::Posted,
+                ))
                 .await
                 .unwrap();
             // Acknowledged means durable: the log already holds the command's events.
@@ -129,9 +143,14 @@ async fn concurrent_payments_are_all_committed_before_their_answers() {
     let ledger = replay_from_genesis(store.as_ref()).await;
     ledger.check_invariants().unwrap();
     for (payment_id, position) in &acknowledged {
-        let payment = ledger.payment(*payment_id).expect("acknowledged payment is in the log");
+        let payment = ledger
+            .payment(*payment_id)
+            .expect("acknowledged payment is in the log");
         assert_eq!(payment.status, PaymentStatus::Posted);
-        let stream = store.read_stream(&format!("payment-{payment_id}")).await.unwrap();
+        let stream = store
+            .read_stream(&format!("payment-{payment_id}"))
+            .await
+            .unwrap();
         assert_eq!(stream.len(), 1);
         assert!(stream[0].global_position <= *position);
     }
@@ -145,7 +164,9 @@ async fn concurrent_payments_are_all_committed_before_their_answers() {
 async fn a_rejected_command_gets_its_code_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(&dir).await;
-    let engine = Engine::start(store.clone(), EngineConfig::default()).await.unwrap();
+    let engine = Engine::start(store.clone(), EngineConfig::default())
+        .await
+        .unwrap();
     let handle = engine.handle();
     let accounts = open_funded(&handle, 2, dec!(10)).await;
     let head_before = store.head().await.unwrap();
@@ -180,15 +201,23 @@ async fn a_rejected_command_gets_its_code_and_writes_nothing() {
 async fn a_retry_with_the_same_key_returns_the_first_outcome() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(&dir).await;
-    let engine = Engine::start(store.clone(), EngineConfig::default()).await.unwrap();
+    let engine = Engine::start(store.clone(), EngineConfig::default())
+        .await
+        .unwrap();
     let handle = engine.handle();
     let accounts = open_funded(&handle, 2, dec!(100)).await;
 
     let first_id = PaymentId(Uuid::now_v7());
     let first = handle
         .execute(
-            pay(first_id, Some(accounts[0]), Some(accounts[1]), dec!(5), CreateMode::Posted)
-                .with_idempotency_key("order-42"),
+            pay(
+                first_id,
+                Some(accounts[0]),
+                Some(accounts[1]),
+                dec!(5),
+                CreateMode::Posted,
+            )
+            .with_idempotency_key("order-42"),
         )
         .await
         .unwrap();
@@ -198,19 +227,35 @@ async fn a_retry_with_the_same_key_returns_the_first_outcome() {
     // The same request again, as a client would send it after a timeout: a new server-side id.
     let retry = handle
         .execute(
-            pay(PaymentId(Uuid::now_v7()), Some(accounts[0]), Some(accounts[1]), dec!(5), CreateMode::Posted)
-                .with_idempotency_key("order-42"),
+            pay(
+                PaymentId(Uuid::now_v7()),
+                Some(accounts[0]),
+                Some(accounts[1]),
+                dec!(5),
+                CreateMode::Posted,
+            )
+            .with_idempotency_key("order-42"),
         )
         .await
         .unwrap();
     assert!(retry.duplicate);
     assert_eq!(retry.receipt, Receipt::Payment(first_id));
-    assert_eq!(store.head().await.unwrap(), head, "a duplicate records nothing");
+    assert_eq!(
+        store.head().await.unwrap(),
+        head,
+        "a duplicate records nothing"
+    );
 
     let different = handle
         .execute(
-            pay(PaymentId(Uuid::now_v7()), Some(accounts[0]), Some(accounts[1]), dec!(6), CreateMode::Posted)
-                .with_idempotency_key("order-42"),
+            pay(
+                PaymentId(Uuid::now_v7()),
+                Some(accounts[0]),
+                Some(accounts[1]),
+                dec!(6),
+                CreateMode::Posted,
+            )
+            .with_idempotency_key("order-42"),
         )
         .await;
     match different {
@@ -220,12 +265,20 @@ async fn a_retry_with_the_same_key_returns_the_first_outcome() {
     engine.shutdown().await;
 
     // The key survives a restart: the record is rebuilt from the log.
-    let engine = Engine::start(store.clone(), EngineConfig::default()).await.unwrap();
+    let engine = Engine::start(store.clone(), EngineConfig::default())
+        .await
+        .unwrap();
     let again = engine
         .handle()
         .execute(
-            pay(PaymentId(Uuid::now_v7()), Some(accounts[0]), Some(accounts[1]), dec!(5), CreateMode::Posted)
-                .with_idempotency_key("order-42"),
+            pay(
+                PaymentId(Uuid::now_v7()),
+                Some(accounts[0]),
+                Some(accounts[1]),
+                dec!(5),
+                CreateMode::Posted,
+            )
+            .with_idempotency_key("order-42"),
         )
         .await
         .unwrap();
@@ -251,13 +304,21 @@ async fn restart_recovers_from_the_snapshot_and_the_events_after_it() {
             Some(accounts[i % 4]),
             Some(accounts[(i + 1) % 4]),
             dec!(1.5),
-            if i % 3 == 0 { CreateMode::Pending } else { CreateMode::Posted },
+            if i % 3 == 0 {
+                CreateMode::Pending
+            } else {
+                CreateMode::Posted
+            },
         );
         handle.execute(command).await.unwrap();
     }
     engine.shutdown().await;
 
-    let snapshot = store.load_snapshot().await.unwrap().expect("a snapshot was saved");
+    let snapshot = store
+        .load_snapshot()
+        .await
+        .unwrap()
+        .expect("a snapshot was saved");
     let head = store.head().await.unwrap();
     assert!(snapshot.position > 0 && snapshot.position <= head.position);
 
@@ -265,14 +326,23 @@ async fn restart_recovers_from_the_snapshot_and_the_events_after_it() {
     assert_eq!(recovered.head, head);
     assert_eq!(recovered.snapshot_position, snapshot.position);
     let from_genesis = replay_from_genesis(store.as_ref()).await;
-    assert_eq!(recovered.ledger, from_genesis, "snapshot + tail equals a full replay");
+    assert_eq!(
+        recovered.ledger, from_genesis,
+        "snapshot + tail equals a full replay"
+    );
     recovered.ledger.check_invariants().unwrap();
 
     // And the restarted engine keeps going from there.
     let engine = Engine::start(store.clone(), config).await.unwrap();
     let next = engine
         .handle()
-        .execute(pay(PaymentId(Uuid::now_v7()), Some(accounts[0]), Some(accounts[1]), dec!(1), CreateMode::Posted))
+        .execute(pay(
+            PaymentId(Uuid::now_v7()),
+            Some(accounts[0]),
+            Some(accounts[1]),
+            dec!(1),
+            CreateMode::Posted,
+        ))
         .await
         .unwrap();
     assert_eq!(next.position, head.position + 1);
@@ -283,25 +353,48 @@ async fn restart_recovers_from_the_snapshot_and_the_events_after_it() {
 async fn a_second_writer_is_fenced_off_and_stops() {
     let dir = tempfile::tempdir().unwrap();
     let store_a = sqlite_store(&dir).await;
-    let engine_a = Engine::start(store_a.clone(), EngineConfig::default()).await.unwrap();
+    let engine_a = Engine::start(store_a.clone(), EngineConfig::default())
+        .await
+        .unwrap();
     let a = engine_a.handle();
     let accounts = open_funded(&a, 2, dec!(100)).await;
 
     // B opens the same log and recovers the same head...
     let store_b = sqlite_store(&dir).await;
-    let engine_b = Engine::start(store_b.clone(), EngineConfig::default()).await.unwrap();
-    let b = engine_b.handle();
-    // ...then A moves the head on.
-    a.execute(pay(PaymentId(Uuid::now_v7()), Some(accounts[0]), Some(accounts[1]), dec!(1), CreateMode::Posted))
+    let engine_b = Engine::start(store_b.clone(), EngineConfig::default())
         .await
         .unwrap();
+    let b = engine_b.handle();
+    // ...then A moves the head on.
+    a.execute(pay(
+        PaymentId(Uuid::now_v7()),
+        Some(accounts[0]),
+        Some(accounts[1]),
+        dec!(1),
+        CreateMode::Posted,
+    ))
+    .await
+    .unwrap();
     let head = store_a.head().await.unwrap();
 
     let fenced = b
-        .execute(pay(PaymentId(Uuid::now_v7()), Some(accounts[1]), Some(accounts[0]), dec!(1), CreateMode::Posted))
+        .execute(pay(
+            PaymentId(Uuid::now_v7()),
+            Some(accounts[1]),
+            Some(accounts[0]),
+            dec!(1),
+            CreateMode::Posted,
+        ))
         .await;
-    assert!(matches!(fenced, Err(EngineError::Fenced(_))), "got {fenced:?}");
-    assert_eq!(store_a.head().await.unwrap(), head, "the fenced writer wrote nothing");
+    assert!(
+        matches!(fenced, Err(EngineError::Fenced(_))),
+        "got {fenced:?}"
+    );
+    assert_eq!(
+        store_a.head().await.unwrap(),
+        head,
+        "the fenced writer wrote nothing"
+    );
     // B stopped: it takes no more commands.
     let after = b.execute(open(AccountId(Uuid::now_v7()))).await;
     assert!(
@@ -324,13 +417,19 @@ struct FaultyStore {
 
 #[async_trait]
 impl EventStore for FaultyStore {
-    async fn append(&self, expected_head: u64, events: Vec<NewEvent>) -> Result<AppendOutcome, StoreError> {
+    async fn append(
+        &self,
+        expected_head: u64,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
         if self.fail_next_before_commit.swap(false, Ordering::SeqCst) {
             return Err(StoreError::Io(std::io::Error::other("injected: disk full")));
         }
         let outcome = self.inner.append(expected_head, events).await?;
         if self.fail_next_after_commit.swap(false, Ordering::SeqCst) {
-            return Err(StoreError::Io(std::io::Error::other("injected: answer lost")));
+            return Err(StoreError::Io(std::io::Error::other(
+                "injected: answer lost",
+            )));
         }
         Ok(outcome)
     }
@@ -369,7 +468,9 @@ async fn a_failed_commit_is_reported_and_the_writer_reloads_from_the_store() {
         fail_next_after_commit: AtomicBool::new(false),
     });
     let store: Arc<dyn EventStore> = faulty.clone();
-    let engine = Engine::start(store.clone(), EngineConfig::default()).await.unwrap();
+    let engine = Engine::start(store.clone(), EngineConfig::default())
+        .await
+        .unwrap();
     let handle = engine.handle();
     let accounts = open_funded(&handle, 2, dec!(100)).await;
 
@@ -377,12 +478,27 @@ async fn a_failed_commit_is_reported_and_the_writer_reloads_from_the_store() {
     faulty.fail_next_before_commit.store(true, Ordering::SeqCst);
     let lost_id = PaymentId(Uuid::now_v7());
     let failed = handle
-        .execute(pay(lost_id, Some(accounts[0]), Some(accounts[1]), dec!(100), CreateMode::Posted))
+        .execute(pay(
+            lost_id,
+            Some(accounts[0]),
+            Some(accounts[1]),
+            dec!(100),
+            CreateMode::Posted,
+        ))
         .await;
-    assert!(matches!(failed, Err(EngineError::CommitFailed(_))), "got {failed:?}");
+    assert!(
+        matches!(failed, Err(EngineError::CommitFailed(_))),
+        "got {failed:?}"
+    );
     // The writer reloaded: the 100 it had decided to move is still there to move.
     let moved = handle
-        .execute(pay(PaymentId(Uuid::now_v7()), Some(accounts[0]), Some(accounts[1]), dec!(100), CreateMode::Posted))
+        .execute(pay(
+            PaymentId(Uuid::now_v7()),
+            Some(accounts[0]),
+            Some(accounts[1]),
+            dec!(100),
+            CreateMode::Posted,
+        ))
         .await
         .unwrap();
     assert!(!moved.duplicate);
@@ -390,10 +506,19 @@ async fn a_failed_commit_is_reported_and_the_writer_reloads_from_the_store() {
     // After commit, answer lost: the caller retries with its key and learns it went through.
     faulty.fail_next_after_commit.store(true, Ordering::SeqCst);
     let kept_id = PaymentId(Uuid::now_v7());
-    let request = pay(kept_id, Some(accounts[1]), Some(accounts[0]), dec!(30), CreateMode::Posted)
-        .with_idempotency_key("retry-me");
+    let request = pay(
+        kept_id,
+        Some(accounts[1]),
+        Some(accounts[0]),
+        dec!(30),
+        CreateMode::Posted,
+    )
+    .with_idempotency_key("retry-me");
     let failed = handle.execute(request.clone()).await;
-    assert!(matches!(failed, Err(EngineError::CommitFailed(_))), "got {failed:?}");
+    assert!(
+        matches!(failed, Err(EngineError::CommitFailed(_))),
+        "got {failed:?}"
+    );
     let retried = handle.execute(request).await.unwrap();
     assert!(retried.duplicate, "the first attempt had committed");
     assert_eq!(retried.receipt, Receipt::Payment(kept_id));
@@ -401,7 +526,10 @@ async fn a_failed_commit_is_reported_and_the_writer_reloads_from_the_store() {
 
     let ledger = replay_from_genesis(store.as_ref()).await;
     assert!(ledger.payment(lost_id).is_none());
-    assert_eq!(ledger.payment(kept_id).unwrap().status, PaymentStatus::Posted);
+    assert_eq!(
+        ledger.payment(kept_id).unwrap().status,
+        PaymentStatus::Posted
+    );
     assert_eq!(ledger.account(accounts[0]).unwrap().balance(), dec!(30));
     assert_eq!(ledger.account(accounts[1]).unwrap().balance(), dec!(170));
     ledger.check_invariants().unwrap();
@@ -436,7 +564,13 @@ async fn an_expired_hold_is_released_and_time_never_runs_backwards() {
 
     let draft_id = PaymentId(Uuid::now_v7());
     handle
-        .execute(pay(draft_id, Some(accounts[0]), Some(accounts[1]), dec!(40), CreateMode::Draft))
+        .execute(pay(
+            draft_id,
+            Some(accounts[0]),
+            Some(accounts[1]),
+            dec!(40),
+            CreateMode::Draft,
+        ))
         .await
         .unwrap();
     let expires_at = start + ChronoDuration::seconds(30);
@@ -448,12 +582,21 @@ async fn an_expired_hold_is_released_and_time_never_runs_backwards() {
         .await
         .unwrap();
     // The clock steps back an hour: the engine's time does not.
-    clock.0.store((start - ChronoDuration::hours(1)).timestamp_micros(), Ordering::SeqCst);
-    let later = handle.execute(open(AccountId(Uuid::now_v7()))).await.unwrap();
+    clock.0.store(
+        (start - ChronoDuration::hours(1)).timestamp_micros(),
+        Ordering::SeqCst,
+    );
+    let later = handle
+        .execute(open(AccountId(Uuid::now_v7())))
+        .await
+        .unwrap();
     assert!(later.at >= pended.at, "recorded time is monotonic");
 
     // Past the expiry, the next command releases the hold before it is decided.
-    clock.0.store((expires_at + ChronoDuration::seconds(1)).timestamp_micros(), Ordering::SeqCst);
+    clock.0.store(
+        (expires_at + ChronoDuration::seconds(1)).timestamp_micros(),
+        Ordering::SeqCst,
+    );
     let post = handle
         .execute(CommandRequest::new(CommandKind::PostPayment {
             payment_id: draft_id,
@@ -466,20 +609,34 @@ async fn an_expired_hold_is_released_and_time_never_runs_backwards() {
     }
     engine.shutdown().await;
     let ledger = replay_from_genesis(store.as_ref()).await;
-    assert_eq!(ledger.payment(draft_id).unwrap().status, PaymentStatus::Expired);
+    assert_eq!(
+        ledger.payment(draft_id).unwrap().status,
+        PaymentStatus::Expired
+    );
     assert_eq!(ledger.account(accounts[0]).unwrap().held(), Decimal::ZERO);
-    assert_eq!(ledger.account(accounts[0]).unwrap().available_balance(), dec!(100));
+    assert_eq!(
+        ledger.account(accounts[0]).unwrap().available_balance(),
+        dec!(100)
+    );
 }
 
 #[tokio::test]
 async fn the_writer_releases_due_holds_on_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(&dir).await;
-    let engine = Engine::start(store.clone(), EngineConfig::default()).await.unwrap();
+    let engine = Engine::start(store.clone(), EngineConfig::default())
+        .await
+        .unwrap();
     let handle = engine.handle();
     let accounts = open_funded(&handle, 2, dec!(100)).await;
     let payment_id = PaymentId(Uuid::now_v7());
-    let mut request = pay(payment_id, Some(accounts[0]), Some(accounts[1]), dec!(10), CreateMode::Pending);
+    let mut request = pay(
+        payment_id,
+        Some(accounts[0]),
+        Some(accounts[1]),
+        dec!(10),
+        CreateMode::Pending,
+    );
     if let CommandKind::CreatePayment(create) = &mut request.kind {
         create.expires_at = Some(Utc::now() + ChronoDuration::milliseconds(200));
     }
@@ -493,7 +650,10 @@ async fn the_writer_releases_due_holds_on_its_own() {
     })
     .await
     .expect("the expiry was committed without any new command");
-    let stream = store.read_stream(&format!("payment-{payment_id}")).await.unwrap();
+    let stream = store
+        .read_stream(&format!("payment-{payment_id}"))
+        .await
+        .unwrap();
     assert_eq!(stream.last().unwrap().event_type, "PaymentExpired");
     engine.shutdown().await;
 }
@@ -502,7 +662,9 @@ async fn the_writer_releases_due_holds_on_its_own() {
 async fn shutdown_answers_every_queued_command() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(&dir).await;
-    let engine = Engine::start(store.clone(), EngineConfig::default()).await.unwrap();
+    let engine = Engine::start(store.clone(), EngineConfig::default())
+        .await
+        .unwrap();
     let handle = engine.handle();
     let answered = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();

@@ -9,15 +9,54 @@ use crate::rows::{AccountRow, DailyRow, PaymentRow, TransactionRow, TransactionT
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use folio_domain::{
-    AccountEvent, AccountId, AccountType, EventBody, Leg, PaymentEvent, PaymentId,
-    PaymentStatus,
+    AccountEvent, AccountId, AccountType, EventBody, Leg, PaymentEvent, PaymentId, PaymentStatus,
 };
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
-/// Namespace of statement-line ids: `v5(namespace, position ‖ line)`.
-const TRANSACTION_NAMESPACE: Uuid = Uuid::from_u128(0x666f_6c69_6f2d_7478_6e2d_6e73_0000_0001);
+/// The id of line `line` of the event at `position`: a UUIDv8 laid out as `FLTX`, the line (u16),
+/// version bits, then the position. Deterministic, so a rebuild gives every line the same id,
+/// and unique for positions below 2^62 and lines below 2^16 (an event has at most 3 lines per leg
+/// and 16 legs).
+pub fn transaction_id(position: u64, line: u32) -> Uuid {
+    let mut bytes = [0u8; 16];
+    bytes[..4].copy_from_slice(b"FLTX");
+    bytes[4..6].copy_from_slice(&(line as u16).to_be_bytes());
+    bytes[8..].copy_from_slice(&position.to_be_bytes());
+    Uuid::new_v8(bytes)
+}
+
+/// The (position, line) a statement-line id was made from, or None for any other uuid.
+pub fn transaction_place(id: Uuid) -> Option<(u64, u32)> {
+    let bytes = id.as_bytes();
+    if &bytes[..4] != b"FLTX" || id.get_version_num() != 8 {
+        return None;
+    }
+    let line = u16::from_be_bytes([bytes[4], bytes[5]]);
+    let mut position = [0u8; 8];
+    position.copy_from_slice(&bytes[8..]);
+    // The variant bits overwrite the top two bits of the position's first byte.
+    position[0] &= 0x3f;
+    let position = u64::from_be_bytes(position);
+    (transaction_id(position, u32::from(line)) == id).then_some((position, u32::from(line)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_id_gives_back_its_place_in_the_log() {
+        for (position, line) in [(1, 0), (42, 3), (u64::MAX >> 2, 47), (1 << 40, 65_535)] {
+            let id = transaction_id(position, line);
+            assert_eq!(transaction_place(id), Some((position, line)));
+        }
+        assert_eq!(transaction_place(Uuid::now_v7()), None);
+        assert_ne!(transaction_id(1, 0), transaction_id(1, 1));
+        assert_ne!(transaction_id(1, 0), transaction_id(2, 0));
+    }
+}
 
 /// Every row a batch changed or added.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -62,21 +101,37 @@ pub struct Fold {
     changed_payments: HashMap<PaymentId, PaymentRow>,
     transactions: Vec<TransactionRow>,
     position: u64,
+    /// The last instant converted to a business day: a writer's batch shares one instant, so
+    /// this saves a time-zone conversion for nearly every line.
+    day_cache: Option<(DateTime<Utc>, NaiveDate)>,
 }
 
 impl Fold {
     pub fn new(time_zone: Tz, state: FoldState) -> Fold {
         Fold {
             time_zone,
-            accounts: state.accounts.into_iter().map(|a| (a.account_id, a)).collect(),
-            latest_days: state.latest_days.into_iter().map(|d| (d.account_id, d)).collect(),
-            open_payments: state.open_payments.into_iter().map(|p| (p.payment_id, p)).collect(),
+            accounts: state
+                .accounts
+                .into_iter()
+                .map(|a| (a.account_id, a))
+                .collect(),
+            latest_days: state
+                .latest_days
+                .into_iter()
+                .map(|d| (d.account_id, d))
+                .collect(),
+            open_payments: state
+                .open_payments
+                .into_iter()
+                .map(|p| (p.payment_id, p))
+                .collect(),
             dirty_accounts: HashSet::new(),
             dirty_days: HashSet::new(),
             closed_days: Vec::new(),
             changed_payments: HashMap::new(),
             transactions: Vec::new(),
             position: state.position,
+            day_cache: None,
         }
     }
 
@@ -103,8 +158,12 @@ impl Fold {
         }
         self.position = position;
         match event {
-            EventBody::Account(account_event) => self.apply_account(position, recorded_at, account_event),
-            EventBody::Payment(payment_event) => self.apply_payment(position, recorded_at, payment_event),
+            EventBody::Account(account_event) => {
+                self.apply_account(position, recorded_at, account_event)
+            }
+            EventBody::Payment(payment_event) => {
+                self.apply_payment(position, recorded_at, payment_event)
+            }
         }
     }
 
@@ -183,7 +242,11 @@ impl Fold {
                 legs: created.legs.clone(),
                 source_account_id: None,
                 destination_account_id: None,
-                amount: created.legs.first().map(|leg| leg.amount).unwrap_or_default(),
+                amount: created
+                    .legs
+                    .first()
+                    .map(|leg| leg.amount)
+                    .unwrap_or_default(),
                 currency: match created.legs.first() {
                     Some(leg) => leg.currency,
                     None => return,
@@ -304,7 +367,14 @@ impl Fold {
         position: u64,
         at: DateTime<Utc>,
     ) -> Option<(Decimal, Decimal)> {
-        let day = self.business_day(at);
+        let day = match self.day_cache {
+            Some((cached_at, day)) if cached_at == at => day,
+            _ => {
+                let day = self.business_day(at);
+                self.day_cache = Some((at, day));
+                day
+            }
+        };
         let row = self.accounts.get_mut(&account_id)?;
         let balance_before = row.balance();
         match kind {
@@ -393,21 +463,29 @@ impl Lines {
         }
     }
 
-    fn line(&mut self, fold: &mut Fold, account_id: AccountId, kind: TransactionType, amount: Decimal, leg: &Leg) {
+    fn line(
+        &mut self,
+        fold: &mut Fold,
+        account_id: AccountId,
+        kind: TransactionType,
+        amount: Decimal,
+        leg: &Leg,
+    ) {
         if amount.is_zero() {
             return;
         }
-        let Some((balance_after, available_after)) =
-            fold.move_account(account_id, Movement::Line(kind), amount, self.position, self.at)
-        else {
+        let Some((balance_after, available_after)) = fold.move_account(
+            account_id,
+            Movement::Line(kind),
+            amount,
+            self.position,
+            self.at,
+        ) else {
             return;
         };
         let line = self.rows.len() as u32;
-        let mut name = [0u8; 12];
-        name[..8].copy_from_slice(&self.position.to_be_bytes());
-        name[8..].copy_from_slice(&line.to_be_bytes());
         self.rows.push(TransactionRow {
-            transaction_id: Uuid::new_v5(&TRANSACTION_NAMESPACE, &name),
+            transaction_id: transaction_id(self.position, line),
             position: self.position,
             line,
             payment_id: self.payment_id,
@@ -423,18 +501,37 @@ impl Lines {
     }
 
     /// Posted money: a withdrawal from `debit`, a deposit to `credit`.
-    fn post(&mut self, fold: &mut Fold, debit: AccountId, credit: AccountId, amount: Decimal, leg: &Leg) {
+    fn post(
+        &mut self,
+        fold: &mut Fold,
+        debit: AccountId,
+        credit: AccountId,
+        amount: Decimal,
+        leg: &Leg,
+    ) {
         self.line(fold, debit, TransactionType::Withdrawal, amount, leg);
         self.line(fold, credit, TransactionType::Deposit, amount, leg);
     }
 
     fn hold(&mut self, fold: &mut Fold, leg: &Leg) {
         self.line(fold, leg.debit, TransactionType::Hold, leg.amount, leg);
-        fold.move_account(leg.credit, Movement::IncomingHold, leg.amount, self.position, self.at);
+        fold.move_account(
+            leg.credit,
+            Movement::IncomingHold,
+            leg.amount,
+            self.position,
+            self.at,
+        );
     }
 
     fn release(&mut self, fold: &mut Fold, leg: &Leg) {
         self.line(fold, leg.debit, TransactionType::Payback, leg.amount, leg);
-        fold.move_account(leg.credit, Movement::IncomingRelease, leg.amount, self.position, self.at);
+        fold.move_account(
+            leg.credit,
+            Movement::IncomingRelease,
+            leg.amount,
+            self.position,
+            self.at,
+        );
     }
 }

@@ -24,7 +24,9 @@ use std::sync::Arc;
 /// `postgres://…`/`postgresql://…` for PostgreSQL, `sqlite://path` or a plain path for SQLite.
 pub async fn open_read_models(location: &str) -> Result<Arc<dyn ReadModelStore>, ProjectionError> {
     let parsed = parse_url(location).map_err(|error| match error {
-        folio_store::StoreError::InvalidUrl { url, reason } => ProjectionError::InvalidUrl { url, reason },
+        folio_store::StoreError::InvalidUrl { url, reason } => {
+            ProjectionError::InvalidUrl { url, reason }
+        }
         other => ProjectionError::InvalidUrl {
             url: location.to_string(),
             reason: other.to_string(),

@@ -1,9 +1,4 @@
 //! The read models on PostgreSQL (sqlx): `rm_*` tables that may share the log's database.
-//!
-//! Same rows and semantics as the SQLite backend: a batch and its checkpoint in one
-//! transaction, blue/green rebuilds into `rebuild_rm_*` tables, and queries that return the same
-//! pages in the same order. Amounts are NUMERIC and travel as text (exact both ways, and no
-//! extra sqlx feature for the whole workspace).
 
 mod filter;
 mod rebuild;
@@ -30,6 +25,9 @@ const INDEXES: &str = include_str!("indexes_postgres.sql");
 /// The projection name the live checkpoint is kept under (as on SQLite).
 const LIVE: &str = "ledger";
 const REBUILD: &str = "ledger-rebuild";
+/// Reads that must agree with each other (a page and its total, a state and its checkpoint)
+/// share one snapshot.
+const SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 /// The projector's writer and a few concurrent readers.
 const POOL_SIZE: u32 = 6;
 /// Serialises schema creation between processes connecting at once: concurrent
@@ -37,6 +35,11 @@ const POOL_SIZE: u32 = 6;
 const SCHEMA_LOCK: i64 = 0x666f_6c69_6f5f_726d; // "folio_rm"
 
 /// The read models in a PostgreSQL database. Cheap to clone; every clone shares the pool.
+///
+/// Same rows and semantics as [`crate::sqlite::SqliteReadModels`]: a batch and its checkpoint in
+/// one transaction, blue/green rebuilds into `rebuild_rm_*` tables, and queries that return the
+/// same pages in the same order. Amounts are NUMERIC and travel as text: exact both ways, without
+/// turning on an sqlx feature for the whole workspace.
 #[derive(Clone)]
 pub struct PgReadModels {
     pool: PgPool,
@@ -59,6 +62,14 @@ impl PgReadModels {
             "CREATE TABLE IF NOT EXISTS rm_checkpoints (\
              projection text PRIMARY KEY, position bigint NOT NULL);",
         )
+        .execute(&mut *tx)
+        .await?;
+        // The live checkpoint row always exists, so a write always has a row to lock.
+        sqlx::query(
+            "INSERT INTO rm_checkpoints (projection, position) VALUES ($1, 0) \
+             ON CONFLICT (projection) DO NOTHING",
+        )
+        .bind(LIVE)
         .execute(&mut *tx)
         .await?;
         sqlx::raw_sql(AssertSqlSafe(with_prefix(SCHEMA, "")))
@@ -115,10 +126,7 @@ impl ReadModelStore for PgReadModels {
 
     async fn load_state(&self) -> Result<FoldState, ProjectionError> {
         // One snapshot, so the checkpoint matches the rows read with it.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.pool.begin_with(SNAPSHOT).await?;
         let position = read_checkpoint(&mut *tx, LIVE).await?;
         let accounts = sqlx::query(AssertSqlSafe(format!(
             "SELECT {ACCOUNT_COLUMNS} FROM rm_accounts"
@@ -209,7 +217,10 @@ impl ReadModelStore for PgReadModels {
         conditions.uuids("client_id", filter.client_ids.iter().map(|id| id.0));
         conditions.uuids("account_id", filter.account_ids.iter().map(|id| id.0));
         conditions.texts("number", filter.numbers.iter().cloned());
-        conditions.texts("currency", filter.currencies.iter().map(|c| c.code().to_string()));
+        conditions.texts(
+            "currency",
+            filter.currencies.iter().map(|c| c.code().to_string()),
+        );
         conditions.texts("status", filter.statuses.iter().map(rows::enum_text));
         conditions.texts("account_type", filter.types.iter().map(rows::enum_text));
         filter::paged(
@@ -248,7 +259,10 @@ impl ReadModelStore for PgReadModels {
             filter.account_ids.iter().map(|id| id.0),
         );
         conditions.texts("status", filter.statuses.iter().map(rows::enum_text));
-        conditions.texts("currency", filter.currencies.iter().map(|c| c.code().to_string()));
+        conditions.texts(
+            "currency",
+            filter.currencies.iter().map(|c| c.code().to_string()),
+        );
         conditions.time_range("created_at", filter.from, filter.to);
         filter::paged(
             &self.pool,
@@ -283,7 +297,10 @@ impl ReadModelStore for PgReadModels {
         conditions.uuids("account_id", filter.account_ids.iter().map(|id| id.0));
         conditions.uuids("payment_id", filter.payment_ids.iter().map(|id| id.0));
         conditions.texts("type", filter.types.iter().map(|t| t.as_str().to_string()));
-        conditions.texts("currency", filter.currencies.iter().map(|c| c.code().to_string()));
+        conditions.texts(
+            "currency",
+            filter.currencies.iter().map(|c| c.code().to_string()),
+        );
         conditions.time_range("created_at", filter.from, filter.to);
         // NUMERIC compares exactly, whatever the bound's precision.
         if let Some(from) = filter.amount_from {

@@ -2,7 +2,9 @@
 
 use crate::rows::TransactionType;
 use chrono::{DateTime, NaiveDate, Utc};
-use folio_domain::{AccountId, AccountStatus, AccountType, ClientId, Currency, PaymentId, PaymentStatus};
+use folio_domain::{
+    AccountId, AccountStatus, AccountType, ClientId, Currency, PaymentId, PaymentStatus,
+};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -18,7 +20,10 @@ pub struct PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        PageRequest { number: 1, size: 20 }
+        PageRequest {
+            number: 1,
+            size: 20,
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! The rows of the read models, as the fold produces them and the backends store them.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use folio_domain::{AccountId, AccountStatus, AccountType, ClientId, Currency, Leg, PaymentId, PaymentStatus};
+use folio_domain::{
+    AccountId, AccountStatus, AccountType, ClientId, Currency, Leg, PaymentId, PaymentStatus,
+};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -194,12 +194,40 @@ impl Projector {
                 events_per_second: done as f64 / seconds,
             });
         };
-        // Bulk: unindexed tables, large batches.
+        // Bulk: unindexed tables, large batches, and the next batch read and folded while the
+        // previous one is being written (one write in flight, so writes stay in order).
         let bulk_batch = shared.config.batch_size.max(50_000);
-        while project_batch(shared, &mut fold, Tables::Rebuild, bulk_batch).await? > 0 {
+        let mut writing: Option<JoinHandle<Result<(), ProjectionError>>> = None;
+        loop {
+            let events = shared.log.read_all(fold.position(), bulk_batch).await?;
+            if events.is_empty() {
+                break;
+            }
+            fold_events(&mut fold, &events)?;
+            let changes = fold.take_changes();
+            if let Some(previous) = writing.take() {
+                previous
+                    .await
+                    .map_err(|e| ProjectionError::WorkerGone(e.to_string()))??;
+            }
+            let models = shared.models.clone();
+            writing = Some(tokio::spawn(async move {
+                models.write(Tables::Rebuild, changes).await
+            }));
             report(fold.position(), total);
         }
+        if let Some(last) = writing.take() {
+            last.await
+                .map_err(|e| ProjectionError::WorkerGone(e.to_string()))??;
+        }
+        let bulk_done = started.elapsed();
         shared.models.rebuild_index().await?;
+        tracing::info!(
+            events = fold.position(),
+            bulk_ms = bulk_done.as_millis() as u64,
+            index_ms = (started.elapsed() - bulk_done).as_millis() as u64,
+            "rebuild: tables filled and indexed"
+        );
         // Events appended meanwhile, then the last few under the write lock, then the swap.
         while project_batch(shared, &mut fold, Tables::Rebuild, bulk_batch).await? > 0 {}
         let _writes_paused = shared.write_lock.lock().await;
@@ -221,12 +249,23 @@ async fn project_batch(
     tables: Tables,
     batch_size: usize,
 ) -> Result<usize, ProjectionError> {
+    let started = Instant::now();
     let events = shared.log.read_all(fold.position(), batch_size).await?;
     if events.is_empty() {
         return Ok(0);
     }
+    let read = started.elapsed();
     fold_events(fold, &events)?;
-    shared.models.write(tables, fold.take_changes()).await?;
+    let changes = fold.take_changes();
+    let folded = started.elapsed();
+    shared.models.write(tables, changes).await?;
+    tracing::debug!(
+        events = events.len(),
+        read_us = read.as_micros() as u64,
+        fold_us = (folded - read).as_micros() as u64,
+        write_us = (started.elapsed() - folded).as_micros() as u64,
+        "projection batch"
+    );
     Ok(events.len())
 }
 
@@ -257,7 +296,9 @@ async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             _ => match shared.models.load_state().await {
                 Ok(loaded) => {
                     shared.position.send_replace(loaded.position);
-                    &mut state.insert((Fold::new(shared.config.time_zone, loaded), generation)).0
+                    &mut state
+                        .insert((Fold::new(shared.config.time_zone, loaded), generation))
+                        .0
                 }
                 Err(error) => {
                     tracing::error!(%error, "the projector cannot load its state; retrying");

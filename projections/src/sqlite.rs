@@ -8,7 +8,9 @@ use crate::rows::*;
 use crate::store::{ReadModelStore, Tables};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use folio_domain::{AccountId, AccountStatus, AccountType, ClientId, Currency, PaymentId, PaymentStatus};
+use folio_domain::{
+    AccountId, AccountStatus, AccountType, ClientId, Currency, PaymentId, PaymentStatus,
+};
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
@@ -37,7 +39,9 @@ impl SqliteReadModels {
             "CREATE TABLE IF NOT EXISTS checkpoints (projection TEXT PRIMARY KEY, position INTEGER NOT NULL);",
         )?;
         writer.execute_batch(&SCHEMA.replace("{p}", ""))?;
-        writer.execute_batch(&INDEXES.replace("{p}", ""))?;
+        if !has_indexes(&writer, "accounts")? {
+            writer.execute_batch(&indexes_sql("", &index_suffix()))?;
+        }
         Ok(SqliteReadModels {
             path: path.to_path_buf(),
             writer: Arc::new(Mutex::new(writer)),
@@ -51,9 +55,9 @@ impl SqliteReadModels {
     ) -> Result<T, ProjectionError> {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
-            let mut connection = writer
-                .lock()
-                .map_err(|_| ProjectionError::WorkerGone("the writer connection was poisoned".into()))?;
+            let mut connection = writer.lock().map_err(|_| {
+                ProjectionError::WorkerGone("the writer connection was poisoned".into())
+            })?;
             work(&mut connection)
         })
         .await
@@ -171,7 +175,10 @@ impl ReadModelStore for SqliteReadModels {
             let tx = c.transaction()?;
             drop_tables(&tx, "rebuild_")?;
             tx.execute_batch(&SCHEMA.replace("{p}", "rebuild_"))?;
-            tx.execute("DELETE FROM checkpoints WHERE projection = ?1", params![REBUILD])?;
+            tx.execute(
+                "DELETE FROM checkpoints WHERE projection = ?1",
+                params![REBUILD],
+            )?;
             tx.commit()?;
             Ok(())
         })
@@ -184,7 +191,9 @@ impl ReadModelStore for SqliteReadModels {
 
     async fn rebuild_index(&self) -> Result<(), ProjectionError> {
         self.with_writer(|c| {
-            c.execute_batch(&INDEXES.replace("{p}", "rebuild_"))?;
+            // Index names are unique per build, so the rebuilt tables' indexes keep their
+            // names through the swap's rename without colliding with the old ones.
+            c.execute_batch(&indexes_sql("rebuild_", &index_suffix()))?;
             Ok(())
         })
         .await
@@ -198,26 +207,15 @@ impl ReadModelStore for SqliteReadModels {
             for table in TABLES {
                 tx.execute_batch(&format!("ALTER TABLE rebuild_{table} RENAME TO {table};"))?;
             }
-            // Index names keep their rebuild_ prefix after the rename; recreate them under
-            // their live names so the next rebuild's names are free.
-            for table in TABLES {
-                let mut statement = tx.prepare(
-                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND name LIKE 'rebuild_%'",
-                )?;
-                let names: Vec<String> = statement
-                    .query_map(params![table], |row| row.get(0))?
-                    .collect::<Result<_, _>>()?;
-                for name in names {
-                    tx.execute_batch(&format!("DROP INDEX {name};"))?;
-                }
-            }
-            tx.execute_batch(&INDEXES.replace("{p}", ""))?;
             tx.execute(
                 "INSERT INTO checkpoints (projection, position) VALUES (?1, ?2) \
                  ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
                 params![LIVE, position as i64],
             )?;
-            tx.execute("DELETE FROM checkpoints WHERE projection = ?1", params![REBUILD])?;
+            tx.execute(
+                "DELETE FROM checkpoints WHERE projection = ?1",
+                params![REBUILD],
+            )?;
             tx.commit()?;
             Ok(())
         })
@@ -260,11 +258,21 @@ impl ReadModelStore for SqliteReadModels {
         conditions.blobs("client_id", filter.client_ids.iter().map(|id| id.0));
         conditions.blobs("account_id", filter.account_ids.iter().map(|id| id.0));
         conditions.texts("number", filter.numbers.iter().cloned());
-        conditions.texts("currency", filter.currencies.iter().map(|c| c.code().to_string()));
-        conditions.texts("status", filter.statuses.iter().map(|s| enum_text(s)));
-        conditions.texts("account_type", filter.types.iter().map(|t| enum_text(t)));
+        conditions.texts(
+            "currency",
+            filter.currencies.iter().map(|c| c.code().to_string()),
+        );
+        conditions.texts("status", filter.statuses.iter().map(enum_text));
+        conditions.texts("account_type", filter.types.iter().map(enum_text));
         self.with_reader(move |c| {
-            paged(c, "accounts", &conditions, "created_at, account_id", page, account_from_row)
+            paged(
+                c,
+                "accounts",
+                &conditions,
+                "created_at, account_id",
+                page,
+                account_from_row,
+            )
         })
         .await
     }
@@ -292,20 +300,35 @@ impl ReadModelStore for SqliteReadModels {
             let ids: Vec<Uuid> = filter.account_ids.iter().map(|id| id.0).collect();
             conditions.either_blob("source_account_id", "destination_account_id", &ids);
         }
-        conditions.texts("status", filter.statuses.iter().map(|s| enum_text(s)));
-        conditions.texts("currency", filter.currencies.iter().map(|c| c.code().to_string()));
+        conditions.texts("status", filter.statuses.iter().map(enum_text));
+        conditions.texts(
+            "currency",
+            filter.currencies.iter().map(|c| c.code().to_string()),
+        );
         conditions.time_range("created_at", filter.from, filter.to);
         self.with_reader(move |c| {
-            paged(c, "payments", &conditions, "created_at, payment_id", page, payment_from_row)
+            paged(
+                c,
+                "payments",
+                &conditions,
+                "created_at, payment_id",
+                page,
+                payment_from_row,
+            )
         })
         .await
     }
 
     async fn transaction(&self, id: Uuid) -> Result<Option<TransactionRow>, ProjectionError> {
+        // A line's id encodes its place in the log, so the primary key finds it: no index on
+        // the id is kept (one fewer B-tree to update per line).
+        let Some((position, line)) = crate::fold::transaction_place(id) else {
+            return Ok(None);
+        };
         self.with_reader(move |c| {
             c.query_row(
-                "SELECT * FROM transactions WHERE transaction_id = ?1",
-                params![id.as_bytes()],
+                "SELECT * FROM transactions WHERE position = ?1 AND line = ?2",
+                params![position as i64, line],
                 |row| Ok(transaction_from_row(row)),
             )
             .optional()?
@@ -323,18 +346,30 @@ impl ReadModelStore for SqliteReadModels {
         conditions.blobs("account_id", filter.account_ids.iter().map(|id| id.0));
         conditions.blobs("payment_id", filter.payment_ids.iter().map(|id| id.0));
         conditions.texts("type", filter.types.iter().map(|t| t.as_str().to_string()));
-        conditions.texts("currency", filter.currencies.iter().map(|c| c.code().to_string()));
+        conditions.texts(
+            "currency",
+            filter.currencies.iter().map(|c| c.code().to_string()),
+        );
         conditions.time_range("created_at", filter.from, filter.to);
         // Amount bounds compare exactly: the minor-unit column holds amount × 10^3, which every
         // currency (at most 3 decimals) fits without rounding.
+        // A lower bound rounds up and an upper bound down to whole thousandths, so a bound with
+        // more decimals than any stored amount selects exactly the amounts within it.
         if let Some(from) = filter.amount_from {
-            conditions.integer_at_least("amount_minor", to_milli_units(from));
+            conditions.integer_at_least("amount_minor", milli_units_bound(from, Bound::Lower));
         }
         if let Some(to) = filter.amount_to {
-            conditions.integer_at_most("amount_minor", to_milli_units(to));
+            conditions.integer_at_most("amount_minor", milli_units_bound(to, Bound::Upper));
         }
         self.with_reader(move |c| {
-            paged(c, "transactions", &conditions, "position, line", page, transaction_from_row)
+            paged(
+                c,
+                "transactions",
+                &conditions,
+                "position, line",
+                page,
+                transaction_from_row,
+            )
         })
         .await
     }
@@ -385,11 +420,14 @@ impl ReadModelStore for SqliteReadModels {
                 let balance = decimal(&row.get::<_, String>(1)?)?;
                 let held = decimal(&row.get::<_, String>(2)?)?;
                 let available = decimal(&row.get::<_, String>(3)?)?;
+                let overflow =
+                    || ProjectionError::Corrupt(format!("the {currency} totals overflow"));
                 match totals.last_mut() {
                     Some(last) if last.currency == currency => {
-                        last.balance += balance;
-                        last.held += held;
-                        last.available += available;
+                        last.balance = last.balance.checked_add(balance).ok_or_else(overflow)?;
+                        last.held = last.held.checked_add(held).ok_or_else(overflow)?;
+                        last.available =
+                            last.available.checked_add(available).ok_or_else(overflow)?;
                         last.accounts += 1;
                     }
                     _ => totals.push(CurrencyTotals {
@@ -407,7 +445,33 @@ impl ReadModelStore for SqliteReadModels {
     }
 }
 
-const TABLES: [&str; 5] = ["accounts", "transactions", "daily_balances", "payments", "transfers"];
+/// The index script for tables with `prefix`, index names ending in `suffix`.
+fn indexes_sql(prefix: &str, suffix: &str) -> String {
+    INDEXES.replace("{p}", prefix).replace("{i}", suffix)
+}
+
+/// A suffix no earlier build of these indexes used: the time in microseconds.
+fn index_suffix() -> String {
+    format!("_g{}", Utc::now().timestamp_micros())
+}
+
+/// Whether `table` has indexes of its own (beyond its primary key).
+fn has_indexes(c: &Connection, table: &str) -> Result<bool, ProjectionError> {
+    let count: i64 = c.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
+        params![table],
+        |row| row.get(0),
+    )?;
+    Ok(count > 0)
+}
+
+const TABLES: [&str; 5] = [
+    "accounts",
+    "transactions",
+    "daily_balances",
+    "payments",
+    "transfers",
+];
 
 fn drop_tables(c: &Connection, prefix: &str) -> Result<(), ProjectionError> {
     for table in TABLES {
@@ -502,7 +566,8 @@ fn write_changes(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), 
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
     ))?;
     for p in &changes.payments {
-        let legs = serde_json::to_string(&p.legs).map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
+        let legs =
+            serde_json::to_string(&p.legs).map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
         let metadata = p.metadata.as_ref().map(|m| m.to_string());
         payments.execute(params![
             p.payment_id.0.as_bytes(),
@@ -529,10 +594,34 @@ fn write_changes(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), 
     Ok(())
 }
 
-/// An amount in thousandths of its unit: exact for every currency Folio accepts (≤ 3 decimals).
+/// An amount in thousandths of its unit: exact for every currency Folio accepts (≤ 3 decimals,
+/// ≤ 10^15), so stored amounts never round.
 pub(crate) fn to_milli_units(amount: Decimal) -> i64 {
-    let scaled = (amount * Decimal::from(1000)).trunc();
-    i64::try_from(scaled.mantissa() / 10i128.pow(scaled.scale())).unwrap_or(i64::MAX)
+    milli_units_bound(amount, Bound::Lower)
+}
+
+#[derive(Clone, Copy)]
+enum Bound {
+    Lower,
+    Upper,
+}
+
+/// A filter bound in thousandths: rounded inwards (up for a lower bound, down for an upper one)
+/// and clamped to the i64 range, so any client-supplied decimal is a valid, exact bound.
+fn milli_units_bound(amount: Decimal, bound: Bound) -> i64 {
+    let Some(scaled) = amount.checked_mul(Decimal::from(1000)) else {
+        return if amount.is_sign_negative() {
+            i64::MIN
+        } else {
+            i64::MAX
+        };
+    };
+    let whole = match bound {
+        Bound::Lower => scaled.ceil(),
+        Bound::Upper => scaled.floor(),
+    };
+    let mantissa = whole.mantissa() / 10i128.pow(whole.scale());
+    i64::try_from(mantissa).unwrap_or(if mantissa < 0 { i64::MIN } else { i64::MAX })
 }
 
 /// The serde name of an enum value (`current`, `pending`, …).
@@ -549,7 +638,8 @@ fn enum_from<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Projection
 }
 
 fn decimal(text: &str) -> Result<Decimal, ProjectionError> {
-    Decimal::from_str(text).map_err(|_| ProjectionError::Corrupt(format!("not a decimal: {text:?}")))
+    Decimal::from_str(text)
+        .map_err(|_| ProjectionError::Corrupt(format!("not a decimal: {text:?}")))
 }
 
 fn currency_from(code: &str) -> Result<Currency, ProjectionError> {
@@ -566,7 +656,9 @@ fn time_from(micros: i64) -> Result<DateTime<Utc>, ProjectionError> {
 }
 
 fn opt_time(row: &Row<'_>, column: &str) -> Result<Option<DateTime<Utc>>, ProjectionError> {
-    row.get::<_, Option<i64>>(column)?.map(time_from).transpose()
+    row.get::<_, Option<i64>>(column)?
+        .map(time_from)
+        .transpose()
 }
 
 fn opt_uuid(row: &Row<'_>, column: &str) -> Result<Option<Uuid>, ProjectionError> {
@@ -604,8 +696,9 @@ fn transaction_from_row(row: &Row<'_>) -> Result<TransactionRow, ProjectionError
         line: row.get("line")?,
         payment_id: PaymentId(uuid_from(&row.get::<_, Vec<u8>>("payment_id")?)?),
         account_id: AccountId(uuid_from(&row.get::<_, Vec<u8>>("account_id")?)?),
-        transaction_type: TransactionType::parse(&kind)
-            .ok_or_else(|| ProjectionError::Corrupt(format!("unknown transaction type {kind:?}")))?,
+        transaction_type: TransactionType::parse(&kind).ok_or_else(|| {
+            ProjectionError::Corrupt(format!("unknown transaction type {kind:?}"))
+        })?,
         amount: decimal(&row.get::<_, String>("amount")?)?,
         currency: currency_from(&row.get::<_, String>("currency")?)?,
         balance_after: decimal(&row.get::<_, String>("balance_after")?)?,
@@ -679,7 +772,10 @@ impl Conditions {
     }
 
     fn blobs(&mut self, column: &str, ids: impl IntoIterator<Item = Uuid>) {
-        let values = ids.into_iter().map(|id| Value::Blob(id.as_bytes().to_vec())).collect();
+        let values = ids
+            .into_iter()
+            .map(|id| Value::Blob(id.as_bytes().to_vec()))
+            .collect();
         self.any_of(column, values);
     }
 
@@ -690,7 +786,8 @@ impl Conditions {
 
     fn either_blob(&mut self, first: &str, second: &str, ids: &[Uuid]) {
         let marks = vec!["?"; ids.len()].join(", ");
-        self.clauses.push(format!("({first} IN ({marks}) OR {second} IN ({marks}))"));
+        self.clauses
+            .push(format!("({first} IN ({marks}) OR {second} IN ({marks}))"));
         for _ in 0..2 {
             self.values
                 .extend(ids.iter().map(|id| Value::Blob(id.as_bytes().to_vec())));

@@ -17,16 +17,41 @@ use uuid::Uuid;
 
 #[derive(Debug, Clone)]
 enum Step {
-    Open { currency: usize, overdraft: bool },
-    PayIn { account: usize, cents: i64 },
-    Pay { from: usize, to: usize, cents: i64, mode: u8 },
-    Pend { payment: usize, expires_in_s: Option<i64> },
-    Post { payment: usize, partial_cents: Option<i64> },
-    Cancel { payment: usize },
-    Block { account: usize },
-    Unblock { account: usize },
+    Open {
+        currency: usize,
+        overdraft: bool,
+    },
+    PayIn {
+        account: usize,
+        cents: i64,
+    },
+    Pay {
+        from: usize,
+        to: usize,
+        cents: i64,
+        mode: u8,
+    },
+    Pend {
+        payment: usize,
+        expires_in_s: Option<i64>,
+    },
+    Post {
+        payment: usize,
+        partial_cents: Option<i64>,
+    },
+    Cancel {
+        payment: usize,
+    },
+    Block {
+        account: usize,
+    },
+    Unblock {
+        account: usize,
+    },
     /// Time passes (hours), crossing business days in the test's time zone.
-    Wait { hours: i64 },
+    Wait {
+        hours: i64,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -75,7 +100,7 @@ impl Run {
             self.fold.apply(self.position, self.at, &event.body);
         }
         // Batches of varying size: every few commands the fold hands its changes over.
-        if self.position % 3 == 0 {
+        if self.position.is_multiple_of(3) {
             self.changes.push(self.fold.take_changes());
         }
     }
@@ -98,11 +123,15 @@ fn run(steps: &[Step]) -> Run {
         payments: Vec::new(),
         changes: Vec::new(),
     };
-    let currency_of = |run: &Run, account: AccountId| run.ledger.account(account).map(|a| a.currency);
+    let currency_of =
+        |run: &Run, account: AccountId| run.ledger.account(account).map(|a| a.currency);
     for step in steps {
         run.at += Duration::seconds(1);
         match step {
-            Step::Open { currency, overdraft } => {
+            Step::Open {
+                currency,
+                overdraft,
+            } => {
                 let account_id = AccountId(Uuid::from_u128(run.accounts.len() as u128 + 1));
                 let currency = Currency::from_code(CURRENCIES[*currency]).unwrap();
                 run.accounts.push(account_id);
@@ -113,17 +142,30 @@ fn run(steps: &[Step]) -> Run {
                     account_type: AccountType::Current,
                     name: None,
                     number: None,
-                    overdraft_limit: if *overdraft { Decimal::new(100, 0) } else { Decimal::ZERO },
+                    overdraft_limit: if *overdraft {
+                        Decimal::new(100, 0)
+                    } else {
+                        Decimal::ZERO
+                    },
                     status: AccountStatus::Active,
                 }));
             }
             Step::PayIn { account, cents } => {
-                let Some(&account) = run.accounts.get(*account) else { continue };
-                let Some(currency) = currency_of(&run, account) else { continue };
+                let Some(&account) = run.accounts.get(*account) else {
+                    continue;
+                };
+                let Some(currency) = currency_of(&run, account) else {
+                    continue;
+                };
                 let payment_id = PaymentId(Uuid::from_u128(1_000_000 + run.position as u128));
                 run.execute(CommandKind::CreatePayment(CreatePayment {
                     payment_id,
-                    legs: vec![LegRequest { debit: None, credit: Some(account), amount: amount(*cents, currency), currency }],
+                    legs: vec![LegRequest {
+                        debit: None,
+                        credit: Some(account),
+                        amount: amount(*cents, currency),
+                        currency,
+                    }],
                     mode: CreateMode::Posted,
                     description: Some("pay-in".into()),
                     external_id: None,
@@ -131,9 +173,19 @@ fn run(steps: &[Step]) -> Run {
                     expires_at: None,
                 }));
             }
-            Step::Pay { from, to, cents, mode } => {
-                let (Some(&from), Some(&to)) = (run.accounts.get(*from), run.accounts.get(*to)) else { continue };
-                let Some(currency) = currency_of(&run, from) else { continue };
+            Step::Pay {
+                from,
+                to,
+                cents,
+                mode,
+            } => {
+                let (Some(&from), Some(&to)) = (run.accounts.get(*from), run.accounts.get(*to))
+                else {
+                    continue;
+                };
+                let Some(currency) = currency_of(&run, from) else {
+                    continue;
+                };
                 let payment_id = PaymentId(Uuid::from_u128(2_000_000 + run.payments.len() as u128));
                 run.payments.push(payment_id);
                 let mode = match mode {
@@ -143,7 +195,12 @@ fn run(steps: &[Step]) -> Run {
                 };
                 run.execute(CommandKind::CreatePayment(CreatePayment {
                     payment_id,
-                    legs: vec![LegRequest { debit: Some(from), credit: Some(to), amount: amount(*cents, currency), currency }],
+                    legs: vec![LegRequest {
+                        debit: Some(from),
+                        credit: Some(to),
+                        amount: amount(*cents, currency),
+                        currency,
+                    }],
                     mode,
                     description: None,
                     external_id: None,
@@ -151,13 +208,26 @@ fn run(steps: &[Step]) -> Run {
                     expires_at: None,
                 }));
             }
-            Step::Pend { payment, expires_in_s } => {
-                let Some(&payment_id) = run.payments.get(*payment) else { continue };
+            Step::Pend {
+                payment,
+                expires_in_s,
+            } => {
+                let Some(&payment_id) = run.payments.get(*payment) else {
+                    continue;
+                };
                 let expires_at = expires_in_s.map(|s| run.at + Duration::seconds(s));
-                run.execute(CommandKind::PendPayment { payment_id, expires_at });
+                run.execute(CommandKind::PendPayment {
+                    payment_id,
+                    expires_at,
+                });
             }
-            Step::Post { payment, partial_cents } => {
-                let Some(&payment_id) = run.payments.get(*payment) else { continue };
+            Step::Post {
+                payment,
+                partial_cents,
+            } => {
+                let Some(&payment_id) = run.payments.get(*payment) else {
+                    continue;
+                };
                 let amount = partial_cents.and_then(|cents| {
                     let leg = run.ledger.payment(payment_id)?.legs.first()?.clone();
                     Some(amount(cents, leg.currency))
@@ -165,15 +235,27 @@ fn run(steps: &[Step]) -> Run {
                 run.execute(CommandKind::PostPayment { payment_id, amount });
             }
             Step::Cancel { payment } => {
-                let Some(&payment_id) = run.payments.get(*payment) else { continue };
-                run.execute(CommandKind::CancelPayment { payment_id, reason: None });
+                let Some(&payment_id) = run.payments.get(*payment) else {
+                    continue;
+                };
+                run.execute(CommandKind::CancelPayment {
+                    payment_id,
+                    reason: None,
+                });
             }
             Step::Block { account } => {
-                let Some(&account_id) = run.accounts.get(*account) else { continue };
-                run.execute(CommandKind::BlockAccount { account_id, reason: None });
+                let Some(&account_id) = run.accounts.get(*account) else {
+                    continue;
+                };
+                run.execute(CommandKind::BlockAccount {
+                    account_id,
+                    reason: None,
+                });
             }
             Step::Unblock { account } => {
-                let Some(&account_id) = run.accounts.get(*account) else { continue };
+                let Some(&account_id) = run.accounts.get(*account) else {
+                    continue;
+                };
                 run.execute(CommandKind::UnblockAccount { account_id });
             }
             Step::Wait { hours } => run.at += Duration::hours(*hours),
@@ -261,11 +343,38 @@ fn a_day_without_movement_is_answered_from_the_previous_close() {
     let eur = Currency::from_code("EUR").unwrap();
     let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 1, d).unwrap();
     let stored = vec![
-        DailyRow { account_id: account, day: day(2), currency: eur, opening: Decimal::ZERO, total_debits: Decimal::ZERO, total_credits: Decimal::new(100, 0), closing: Decimal::new(100, 0), movements: 1 },
-        DailyRow { account_id: account, day: day(5), currency: eur, opening: Decimal::new(100, 0), total_debits: Decimal::new(30, 0), total_credits: Decimal::ZERO, closing: Decimal::new(70, 0), movements: 1 },
+        DailyRow {
+            account_id: account,
+            day: day(2),
+            currency: eur,
+            opening: Decimal::ZERO,
+            total_debits: Decimal::ZERO,
+            total_credits: Decimal::new(100, 0),
+            closing: Decimal::new(100, 0),
+            movements: 1,
+        },
+        DailyRow {
+            account_id: account,
+            day: day(5),
+            currency: eur,
+            opening: Decimal::new(100, 0),
+            total_debits: Decimal::new(30, 0),
+            total_credits: Decimal::ZERO,
+            closing: Decimal::new(70, 0),
+            movements: 1,
+        },
     ];
-    let filled = fill_days(&stored, DayRange { from: day(1), to: day(7) });
-    let closing: Vec<_> = filled.iter().map(|d| (d.day, d.opening, d.closing, d.movements)).collect();
+    let filled = fill_days(
+        &stored,
+        DayRange {
+            from: day(1),
+            to: day(7),
+        },
+    );
+    let closing: Vec<_> = filled
+        .iter()
+        .map(|d| (d.day, d.opening, d.closing, d.movements))
+        .collect();
     assert_eq!(
         closing,
         vec![

@@ -16,7 +16,7 @@ use folio_engine::{CommandRequest, Engine, EngineConfig, EngineHandle, recover};
 use folio_projections::query::*;
 use folio_projections::rows::*;
 use folio_projections::{
-    Changes, FoldState, Projector, ProjectorConfig, ProjectionError, ReadModelStore, Tables,
+    Changes, FoldState, ProjectionError, Projector, ProjectorConfig, ReadModelStore, Tables,
     open_read_models,
 };
 use rust_decimal::Decimal;
@@ -75,7 +75,10 @@ fn with_database(url: &str, name: &str) -> String {
         None => (url, None),
     };
     let authority = base.find("://").map(|at| at + 3).unwrap_or(0);
-    let path = base[authority..].find('/').map(|at| authority + at).unwrap_or(base.len());
+    let path = base[authority..]
+        .find('/')
+        .map(|at| authority + at)
+        .unwrap_or(base.len());
     let mut out = format!("{}/{name}", &base[..path]);
     if let Some(options) = options {
         out.push('?');
@@ -85,12 +88,14 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 async fn admin_connection() -> PgConnection {
-    PgConnection::connect(&database_url()).await.unwrap_or_else(|error| {
-        panic!(
-            "cannot reach the PostgreSQL server at DATABASE_URL ({error}): start one with \
+    PgConnection::connect(&database_url())
+        .await
+        .unwrap_or_else(|error| {
+            panic!(
+                "cannot reach the PostgreSQL server at DATABASE_URL ({error}): start one with \
              `bash scripts/pg-cluster.sh start` and export the URL it prints"
-        )
-    })
+            )
+        })
 }
 
 /// A fresh, empty PostgreSQL database; its URL.
@@ -112,12 +117,18 @@ async fn drop_databases(urls: &[String]) {
     }
     let mut admin = admin_connection().await;
     for url in urls {
-        let Some(name) = url.rsplit('/').next().map(|tail| tail.split('?').next().unwrap_or(tail)) else {
+        let Some(name) = url
+            .rsplit('/')
+            .next()
+            .map(|tail| tail.split('?').next().unwrap_or(tail))
+        else {
             continue;
         };
-        if let Err(error) = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-            .execute(&mut admin)
-            .await
+        if let Err(error) = sqlx::query(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await
         {
             eprintln!("could not drop the test database {name}: {error}");
         }
@@ -138,7 +149,11 @@ impl Setup {
         if backend == Backend::Postgres {
             databases.push(fresh_database().await);
         }
-        Setup { backend, dir: tempfile::tempdir().unwrap(), databases }
+        Setup {
+            backend,
+            dir: tempfile::tempdir().unwrap(),
+            databases,
+        }
     }
 
     fn sqlite_url(&self, file: &str) -> String {
@@ -206,16 +221,29 @@ async fn open_funded(handle: &EngineHandle, count: usize) -> Vec<AccountId> {
             })))
             .await
             .unwrap();
-        handle.execute(payment(None, Some(id), dec!(1000), CreateMode::Posted)).await.unwrap();
+        handle
+            .execute(payment(None, Some(id), dec!(1000), CreateMode::Posted))
+            .await
+            .unwrap();
         ids.push(id);
     }
     ids
 }
 
-fn payment(debit: Option<AccountId>, credit: Option<AccountId>, amount: Decimal, mode: CreateMode) -> CommandRequest {
+fn payment(
+    debit: Option<AccountId>,
+    credit: Option<AccountId>,
+    amount: Decimal,
+    mode: CreateMode,
+) -> CommandRequest {
     CommandRequest::new(CommandKind::CreatePayment(CreatePayment {
         payment_id: PaymentId(Uuid::now_v7()),
-        legs: vec![LegRequest { debit, credit, amount, currency: eur() }],
+        legs: vec![LegRequest {
+            debit,
+            credit,
+            amount,
+            currency: eur(),
+        }],
         mode,
         description: Some("test payment".into()),
         external_id: None,
@@ -233,13 +261,35 @@ async fn mixed_load(handle: &EngineHandle, accounts: &[AccountId], rounds: usize
         if from == to {
             continue;
         }
-        let posted = handle.execute(payment(Some(from), Some(to), dec!(1.25), CreateMode::Posted)).await.unwrap();
-        let held = handle.execute(payment(Some(from), Some(to), dec!(3), CreateMode::Pending)).await.unwrap();
-        let folio_domain::Receipt::Payment(held_id) = held.receipt else { panic!() };
+        let posted = handle
+            .execute(payment(
+                Some(from),
+                Some(to),
+                dec!(1.25),
+                CreateMode::Posted,
+            ))
+            .await
+            .unwrap();
+        let held = handle
+            .execute(payment(Some(from), Some(to), dec!(3), CreateMode::Pending))
+            .await
+            .unwrap();
+        let folio_domain::Receipt::Payment(held_id) = held.receipt else {
+            panic!()
+        };
         let next = match i % 3 {
-            0 => CommandKind::PostPayment { payment_id: held_id, amount: None },
-            1 => CommandKind::PostPayment { payment_id: held_id, amount: Some(dec!(2)) },
-            _ => CommandKind::CancelPayment { payment_id: held_id, reason: Some("changed mind".into()) },
+            0 => CommandKind::PostPayment {
+                payment_id: held_id,
+                amount: None,
+            },
+            1 => CommandKind::PostPayment {
+                payment_id: held_id,
+                amount: Some(dec!(2)),
+            },
+            _ => CommandKind::CancelPayment {
+                payment_id: held_id,
+                reason: Some("changed mind".into()),
+            },
         };
         let last = handle.execute(CommandRequest::new(next)).await.unwrap();
         position = position.max(posted.position).max(last.position);
@@ -248,32 +298,57 @@ async fn mixed_load(handle: &EngineHandle, accounts: &[AccountId], rounds: usize
 }
 
 /// Everything a client can read from the models, for comparing two sets of tables.
-async fn everything(models: &dyn ReadModelStore) -> (Vec<AccountRow>, Vec<TransactionRow>, Vec<DailyRow>, Vec<PaymentRow>) {
+async fn everything(
+    models: &dyn ReadModelStore,
+) -> (
+    Vec<AccountRow>,
+    Vec<TransactionRow>,
+    Vec<DailyRow>,
+    Vec<PaymentRow>,
+) {
     let mut accounts = Vec::new();
     let mut transactions = Vec::new();
     let mut payments = Vec::new();
     let mut page = 1;
     loop {
-        let batch = models.accounts(&AccountFilter::default(), PageRequest::new(page, 100)).await.unwrap();
+        let batch = models
+            .accounts(&AccountFilter::default(), PageRequest::new(page, 100))
+            .await
+            .unwrap();
         accounts.extend(batch.items);
-        if u64::from(page) >= batch.total_pages { break; }
+        if u64::from(page) >= batch.total_pages {
+            break;
+        }
         page += 1;
     }
     page = 1;
     loop {
-        let batch = models.transactions(&TransactionFilter::default(), PageRequest::new(page, 100)).await.unwrap();
+        let batch = models
+            .transactions(&TransactionFilter::default(), PageRequest::new(page, 100))
+            .await
+            .unwrap();
         transactions.extend(batch.items);
-        if u64::from(page) >= batch.total_pages { break; }
+        if u64::from(page) >= batch.total_pages {
+            break;
+        }
         page += 1;
     }
     page = 1;
     loop {
-        let batch = models.payments(&PaymentFilter::default(), PageRequest::new(page, 100)).await.unwrap();
+        let batch = models
+            .payments(&PaymentFilter::default(), PageRequest::new(page, 100))
+            .await
+            .unwrap();
         payments.extend(batch.items);
-        if u64::from(page) >= batch.total_pages { break; }
+        if u64::from(page) >= batch.total_pages {
+            break;
+        }
         page += 1;
     }
-    let daily = models.daily_rows(&[], NaiveDate::from_ymd_opt(2999, 1, 1).unwrap()).await.unwrap();
+    let daily = models
+        .daily_rows(&[], NaiveDate::from_ymd_opt(2999, 1, 1).unwrap())
+        .await
+        .unwrap();
     // Row versions and update times depend on batch boundaries only through `version`, which
     // counts events and so is the same whatever the batching.
     (accounts, transactions, daily, payments)
@@ -282,8 +357,15 @@ async fn everything(models: &dyn ReadModelStore) -> (Vec<AccountRow>, Vec<Transa
 fn assert_models_match_ledger(accounts: &[AccountRow], ledger: &Ledger) {
     assert_eq!(accounts.len(), ledger.accounts().count());
     for row in accounts {
-        let account = ledger.account(row.account_id).expect("account in the ledger");
-        assert_eq!(row.balance(), account.balance(), "balance of {}", row.account_id);
+        let account = ledger
+            .account(row.account_id)
+            .expect("account in the ledger");
+        assert_eq!(
+            row.balance(),
+            account.balance(),
+            "balance of {}",
+            row.account_id
+        );
         assert_eq!(row.held(), account.held());
         assert_eq!(row.available_balance(), account.available_balance());
         assert_eq!(row.status, account.status);
@@ -295,15 +377,22 @@ on_both_backends!(the_read_models_follow_the_log_and_a_reader_can_wait_for_its_w
 async fn the_read_models_follow_the_log_and_a_reader_can_wait_for_its_write(backend: Backend) {
     let setup = Setup::new(backend).await;
     let log = setup.log().await;
-    let engine = Engine::start(log.clone(), EngineConfig::default()).await.unwrap();
+    let engine = Engine::start(log.clone(), EngineConfig::default())
+        .await
+        .unwrap();
     let handle = engine.handle();
     let models = setup.models().await;
-    let worker = Projector::start(log.clone(), models.clone(), ProjectorConfig::default()).await.unwrap();
+    let worker = Projector::start(log.clone(), models.clone(), ProjectorConfig::default())
+        .await
+        .unwrap();
     let projector = worker.handle();
 
     let accounts = open_funded(&handle, 6).await;
     let position = mixed_load(&handle, &accounts, 60).await;
-    projector.wait_for(position, Duration::from_secs(10)).await.unwrap();
+    projector
+        .wait_for(position, Duration::from_secs(10))
+        .await
+        .unwrap();
 
     let recovered = recover(log.as_ref()).await.unwrap();
     let (rows, transactions, _, payments) = everything(models.as_ref()).await;
@@ -314,41 +403,87 @@ async fn the_read_models_follow_the_log_and_a_reader_can_wait_for_its_write(back
     let account = accounts[0];
     let holds = models
         .transactions(
-            &TransactionFilter { account_ids: vec![account], types: vec![TransactionType::Hold], ..Default::default() },
+            &TransactionFilter {
+                account_ids: vec![account],
+                types: vec![TransactionType::Hold],
+                ..Default::default()
+            },
             PageRequest::new(1, 100),
         )
         .await
         .unwrap();
     assert!(holds.total_count > 0);
-    assert!(holds.items.iter().all(|t| t.transaction_type == TransactionType::Hold && t.account_id == account));
+    assert!(
+        holds
+            .items
+            .iter()
+            .all(|t| t.transaction_type == TransactionType::Hold && t.account_id == account)
+    );
     let ranged = models
         .transactions(
-            &TransactionFilter { amount_from: Some(dec!(1.25)), amount_to: Some(dec!(2)), ..Default::default() },
+            &TransactionFilter {
+                amount_from: Some(dec!(1.25)),
+                amount_to: Some(dec!(2)),
+                ..Default::default()
+            },
             PageRequest::new(1, 100),
         )
         .await
         .unwrap();
     assert!(ranged.total_count > 0);
-    assert!(ranged.items.iter().all(|t| t.amount >= dec!(1.25) && t.amount <= dec!(2)));
-    assert_eq!(transactions.iter().filter(|t| t.amount >= dec!(1.25) && t.amount <= dec!(2)).count() as u64, ranged.total_count);
+    assert!(
+        ranged
+            .items
+            .iter()
+            .all(|t| t.amount >= dec!(1.25) && t.amount <= dec!(2))
+    );
+    assert_eq!(
+        transactions
+            .iter()
+            .filter(|t| t.amount >= dec!(1.25) && t.amount <= dec!(2))
+            .count() as u64,
+        ranged.total_count
+    );
 
     // Totals per currency: Σ balances = 0 (the settlement account mirrors the customers').
     let totals = models.totals(None, Some(eur())).await.unwrap();
     assert_eq!(totals.len(), 1);
     assert_eq!(totals[0].balance, Decimal::ZERO);
     assert_eq!(totals[0].accounts, 7);
-    let client_totals = models.totals(Some(ClientId(Uuid::from_u128(5))), None).await.unwrap();
+    let client_totals = models
+        .totals(Some(ClientId(Uuid::from_u128(5))), None)
+        .await
+        .unwrap();
     assert_eq!(client_totals[0].balance, dec!(6000));
 
     // Read-your-writes: a payment's read model is there once the reader waits for its position.
-    let committed = handle.execute(payment(Some(accounts[1]), Some(accounts[2]), dec!(7), CreateMode::Posted)).await.unwrap();
-    projector.wait_for(committed.position, Duration::from_secs(5)).await.unwrap();
-    let folio_domain::Receipt::Payment(payment_id) = committed.receipt else { panic!() };
-    let stored = models.payment(payment_id).await.unwrap().expect("visible after waiting");
+    let committed = handle
+        .execute(payment(
+            Some(accounts[1]),
+            Some(accounts[2]),
+            dec!(7),
+            CreateMode::Posted,
+        ))
+        .await
+        .unwrap();
+    projector
+        .wait_for(committed.position, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let folio_domain::Receipt::Payment(payment_id) = committed.receipt else {
+        panic!()
+    };
+    let stored = models
+        .payment(payment_id)
+        .await
+        .unwrap()
+        .expect("visible after waiting");
     assert_eq!(stored.status, folio_domain::PaymentStatus::Posted);
     assert_eq!(stored.source_account_id, Some(accounts[1]));
     // Waiting for a position nobody wrote times out with a clear error.
-    let too_far = projector.wait_for(committed.position + 1000, Duration::from_millis(100)).await;
+    let too_far = projector
+        .wait_for(committed.position + 1000, Duration::from_millis(100))
+        .await;
     assert!(matches!(too_far, Err(ProjectionError::WaitTimeout { .. })));
 
     worker.shutdown().await;
@@ -366,28 +501,82 @@ struct FailingWrites {
 
 #[async_trait]
 impl ReadModelStore for FailingWrites {
-    fn backend_name(&self) -> &'static str { "failing" }
-    async fn checkpoint(&self) -> Result<u64, ProjectionError> { self.inner.checkpoint().await }
-    async fn load_state(&self) -> Result<FoldState, ProjectionError> { self.inner.load_state().await }
+    fn backend_name(&self) -> &'static str {
+        "failing"
+    }
+    async fn checkpoint(&self) -> Result<u64, ProjectionError> {
+        self.inner.checkpoint().await
+    }
+    async fn load_state(&self) -> Result<FoldState, ProjectionError> {
+        self.inner.load_state().await
+    }
     async fn write(&self, tables: Tables, changes: Changes) -> Result<(), ProjectionError> {
         if self.writes.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
-            return Err(ProjectionError::WorkerGone("injected: the projector died mid-batch".into()));
+            return Err(ProjectionError::WorkerGone(
+                "injected: the projector died mid-batch".into(),
+            ));
         }
         self.inner.write(tables, changes).await
     }
-    async fn rebuild_begin(&self) -> Result<(), ProjectionError> { self.inner.rebuild_begin().await }
-    async fn rebuild_checkpoint(&self) -> Result<u64, ProjectionError> { self.inner.rebuild_checkpoint().await }
-    async fn rebuild_index(&self) -> Result<(), ProjectionError> { self.inner.rebuild_index().await }
-    async fn rebuild_swap(&self) -> Result<(), ProjectionError> { self.inner.rebuild_swap().await }
-    async fn account(&self, id: AccountId) -> Result<Option<AccountRow>, ProjectionError> { self.inner.account(id).await }
-    async fn account_by_number(&self, number: &str) -> Result<Option<AccountRow>, ProjectionError> { self.inner.account_by_number(number).await }
-    async fn accounts(&self, filter: &AccountFilter, page: PageRequest) -> Result<Page<AccountRow>, ProjectionError> { self.inner.accounts(filter, page).await }
-    async fn payment(&self, id: PaymentId) -> Result<Option<PaymentRow>, ProjectionError> { self.inner.payment(id).await }
-    async fn payments(&self, filter: &PaymentFilter, page: PageRequest) -> Result<Page<PaymentRow>, ProjectionError> { self.inner.payments(filter, page).await }
-    async fn transaction(&self, id: Uuid) -> Result<Option<TransactionRow>, ProjectionError> { self.inner.transaction(id).await }
-    async fn transactions(&self, filter: &TransactionFilter, page: PageRequest) -> Result<Page<TransactionRow>, ProjectionError> { self.inner.transactions(filter, page).await }
-    async fn daily_rows(&self, ids: &[AccountId], until: NaiveDate) -> Result<Vec<DailyRow>, ProjectionError> { self.inner.daily_rows(ids, until).await }
-    async fn totals(&self, client: Option<ClientId>, currency: Option<Currency>) -> Result<Vec<CurrencyTotals>, ProjectionError> { self.inner.totals(client, currency).await }
+    async fn rebuild_begin(&self) -> Result<(), ProjectionError> {
+        self.inner.rebuild_begin().await
+    }
+    async fn rebuild_checkpoint(&self) -> Result<u64, ProjectionError> {
+        self.inner.rebuild_checkpoint().await
+    }
+    async fn rebuild_index(&self) -> Result<(), ProjectionError> {
+        self.inner.rebuild_index().await
+    }
+    async fn rebuild_swap(&self) -> Result<(), ProjectionError> {
+        self.inner.rebuild_swap().await
+    }
+    async fn account(&self, id: AccountId) -> Result<Option<AccountRow>, ProjectionError> {
+        self.inner.account(id).await
+    }
+    async fn account_by_number(&self, number: &str) -> Result<Option<AccountRow>, ProjectionError> {
+        self.inner.account_by_number(number).await
+    }
+    async fn accounts(
+        &self,
+        filter: &AccountFilter,
+        page: PageRequest,
+    ) -> Result<Page<AccountRow>, ProjectionError> {
+        self.inner.accounts(filter, page).await
+    }
+    async fn payment(&self, id: PaymentId) -> Result<Option<PaymentRow>, ProjectionError> {
+        self.inner.payment(id).await
+    }
+    async fn payments(
+        &self,
+        filter: &PaymentFilter,
+        page: PageRequest,
+    ) -> Result<Page<PaymentRow>, ProjectionError> {
+        self.inner.payments(filter, page).await
+    }
+    async fn transaction(&self, id: Uuid) -> Result<Option<TransactionRow>, ProjectionError> {
+        self.inner.transaction(id).await
+    }
+    async fn transactions(
+        &self,
+        filter: &TransactionFilter,
+        page: PageRequest,
+    ) -> Result<Page<TransactionRow>, ProjectionError> {
+        self.inner.transactions(filter, page).await
+    }
+    async fn daily_rows(
+        &self,
+        ids: &[AccountId],
+        until: NaiveDate,
+    ) -> Result<Vec<DailyRow>, ProjectionError> {
+        self.inner.daily_rows(ids, until).await
+    }
+    async fn totals(
+        &self,
+        client: Option<ClientId>,
+        currency: Option<Currency>,
+    ) -> Result<Vec<CurrencyTotals>, ProjectionError> {
+        self.inner.totals(client, currency).await
+    }
 }
 
 on_both_backends!(a_batch_that_fails_mid_way_is_neither_skipped_nor_repeated);
@@ -395,30 +584,69 @@ on_both_backends!(a_batch_that_fails_mid_way_is_neither_skipped_nor_repeated);
 async fn a_batch_that_fails_mid_way_is_neither_skipped_nor_repeated(backend: Backend) {
     let mut setup = Setup::new(backend).await;
     let log = setup.log().await;
-    let engine = Engine::start(log.clone(), EngineConfig::default()).await.unwrap();
+    let engine = Engine::start(log.clone(), EngineConfig::default())
+        .await
+        .unwrap();
     let handle = engine.handle();
     let accounts = open_funded(&handle, 5).await;
     let position = mixed_load(&handle, &accounts, 40).await;
 
     // Small batches so the failure lands in the middle of the history.
-    let config = ProjectorConfig { batch_size: 16, retry_delay: Duration::from_millis(10), ..ProjectorConfig::default() };
-    let failing = Arc::new(FailingWrites { inner: setup.models().await, fail_at: 4, writes: AtomicU32::new(0) });
-    let worker = Projector::start(log.clone(), failing.clone(), config.clone()).await.unwrap();
-    worker.handle().wait_for(position, Duration::from_secs(10)).await.unwrap();
+    let config = ProjectorConfig {
+        batch_size: 16,
+        retry_delay: Duration::from_millis(10),
+        ..ProjectorConfig::default()
+    };
+    let failing = Arc::new(FailingWrites {
+        inner: setup.models().await,
+        fail_at: 4,
+        writes: AtomicU32::new(0),
+    });
+    let worker = Projector::start(log.clone(), failing.clone(), config.clone())
+        .await
+        .unwrap();
+    worker
+        .handle()
+        .wait_for(position, Duration::from_secs(10))
+        .await
+        .unwrap();
     worker.shutdown().await;
-    assert!(failing.writes.load(Ordering::SeqCst) > 4, "the failure happened and work went on");
+    assert!(
+        failing.writes.load(Ordering::SeqCst) > 4,
+        "the failure happened and work went on"
+    );
 
     // A fresh projection of the same log into another set of read models is identical.
     let fresh = setup.other_models("fresh").await;
-    let worker = Projector::start(log.clone(), fresh.clone(), ProjectorConfig::default()).await.unwrap();
-    worker.handle().wait_for(position, Duration::from_secs(10)).await.unwrap();
+    let worker = Projector::start(log.clone(), fresh.clone(), ProjectorConfig::default())
+        .await
+        .unwrap();
+    worker
+        .handle()
+        .wait_for(position, Duration::from_secs(10))
+        .await
+        .unwrap();
     worker.shutdown().await;
-    assert_eq!(everything(failing.inner.as_ref()).await, everything(fresh.as_ref()).await);
+    assert_eq!(
+        everything(failing.inner.as_ref()).await,
+        everything(fresh.as_ref()).await
+    );
 
     // A batch at or below the checkpoint is ignored: replaying the last one changes nothing.
     let before = everything(fresh.as_ref()).await;
-    let mut stale = Changes { position, ..Changes::default() };
-    stale.accounts = before.0.iter().cloned().map(|mut row| { row.version += 100; row }).collect();
+    let mut stale = Changes {
+        position,
+        ..Changes::default()
+    };
+    stale.accounts = before
+        .0
+        .iter()
+        .cloned()
+        .map(|mut row| {
+            row.version += 100;
+            row
+        })
+        .collect();
     fresh.write(Tables::Live, stale).await.unwrap();
     assert_eq!(fresh.checkpoint().await.unwrap(), position);
     assert_eq!(everything(fresh.as_ref()).await, before);
@@ -433,13 +661,17 @@ on_both_backends!(a_rebuild_under_load_ends_equal_to_the_live_projection);
 async fn a_rebuild_under_load_ends_equal_to_the_live_projection(backend: Backend) {
     let mut setup = Setup::new(backend).await;
     let log = setup.log().await;
-    let engine = Engine::start(log.clone(), EngineConfig::default()).await.unwrap();
+    let engine = Engine::start(log.clone(), EngineConfig::default())
+        .await
+        .unwrap();
     let handle = engine.handle();
     let accounts = open_funded(&handle, 6).await;
     mixed_load(&handle, &accounts, 50).await;
 
     let models = setup.models().await;
-    let worker = Projector::start(log.clone(), models.clone(), ProjectorConfig::default()).await.unwrap();
+    let worker = Projector::start(log.clone(), models.clone(), ProjectorConfig::default())
+        .await
+        .unwrap();
     let projector = worker.handle();
 
     // The engine keeps writing while the rebuild runs.
@@ -449,20 +681,34 @@ async fn a_rebuild_under_load_ends_equal_to_the_live_projection(backend: Backend
         tokio::spawn(async move { mixed_load(&handle, &accounts, 40).await })
     };
     let mut reports = Vec::new();
-    let swapped_at = projector.rebuild(|progress| reports.push(progress)).await.unwrap();
+    let swapped_at = projector
+        .rebuild(|progress| reports.push(progress))
+        .await
+        .unwrap();
     let last_write = writer.await.unwrap();
     assert!(!reports.is_empty(), "the rebuild reported progress");
-    assert!(reports.last().unwrap().events_done >= swapped_at.min(reports.last().unwrap().events_done));
+    assert!(
+        reports.last().unwrap().events_done >= swapped_at.min(reports.last().unwrap().events_done)
+    );
     assert!(swapped_at > 0);
 
-    projector.wait_for(last_write, Duration::from_secs(10)).await.unwrap();
+    projector
+        .wait_for(last_write, Duration::from_secs(10))
+        .await
+        .unwrap();
     let recovered = recover(log.as_ref()).await.unwrap();
     let rebuilt_then_followed = everything(models.as_ref()).await;
     assert_models_match_ledger(&rebuilt_then_followed.0, &recovered.ledger);
 
     let fresh = setup.other_models("fresh").await;
-    let other = Projector::start(log.clone(), fresh.clone(), ProjectorConfig::default()).await.unwrap();
-    other.handle().wait_for(last_write, Duration::from_secs(10)).await.unwrap();
+    let other = Projector::start(log.clone(), fresh.clone(), ProjectorConfig::default())
+        .await
+        .unwrap();
+    other
+        .handle()
+        .wait_for(last_write, Duration::from_secs(10))
+        .await
+        .unwrap();
     other.shutdown().await;
     assert_eq!(rebuilt_then_followed, everything(fresh.as_ref()).await);
 
@@ -505,7 +751,12 @@ async fn a_row_twice_in_one_batch_is_written_as_its_last_version(backend: Backen
         created_at: at,
         updated_at: at,
     };
-    let later = AccountRow { name: Some("last".into()), credits_posted: dec!(12.125), version: 2, ..account.clone() };
+    let later = AccountRow {
+        name: Some("last".into()),
+        credits_posted: dec!(12.125),
+        version: 2,
+        ..account.clone()
+    };
     let day = DailyRow {
         account_id: account.account_id,
         day: NaiveDate::from_ymd_opt(2026, 5, 1).unwrap(),
@@ -516,7 +767,12 @@ async fn a_row_twice_in_one_batch_is_written_as_its_last_version(backend: Backen
         closing: dec!(10.5),
         movements: 1,
     };
-    let later_day = DailyRow { total_credits: dec!(12.125), closing: dec!(12.125), movements: 2, ..day.clone() };
+    let later_day = DailyRow {
+        total_credits: dec!(12.125),
+        closing: dec!(12.125),
+        movements: 2,
+        ..day.clone()
+    };
     let line = TransactionRow {
         transaction_id: Uuid::now_v7(),
         position: 2,
@@ -531,7 +787,11 @@ async fn a_row_twice_in_one_batch_is_written_as_its_last_version(backend: Backen
         description: Some("kept".into()),
         created_at: at,
     };
-    let repeated_line = TransactionRow { transaction_id: Uuid::now_v7(), description: Some("dropped".into()), ..line.clone() };
+    let repeated_line = TransactionRow {
+        transaction_id: Uuid::now_v7(),
+        description: Some("dropped".into()),
+        ..line.clone()
+    };
     let changes = Changes {
         accounts: vec![account, later.clone()],
         daily: vec![day, later_day.clone()],
@@ -541,12 +801,83 @@ async fn a_row_twice_in_one_batch_is_written_as_its_last_version(backend: Backen
     };
     models.write(Tables::Live, changes).await.unwrap();
     assert_eq!(models.checkpoint().await.unwrap(), 3);
-    assert_eq!(models.account(later.account_id).await.unwrap(), Some(later.clone()));
-    assert_eq!(models.daily_rows(&[later.account_id], later_day.day).await.unwrap(), vec![later_day]);
-    let lines = models.transactions(&TransactionFilter::default(), PageRequest::default()).await.unwrap();
+    assert_eq!(
+        models.account(later.account_id).await.unwrap(),
+        Some(later.clone())
+    );
+    assert_eq!(
+        models
+            .daily_rows(&[later.account_id], later_day.day)
+            .await
+            .unwrap(),
+        vec![later_day]
+    );
+    let lines = models
+        .transactions(&TransactionFilter::default(), PageRequest::default())
+        .await
+        .unwrap();
     assert_eq!(lines.items, vec![line]);
     drop(models);
     setup.finish().await;
+}
+
+/// Processes starting at once all create the schema, or find it, without tripping on each other.
+#[tokio::test]
+async fn postgres_read_models_connect_concurrently_and_idempotently() {
+    let setup = Setup::new(Backend::Postgres).await;
+    let url = setup.databases[0].clone();
+    let connecting: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                open_read_models(&url)
+                    .await
+                    .map(|models| models.backend_name())
+            })
+        })
+        .collect();
+    for connected in connecting {
+        assert_eq!(connected.await.unwrap().unwrap(), "postgres");
+    }
+    let again = open_read_models(&url).await.unwrap();
+    assert_eq!(again.checkpoint().await.unwrap(), 0);
+    assert_eq!(again.load_state().await.unwrap().position, 0);
+    assert!(
+        again
+            .accounts(&AccountFilter::default(), PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    drop(again);
+    setup.finish().await;
+}
+
+#[tokio::test]
+async fn a_read_model_location_names_its_backend_or_says_what_is_wrong() {
+    for bad in [
+        "",
+        "mysql://localhost/folio",
+        "sqlite://",
+        "postgres://[::1",
+    ] {
+        match open_read_models(bad).await {
+            Err(ProjectionError::InvalidUrl { reason, .. }) => assert!(!reason.is_empty()),
+            Err(other) => panic!("{bad:?}: {other}"),
+            Ok(_) => panic!("{bad:?} opened"),
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.db");
+    assert_eq!(
+        open_read_models(plain.to_str().unwrap())
+            .await
+            .unwrap()
+            .backend_name(),
+        "sqlite"
+    );
+    assert!(plain.exists());
 }
 
 /// After swaps, every read-model index carries its live name, and no rebuild table is left.
@@ -561,9 +892,16 @@ async fn assert_live_indexes_only(url: &str) {
     .fetch_all(&mut connection)
     .await
     .unwrap();
-    assert!(names.iter().all(|(table, index)| table.starts_with("rm_") && index.starts_with("rm_")), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|(table, index)| table.starts_with("rm_") && index.starts_with("rm_")),
+        "{names:?}"
+    );
     // Primary keys plus every index of indexes_postgres.sql.
-    let expected = 5 + include_str!("../src/indexes_postgres.sql").matches("CREATE ").count();
+    let expected = 5 + include_str!("../src/indexes_postgres.sql")
+        .matches("CREATE ")
+        .count();
     assert_eq!(names.len(), expected, "{names:?}");
     connection.close().await.ok();
 }
@@ -575,7 +913,9 @@ async fn sqlite_and_postgres_read_models_hold_the_same_rows() {
     let pg = Setup::new(Backend::Postgres).await;
     let sqlite = Setup::new(Backend::Sqlite).await;
     let log = pg.log().await;
-    let engine = Engine::start(log.clone(), EngineConfig::default()).await.unwrap();
+    let engine = Engine::start(log.clone(), EngineConfig::default())
+        .await
+        .unwrap();
     let handle = engine.handle();
     let accounts = open_funded(&handle, 6).await;
     let position = mixed_load(&handle, &accounts, 60).await;
@@ -584,9 +924,18 @@ async fn sqlite_and_postgres_read_models_hold_the_same_rows() {
     let on_sqlite = sqlite.models().await;
     for models in [&on_postgres, &on_sqlite] {
         // Small batches: many transactions, rows rewritten across them.
-        let config = ProjectorConfig { batch_size: 25, ..ProjectorConfig::default() };
-        let worker = Projector::start(log.clone(), models.clone(), config).await.unwrap();
-        worker.handle().wait_for(position, Duration::from_secs(10)).await.unwrap();
+        let config = ProjectorConfig {
+            batch_size: 25,
+            ..ProjectorConfig::default()
+        };
+        let worker = Projector::start(log.clone(), models.clone(), config)
+            .await
+            .unwrap();
+        worker
+            .handle()
+            .wait_for(position, Duration::from_secs(10))
+            .await
+            .unwrap();
         worker.shutdown().await;
     }
     let expected = everything(on_sqlite.as_ref()).await;
@@ -594,7 +943,10 @@ async fn sqlite_and_postgres_read_models_hold_the_same_rows() {
     assert_eq!(everything(on_postgres.as_ref()).await, expected);
     assert_same_answers(on_sqlite.as_ref(), on_postgres.as_ref(), &accounts).await;
 
-    let projector = Projector::detached(log.clone(), on_postgres.clone(), ProjectorConfig::default()).await.unwrap();
+    let projector =
+        Projector::detached(log.clone(), on_postgres.clone(), ProjectorConfig::default())
+            .await
+            .unwrap();
     assert_eq!(projector.rebuild(|_| {}).await.unwrap(), position);
     assert_eq!(everything(on_postgres.as_ref()).await, expected);
     assert_same_answers(on_sqlite.as_ref(), on_postgres.as_ref(), &accounts).await;
@@ -605,10 +957,20 @@ async fn sqlite_and_postgres_read_models_hold_the_same_rows() {
 }
 
 /// Filtered pages, single-row lookups, daily rows and totals agree between two backends.
-async fn assert_same_answers(a: &dyn ReadModelStore, b: &dyn ReadModelStore, accounts: &[AccountId]) {
+async fn assert_same_answers(
+    a: &dyn ReadModelStore,
+    b: &dyn ReadModelStore,
+    accounts: &[AccountId],
+) {
     let page = PageRequest::new(2, 7);
-    let account_filter = AccountFilter { client_ids: vec![ClientId(Uuid::from_u128(5))], ..Default::default() };
-    assert_eq!(a.accounts(&account_filter, page).await.unwrap(), b.accounts(&account_filter, page).await.unwrap());
+    let account_filter = AccountFilter {
+        client_ids: vec![ClientId(Uuid::from_u128(5))],
+        ..Default::default()
+    };
+    assert_eq!(
+        a.accounts(&account_filter, page).await.unwrap(),
+        b.accounts(&account_filter, page).await.unwrap()
+    );
     let statement = TransactionFilter {
         account_ids: vec![accounts[0], accounts[1]],
         types: vec![TransactionType::Deposit, TransactionType::Withdrawal],
@@ -621,23 +983,55 @@ async fn assert_same_answers(a: &dyn ReadModelStore, b: &dyn ReadModelStore, acc
     assert_eq!(first, b.transactions(&statement, page).await.unwrap());
     let payments = PaymentFilter {
         account_ids: vec![accounts[2]],
-        statuses: vec![folio_domain::PaymentStatus::Posted, folio_domain::PaymentStatus::Cancelled],
+        statuses: vec![
+            folio_domain::PaymentStatus::Posted,
+            folio_domain::PaymentStatus::Cancelled,
+        ],
         ..Default::default()
     };
     let first = a.payments(&payments, page).await.unwrap();
     assert!(first.total_count > 0);
     assert_eq!(first, b.payments(&payments, page).await.unwrap());
     let some = &first.items[0];
-    assert_eq!(a.payment(some.payment_id).await.unwrap(), b.payment(some.payment_id).await.unwrap());
-    let line = a.transactions(&TransactionFilter::default(), PageRequest::new(1, 1)).await.unwrap().items[0].clone();
-    assert_eq!(b.transaction(line.transaction_id).await.unwrap(), Some(line));
+    assert_eq!(
+        a.payment(some.payment_id).await.unwrap(),
+        b.payment(some.payment_id).await.unwrap()
+    );
+    let line = a
+        .transactions(&TransactionFilter::default(), PageRequest::new(1, 1))
+        .await
+        .unwrap()
+        .items[0]
+        .clone();
+    assert_eq!(
+        b.transaction(line.transaction_id).await.unwrap(),
+        Some(line)
+    );
     let account = a.account(accounts[3]).await.unwrap().unwrap();
-    assert_eq!(b.account(accounts[3]).await.unwrap().as_ref(), Some(&account));
-    assert_eq!(b.account_by_number(&account.number).await.unwrap(), Some(account));
+    assert_eq!(
+        b.account(accounts[3]).await.unwrap().as_ref(),
+        Some(&account)
+    );
+    assert_eq!(
+        b.account_by_number(&account.number).await.unwrap(),
+        Some(account)
+    );
     let until = NaiveDate::from_ymd_opt(2999, 1, 1).unwrap();
-    assert_eq!(a.daily_rows(&accounts[..2], until).await.unwrap(), b.daily_rows(&accounts[..2], until).await.unwrap());
-    assert_eq!(a.totals(None, None).await.unwrap(), b.totals(None, None).await.unwrap());
+    assert_eq!(
+        a.daily_rows(&accounts[..2], until).await.unwrap(),
+        b.daily_rows(&accounts[..2], until).await.unwrap()
+    );
+    assert_eq!(
+        a.totals(None, None).await.unwrap(),
+        b.totals(None, None).await.unwrap()
+    );
     let client = Some(ClientId(Uuid::from_u128(5)));
-    assert_eq!(a.totals(client, Some(eur())).await.unwrap(), b.totals(client, Some(eur())).await.unwrap());
-    assert_eq!(a.load_state().await.unwrap().position, b.load_state().await.unwrap().position);
+    assert_eq!(
+        a.totals(client, Some(eur())).await.unwrap(),
+        b.totals(client, Some(eur())).await.unwrap()
+    );
+    assert_eq!(
+        a.load_state().await.unwrap().position,
+        b.load_state().await.unwrap().position
+    );
 }

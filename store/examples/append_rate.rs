@@ -5,8 +5,10 @@
 //! ```text
 //! cargo run --release -p folio-store --example append_rate                 # temp SQLite file
 //! cargo run --release -p folio-store --example append_rate -- postgres://… # a scratch database
-//! cargo run --release -p folio-store --example append_rate -- URL EVENTS BATCH
+//! cargo run --release -p folio-store --example append_rate -- URL EVENTS BATCH [background]
 //! ```
+//!
+//! `background` keeps the account indexer running behind the writer, as a server does.
 
 use chrono::Utc;
 use folio_domain::event::PaymentCreated;
@@ -32,10 +34,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(1_000_000);
     let batch: u64 = args.next().map(|n| n.parse()).transpose()?.unwrap_or(4096);
 
-    // The writer alone on the machine: the background account indexer would compete for the
-    // two cores and measure something else.
+    // By default the writer runs alone on the machine; `background` adds the account indexer
+    // that a server runs behind it, competing for the same two cores.
     let options = StoreOptions {
-        index_in_background: false,
+        index_in_background: args.next().as_deref() == Some("background"),
     };
     let store = open_store_with(&url, &options).await?;
     let currency = Currency::from_code("EUR")?;

@@ -184,16 +184,29 @@ fn spawn_poller(store: Weak<Inner>) -> JoinHandle<()> {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            let Some(inner) = store.upgrade() else { return };
+            eprintln!("DBG tick");
+            let Some(inner) = store.upgrade() else {
+                eprintln!("DBG gone");
+                return;
+            };
             let polled = tokio::task::spawn_blocking(move || {
                 let head = inner.readers.get().and_then(|log| read::read_head(&log));
                 (inner, head)
             })
             .await;
-            let Ok((inner, head)) = polled else { return };
+            let Ok((inner, head)) = polled else {
+                eprintln!("DBG join error");
+                return;
+            };
             match head {
-                Ok(head) => publish(&inner.head_tx, head.position),
-                Err(error) => tracing::warn!(%error, "polling the SQLite head failed"),
+                Ok(head) => {
+                    eprintln!("DBG poll {} {}", inner.path.display(), head.position);
+                    publish(&inner.head_tx, head.position)
+                }
+                Err(error) => {
+                    eprintln!("POLL ERROR {error}");
+                    tracing::warn!(%error, "polling the SQLite head failed")
+                }
             }
         }
     })

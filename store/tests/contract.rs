@@ -148,6 +148,7 @@ contract!(
     snapshots_round_trip_and_the_latest_wins,
     read_account_follows_the_index,
     the_account_index_rebuilds_to_the_same_answer,
+    the_account_index_handles_more_events_than_one_read,
     reopening_keeps_everything,
 );
 
@@ -778,6 +779,43 @@ async fn the_account_index_rebuilds_to_the_same_answer(backend: &Backend) {
         account_positions(&*store, c).await,
     );
     assert_eq!(before, after);
+}
+
+async fn the_account_index_handles_more_events_than_one_read(backend: &Backend) {
+    // More events than the indexer reads per query, so a batch spans several reads.
+    const PAYMENTS: u64 = 20_000;
+    let store = backend.open().await;
+    let x = AccountId(Uuid::now_v7());
+    let y = AccountId(Uuid::now_v7());
+    let z = AccountId(Uuid::now_v7());
+    let mut events = vec![opened(x), opened(y), opened(z)];
+    for n in 0..PAYMENTS {
+        let (debit, credit) = if n % 2 == 0 { (x, y) } else { (y, z) };
+        events.push(created(
+            PaymentId(Uuid::now_v7()),
+            PaymentStatus::Posted,
+            vec![leg(debit, credit)],
+        ));
+    }
+    let mut head = 0;
+    for batch in events.chunks(4096) {
+        head = store
+            .append(head, batch.to_vec())
+            .await
+            .expect("append")
+            .head
+            .position;
+    }
+    let expected_x: Vec<u64> = std::iter::once(1)
+        .chain((0..PAYMENTS).step_by(2).map(|n| n + 4))
+        .collect();
+    assert_eq!(account_positions(&*store, x).await, expected_x);
+    assert_eq!(
+        store.read_account(y.0).await.expect("read").len() as u64,
+        1 + PAYMENTS
+    );
+    assert_eq!(store.rebuild_account_index().await.expect("rebuild"), head);
+    assert_eq!(account_positions(&*store, x).await, expected_x);
 }
 
 async fn reopening_keeps_everything(backend: &Backend) {

@@ -54,7 +54,12 @@ impl Conditions {
     }
 
     /// Rows whose `first` or `second` column is one of `ids`.
-    pub(super) fn either_uuid(&mut self, first: &str, second: &str, ids: impl IntoIterator<Item = Uuid>) {
+    pub(super) fn either_uuid(
+        &mut self,
+        first: &str,
+        second: &str,
+        ids: impl IntoIterator<Item = Uuid>,
+    ) {
         let ids: Vec<Uuid> = ids.into_iter().collect();
         if ids.is_empty() {
             return;
@@ -65,7 +70,12 @@ impl Conditions {
     }
 
     /// `from` inclusive, `to` exclusive.
-    pub(super) fn time_range(&mut self, column: &str, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) {
+    pub(super) fn time_range(
+        &mut self,
+        column: &str,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) {
         if let Some(from) = from {
             let mark = self.push(Bind::Time(from));
             self.clauses.push(format!("{column} >= {mark}"));
@@ -131,13 +141,11 @@ pub(super) async fn paged<T>(
     let where_clause = conditions.where_clause();
     let limit_mark = conditions.binds.len() + 1;
     let offset_mark = limit_mark + 1;
-    let offset = i64::try_from(page.offset())
-        .map_err(|_| ProjectionError::Corrupt(format!("page offset {} is too large", page.offset())))?;
+    let offset = i64::try_from(page.offset()).map_err(|_| {
+        ProjectionError::Corrupt(format!("page offset {} is too large", page.offset()))
+    })?;
 
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = pool.begin_with(super::SNAPSHOT).await?;
     let total: i64 = conditions
         .bind_all(sqlx::query(AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM {table}{where_clause}"

@@ -1,5 +1,4 @@
-//! Blue/green rebuilds: fresh unindexed `rebuild_rm_*` tables, their indexes built at the end,
-//! then one transaction that swaps them in under the live names.
+//! Blue/green rebuilds: fresh `rebuild_rm_*` tables, indexed last, swapped in atomically.
 
 use super::{INDEXES, LIVE, REBUILD, SCHEMA, with_prefix};
 use crate::error::ProjectionError;
@@ -28,10 +27,14 @@ pub(super) async fn begin(pool: &PgPool) -> Result<(), ProjectionError> {
     sqlx::raw_sql(AssertSqlSafe(with_prefix(SCHEMA, PREFIX)))
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM rm_checkpoints WHERE projection = $1")
-        .bind(REBUILD)
-        .execute(&mut *tx)
-        .await?;
+    // Back to 0, and there for the rebuild's writes to lock.
+    sqlx::query(
+        "INSERT INTO rm_checkpoints (projection, position) VALUES ($1, 0) \
+         ON CONFLICT (projection) DO UPDATE SET position = 0",
+    )
+    .bind(REBUILD)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -44,7 +47,10 @@ pub(super) async fn index(pool: &PgPool) -> Result<(), ProjectionError> {
     sqlx::raw_sql(AssertSqlSafe(with_prefix(INDEXES, PREFIX)))
         .execute(&mut *tx)
         .await?;
-    let tables: Vec<String> = TABLES.iter().map(|table| format!("{PREFIX}{table}")).collect();
+    let tables: Vec<String> = TABLES
+        .iter()
+        .map(|table| format!("{PREFIX}{table}"))
+        .collect();
     sqlx::raw_sql(AssertSqlSafe(format!("ANALYZE {};", tables.join(", "))))
         .execute(&mut *tx)
         .await?;
@@ -77,7 +83,12 @@ pub(super) async fn swap(pool: &PgPool) -> Result<(), ProjectionError> {
         "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema() \
          AND tablename::text = ANY($1) AND starts_with(indexname::text, $2)",
     )
-    .bind(TABLES.iter().map(|table| table.to_string()).collect::<Vec<_>>())
+    .bind(
+        TABLES
+            .iter()
+            .map(|table| table.to_string())
+            .collect::<Vec<_>>(),
+    )
     .bind(PREFIX)
     .fetch_all(&mut *tx)
     .await?;
@@ -111,11 +122,20 @@ pub(super) async fn swap(pool: &PgPool) -> Result<(), ProjectionError> {
     Ok(())
 }
 
-async fn drop_tables(tx: &mut Transaction<'static, Postgres>, prefix: &str) -> Result<(), ProjectionError> {
-    let tables: Vec<String> = TABLES.iter().map(|table| format!("{prefix}{table}")).collect();
-    sqlx::raw_sql(AssertSqlSafe(format!("DROP TABLE IF EXISTS {};", tables.join(", "))))
-        .execute(&mut **tx)
-        .await?;
+async fn drop_tables(
+    tx: &mut Transaction<'static, Postgres>,
+    prefix: &str,
+) -> Result<(), ProjectionError> {
+    let tables: Vec<String> = TABLES
+        .iter()
+        .map(|table| format!("{prefix}{table}"))
+        .collect();
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "DROP TABLE IF EXISTS {};",
+        tables.join(", ")
+    )))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -3,7 +3,9 @@
 use crate::error::ProjectionError;
 use crate::rows::*;
 use chrono::{DateTime, NaiveDate, Utc};
-use folio_domain::{AccountId, AccountStatus, AccountType, ClientId, Currency, PaymentId, PaymentStatus};
+use folio_domain::{
+    AccountId, AccountStatus, AccountType, ClientId, Currency, PaymentId, PaymentStatus,
+};
 use rust_decimal::Decimal;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -61,8 +63,9 @@ pub(super) fn transaction(row: &PgRow) -> Result<TransactionRow, ProjectionError
             .map_err(|_| ProjectionError::Corrupt(format!("line {line} is out of range")))?,
         payment_id: PaymentId(row.try_get("payment_id")?),
         account_id: AccountId(row.try_get("account_id")?),
-        transaction_type: TransactionType::parse(&kind)
-            .ok_or_else(|| ProjectionError::Corrupt(format!("unknown transaction type {kind:?}")))?,
+        transaction_type: TransactionType::parse(&kind).ok_or_else(|| {
+            ProjectionError::Corrupt(format!("unknown transaction type {kind:?}"))
+        })?,
         amount: decimal(&row.try_get::<String, _>("amount")?)?,
         currency: currency(&row.try_get::<String, _>("currency")?)?,
         balance_after: decimal(&row.try_get::<String, _>("balance_after")?)?,
@@ -92,7 +95,9 @@ pub(super) fn payment(row: &PgRow) -> Result<PaymentRow, ProjectionError> {
         payment_id: PaymentId(row.try_get("payment_id")?),
         status: enum_from::<PaymentStatus>(&row.try_get::<String, _>("status")?)?,
         legs: serde_json::from_str(&legs).map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
-        source_account_id: row.try_get::<Option<Uuid>, _>("source_account_id")?.map(AccountId),
+        source_account_id: row
+            .try_get::<Option<Uuid>, _>("source_account_id")?
+            .map(AccountId),
         destination_account_id: row
             .try_get::<Option<Uuid>, _>("destination_account_id")?
             .map(AccountId),
@@ -133,7 +138,8 @@ fn enum_from<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Projection
 }
 
 pub(super) fn decimal(text: &str) -> Result<Decimal, ProjectionError> {
-    Decimal::from_str(text).map_err(|_| ProjectionError::Corrupt(format!("not a decimal: {text:?}")))
+    Decimal::from_str(text)
+        .map_err(|_| ProjectionError::Corrupt(format!("not a decimal: {text:?}")))
 }
 
 pub(super) fn currency(code: &str) -> Result<Currency, ProjectionError> {
@@ -142,7 +148,8 @@ pub(super) fn currency(code: &str) -> Result<Currency, ProjectionError> {
 
 /// A stored counter or position (BIGINT) as the unsigned value it was written from.
 pub(super) fn to_u64(value: i64, what: &str) -> Result<u64, ProjectionError> {
-    u64::try_from(value).map_err(|_| ProjectionError::Corrupt(format!("{what} is negative: {value}")))
+    u64::try_from(value)
+        .map_err(|_| ProjectionError::Corrupt(format!("{what} is negative: {value}")))
 }
 
 /// A counter or position as BIGINT; beyond `i64::MAX` it cannot be stored.

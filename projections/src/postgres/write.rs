@@ -1,5 +1,4 @@
-//! A batch's rows and its checkpoint in one transaction: one `INSERT … SELECT * FROM UNNEST(…)`
-//! per table and chunk, each column bound as one array.
+//! A batch's rows and its checkpoint in one transaction, one `INSERT … UNNEST` per table.
 
 use super::rows::{enum_text, to_i64};
 use crate::error::ProjectionError;
@@ -7,16 +6,23 @@ use crate::fold::Changes;
 use crate::rows::{AccountRow, DailyRow, PaymentRow, TransactionRow};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use uuid::Uuid;
 
+/// Each table's rows go in one `INSERT … SELECT * FROM UNNEST(…)` per chunk, each column bound
+/// as one array: one round trip and one plan for thousands of rows.
+///
 /// Rows per statement: large enough that round trips vanish in a rebuild's 50,000-event
 /// batches, small enough to keep each bind message a few megabytes.
 const CHUNK: usize = 10_000;
 
-/// Moves the checkpoint forward only. Taking its row lock first also makes two writers of the
-/// same tables take turns: the second sees the first's checkpoint and writes nothing.
+/// Locks the checkpoint row: writers of the same tables take turns, and each sees the position
+/// the last one committed.
+const LOCK_CHECKPOINT: &str =
+    "SELECT position FROM rm_checkpoints WHERE projection = $1 FOR UPDATE";
+
+/// Moves the checkpoint forward only (the row may be missing: then it is created).
 const MOVE_CHECKPOINT: &str = "INSERT INTO rm_checkpoints (projection, position) VALUES ($1, $2) \
      ON CONFLICT (projection) DO UPDATE SET position = EXCLUDED.position \
      WHERE rm_checkpoints.position < EXCLUDED.position";
@@ -35,6 +41,15 @@ pub(super) async fn write(
     }
     let position = to_i64(changes.position, "position")?;
     let mut tx = pool.begin().await?;
+    let previous: Option<i64> = sqlx::query_scalar(LOCK_CHECKPOINT)
+        .bind(checkpoint)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let previous = previous.unwrap_or(0);
+    if position <= previous {
+        // Stale: dropping `tx` rolls it back.
+        return Ok(());
+    }
     let moved = sqlx::query(MOVE_CHECKPOINT)
         .bind(checkpoint)
         .bind(position)
@@ -42,7 +57,7 @@ pub(super) async fn write(
         .await?
         .rows_affected();
     if moved == 0 {
-        // Stale: dropping `tx` rolls it back.
+        // Another writer created the missing row meanwhile and got further.
         return Ok(());
     }
     // A row may appear twice in one batch (an upsert cannot touch a row twice in a statement):
@@ -50,7 +65,7 @@ pub(super) async fn write(
     for chunk in last_per_key(&changes.accounts, |a| a.account_id).chunks(CHUNK) {
         accounts(&mut tx, prefix, chunk).await?;
     }
-    for chunk in changes.transactions.chunks(CHUNK) {
+    for chunk in new_lines(&changes.transactions, previous).chunks(CHUNK) {
         transactions(&mut tx, prefix, chunk).await?;
     }
     for chunk in last_per_key(&changes.daily, |d| (d.account_id, d.day)).chunks(CHUNK) {
@@ -61,6 +76,19 @@ pub(super) async fn write(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The statement lines not stored yet, each (position, line) once, the first kept — what
+/// `INSERT OR IGNORE` keeps on SQLite. Lines are only ever written with a checkpoint at or past
+/// their position, so every line at or below `previous` is stored and every later one is not:
+/// a plain INSERT suffices, without the cost of `ON CONFLICT` (about 40% of the statement).
+fn new_lines(lines: &[TransactionRow], previous: i64) -> Vec<&TransactionRow> {
+    let mut seen = HashSet::with_capacity(lines.len());
+    lines
+        .iter()
+        .filter(|t| i64::try_from(t.position).map_or(true, |position| position > previous))
+        .filter(|t| seen.insert((t.position, t.line)))
+        .collect()
 }
 
 /// The rows in order, keeping only the last of each key.
@@ -118,8 +146,16 @@ async fn accounts(tx: &mut Tx, prefix: &str, rows: &[&AccountRow]) -> Result<(),
         created.push(a.created_at);
         updated.push(a.updated_at);
     }
-    let [overdraft, debits_pending, debits_posted, credits_pending, credits_posted, balance, held, available] =
-        amounts;
+    let [
+        overdraft,
+        debits_pending,
+        debits_posted,
+        credits_pending,
+        credits_posted,
+        balance,
+        held,
+        available,
+    ] = amounts;
     sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO {prefix}rm_accounts (account_id, number, client_id, currency, account_type, \
          status, name, overdraft_limit, debits_pending, debits_posted, credits_pending, \
@@ -162,7 +198,11 @@ async fn accounts(tx: &mut Tx, prefix: &str, rows: &[&AccountRow]) -> Result<(),
     Ok(())
 }
 
-async fn transactions(tx: &mut Tx, prefix: &str, rows: &[TransactionRow]) -> Result<(), ProjectionError> {
+async fn transactions(
+    tx: &mut Tx,
+    prefix: &str,
+    rows: &[&TransactionRow],
+) -> Result<(), ProjectionError> {
     let n = rows.len();
     let mut positions = Vec::with_capacity(n);
     let mut lines = Vec::with_capacity(n);
@@ -190,16 +230,13 @@ async fn transactions(tx: &mut Tx, prefix: &str, rows: &[TransactionRow]) -> Res
         descriptions.push(t.description.clone());
         created.push(t.created_at);
     }
-    // Statement lines never change: a line already there (same position and line, or same id)
-    // stays, as `INSERT OR IGNORE` keeps it on SQLite.
     sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO {prefix}rm_transactions (position, line, transaction_id, payment_id, \
          account_id, type, amount, currency, balance_after, available_after, description, \
          created_at) \
          SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::uuid[], $4::uuid[], $5::uuid[], \
          $6::text[], $7::numeric[], $8::text[], $9::numeric[], $10::numeric[], $11::text[], \
-         $12::timestamptz[]) \
-         ON CONFLICT DO NOTHING"
+         $12::timestamptz[])"
     )))
     .bind(positions)
     .bind(lines)
@@ -281,7 +318,9 @@ async fn payments(tx: &mut Tx, prefix: &str, rows: &[&PaymentRow]) -> Result<(),
     for p in rows {
         ids.push(p.payment_id.0);
         statuses.push(enum_text(&p.status));
-        legs.push(serde_json::to_string(&p.legs).map_err(|e| ProjectionError::Corrupt(e.to_string()))?);
+        legs.push(
+            serde_json::to_string(&p.legs).map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
+        );
         sources.push(p.source_account_id.map(|id| id.0));
         destinations.push(p.destination_account_id.map(|id| id.0));
         amounts.push(p.amount.to_string());
@@ -291,7 +330,13 @@ async fn payments(tx: &mut Tx, prefix: &str, rows: &[&PaymentRow]) -> Result<(),
         external_ids.push(p.external_id.clone());
         metadata.push(p.metadata.as_ref().map(|m| m.to_string()));
         created.push(p.created_at);
-        let values = [p.pended_at, p.posted_at, p.cancelled_at, p.expired_at, p.expires_at];
+        let values = [
+            p.pended_at,
+            p.posted_at,
+            p.cancelled_at,
+            p.expired_at,
+            p.expires_at,
+        ];
         for (column, value) in times.iter_mut().zip(values) {
             column.push(value);
         }

@@ -2,12 +2,15 @@
 
 use super::read::hash_at;
 use crate::StoreError;
-use crate::account_index::{IndexSource, index_rows};
+use crate::account_index::{IndexSource, READ_CHUNK, index_rows};
 use crate::convert::{clamp_i64, to_hash, to_i64, to_u16, to_u64};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
-/// Indexes the events after the checkpoint, up to at least `up_to`, `batch` events per
+/// Index rows per insert statement.
+const INSERT_CHUNK: usize = 65536;
+
+/// Indexes the events after the checkpoint, up to at least `up_to`, up to `batch` events per
 /// transaction; rows and checkpoint commit together. The checkpoint row is locked
 /// (`FOR UPDATE`) for the whole transaction, so indexers in other processes take turns.
 /// Returns the position the index covers.
@@ -30,49 +33,38 @@ pub(crate) async fn catch_up(pool: &PgPool, up_to: u64, batch: usize) -> Result<
             tx.commit().await?;
             return Ok(position);
         }
-        let rows = sqlx::query(
-            "SELECT global_position, event_type, schema_version, payload, hash FROM events \
-             WHERE global_position > $1 ORDER BY global_position LIMIT $2",
-        )
-        .bind(clamp_i64(position))
-        .bind(clamp_i64(batch as u64))
-        .fetch_all(&mut *tx)
-        .await?;
-        let Some(last) = rows.last() else {
+        // Read in chunks (keeping only the index rows), then insert the rows in key order.
+        let mut rows = Vec::new();
+        let mut last = None;
+        let mut read = 0;
+        while read < batch {
+            let after = last.map_or(position, |(p, _)| p);
+            let (sources, newest) = read_sources(&mut tx, after, READ_CHUNK).await?;
+            let Some(newest) = newest else { break };
+            last = Some(newest);
+            read += sources.len();
+            rows.extend(index_rows(&sources)?);
+            if sources.len() < READ_CHUNK {
+                break;
+            }
+        }
+        let Some((last_position, last_hash)) = last else {
             tx.commit().await?;
             return Ok(position);
         };
-        let last_position = to_u64(last.try_get(0)?, 0, "global_position")?;
-        let last_hash = to_hash(last.try_get::<&[u8], _>(4)?, last_position)?;
-        let mut sources = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let position = to_u64(row.try_get(0)?, 0, "global_position")?;
-            sources.push(IndexSource {
-                position,
-                event_type: row.try_get(1)?,
-                schema_version: to_u16(
-                    row.try_get::<i32, _>(2)?.into(),
-                    position,
-                    "schema_version",
-                )?,
-                payload: row.try_get(3)?,
-            });
+        rows.sort_unstable();
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let accounts: Vec<Uuid> = chunk.iter().map(|(account, _)| *account).collect();
+            let positions: Vec<i64> = chunk.iter().map(|(_, p)| clamp_i64(*p)).collect();
+            sqlx::query(
+                "INSERT INTO account_events (account_id, global_position) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::bigint[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(&accounts)
+            .bind(&positions)
+            .execute(&mut *tx)
+            .await?;
         }
-        drop(rows);
-        let index = index_rows(&sources)?;
-        let accounts: Vec<Uuid> = index.iter().map(|(account, _)| *account).collect();
-        let positions: Vec<i64> = index
-            .iter()
-            .map(|(_, position)| clamp_i64(*position))
-            .collect();
-        sqlx::query(
-            "INSERT INTO account_events (account_id, global_position) \
-             SELECT * FROM UNNEST($1::uuid[], $2::bigint[]) ON CONFLICT DO NOTHING",
-        )
-        .bind(&accounts)
-        .bind(&positions)
-        .execute(&mut *tx)
-        .await?;
         sqlx::query("UPDATE account_index_checkpoint SET position = $1, hash = $2")
             .bind(to_i64(last_position, "position")?)
             .bind(&last_hash[..])
@@ -80,6 +72,36 @@ pub(crate) async fn catch_up(pool: &PgPool, up_to: u64, batch: usize) -> Result<
             .await?;
         tx.commit().await?;
     }
+}
+
+/// The index's columns of up to `limit` events after `after`, and the last one's position
+/// and hash.
+async fn read_sources(
+    tx: &mut Transaction<'_, Postgres>,
+    after: u64,
+    limit: usize,
+) -> Result<(Vec<IndexSource>, Option<(u64, [u8; 32])>), StoreError> {
+    let rows = sqlx::query(
+        "SELECT global_position, event_type, schema_version, payload, hash FROM events \
+         WHERE global_position > $1 ORDER BY global_position LIMIT $2",
+    )
+    .bind(clamp_i64(after))
+    .bind(clamp_i64(limit as u64))
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut sources = Vec::with_capacity(rows.len());
+    let mut newest = None;
+    for row in &rows {
+        let position = to_u64(row.try_get(0)?, 0, "global_position")?;
+        sources.push(IndexSource {
+            position,
+            event_type: row.try_get(1)?,
+            schema_version: to_u16(row.try_get::<i32, _>(2)?.into(), position, "schema_version")?,
+            payload: row.try_get(3)?,
+        });
+        newest = Some((position, to_hash(row.try_get::<&[u8], _>(4)?, position)?));
+    }
+    Ok((sources, newest))
 }
 
 /// Empties the index and resets its checkpoint, then indexes the whole log again.

@@ -2,12 +2,12 @@
 
 use super::read;
 use crate::StoreError;
-use crate::account_index::{IndexSource, index_rows};
+use crate::account_index::{IndexSource, READ_CHUNK, index_rows};
 use crate::convert::{clamp_i64, to_hash, to_i64, to_u16, to_u64};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// Indexes the log's events after the index's checkpoint, up to at least `up_to`, in
-/// transactions of `batch` events; each writes its rows and the new checkpoint together, so a
+/// transactions of up to `batch` events; each writes its rows and the new checkpoint together, so a
 /// crash never leaves a half-indexed batch. Returns the position the index now covers.
 ///
 /// If the checkpoint's event is no longer in the log with the same hash (the log file was
@@ -33,14 +33,30 @@ pub(crate) fn catch_up_account_index(
         if position >= up_to {
             return Ok(position);
         }
-        let events = read_sources(log, position, batch)?;
-        let Some((last_position, last_hash)) = events.last().map(|(e, hash)| (e.position, *hash))
-        else {
+        // Read the log in chunks (only the rows stay in memory, not the payloads) until the
+        // batch is full, then write the rows in key order in one transaction: each index page
+        // is dirtied once per batch, so larger batches write far less per event.
+        let mut rows = Vec::new();
+        let mut last = None;
+        let mut read = 0;
+        while read < batch {
+            let events = read_sources(log, last.map_or(position, |(p, _)| p), READ_CHUNK)?;
+            let Some(&(ref newest, hash)) = events.last() else {
+                break;
+            };
+            last = Some((newest.position, hash));
+            read += events.len();
+            let sources: Vec<IndexSource> = events.into_iter().map(|(source, _)| source).collect();
+            rows.extend(index_rows(&sources)?);
+            if sources.len() < READ_CHUNK {
+                break;
+            }
+        }
+        let Some((last_position, last_hash)) = last else {
             // The log ends before `up_to` (it was read from another snapshot): nothing to do.
             return Ok(position);
         };
-        let sources: Vec<IndexSource> = events.into_iter().map(|(source, _)| source).collect();
-        let rows = index_rows(&sources)?;
+        rows.sort_unstable();
 
         let tx = index.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Another process indexing the same log may have got here first: start over from its
