@@ -8,7 +8,7 @@ use folio_domain::{
 };
 use folio_engine::{CommandRequest, Engine, EngineConfig, EngineHandle};
 use folio_projections::sqlite::SqliteReadModels;
-use folio_projections::{Projector, ProjectorConfig, ReadModelStore};
+use folio_projections::{FoldScope, Projector, ProjectorConfig, ReadModelStore};
 use hdrhistogram::Histogram;
 use rust_decimal::Decimal;
 use std::fmt;

@@ -8,6 +8,7 @@
 use crate::rows::{AccountRow, DailyRow, PaymentRow, TransactionRow, TransactionType};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
+use folio_domain::event::{PaymentCancelled, PaymentExpired};
 use folio_domain::{
     AccountEvent, AccountId, AccountType, EventBody, Leg, PaymentEvent, PaymentId, PaymentStatus,
 };
@@ -58,9 +59,33 @@ mod tests {
     }
 }
 
+/// Which read models a fold maintains. The balances are kept by a projector of their own so
+/// they stay right behind the writer, whatever the heavier statement lines cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum FoldScope {
+    /// Account rows and their counters only.
+    Balances,
+    /// Everything else: statement lines, daily balances and payments, with the account counters
+    /// the running balances need.
+    #[default]
+    Ledger,
+}
+
+impl FoldScope {
+    /// The name its checkpoint is kept under.
+    pub fn name(self) -> &'static str {
+        match self {
+            FoldScope::Balances => "balances",
+            FoldScope::Ledger => "ledger",
+        }
+    }
+}
+
 /// Every row a batch changed or added.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Changes {
+    /// The projection these changes (and their checkpoint) belong to.
+    pub scope: FoldScope,
     pub accounts: Vec<AccountRow>,
     pub payments: Vec<PaymentRow>,
     pub transactions: Vec<TransactionRow>,
@@ -90,6 +115,7 @@ pub struct FoldState {
 }
 
 pub struct Fold {
+    scope: FoldScope,
     time_zone: Tz,
     accounts: HashMap<AccountId, AccountRow>,
     latest_days: HashMap<AccountId, DailyRow>,
@@ -107,8 +133,9 @@ pub struct Fold {
 }
 
 impl Fold {
-    pub fn new(time_zone: Tz, state: FoldState) -> Fold {
+    pub fn new(scope: FoldScope, time_zone: Tz, state: FoldState) -> Fold {
         Fold {
+            scope,
             time_zone,
             accounts: state
                 .accounts
@@ -181,6 +208,7 @@ impl Fold {
                 .filter_map(|id| self.latest_days.get(&id).cloned()),
         );
         Changes {
+            scope: self.scope,
             accounts,
             payments: self.changed_payments.drain().map(|(_, row)| row).collect(),
             transactions: std::mem::take(&mut self.transactions),
@@ -233,6 +261,10 @@ impl Fold {
     }
 
     fn apply_payment(&mut self, position: u64, at: DateTime<Utc>, event: &PaymentEvent) {
+        if self.scope == FoldScope::Balances {
+            self.apply_counters(position, at, event);
+            return;
+        }
         let payment_id = event.payment_id();
         let mut lines = Lines::new(position, at, payment_id);
         let mut row = match event {
@@ -349,6 +381,55 @@ impl Fold {
         self.changed_payments.insert(payment_id, row);
     }
 
+    /// The balances scope: each leg of the event moves its accounts' counters; no lines, days
+    /// or payment rows. Events carry their legs, so no payment state is needed.
+    fn apply_counters(&mut self, position: u64, at: DateTime<Utc>, event: &PaymentEvent) {
+        use Movement::{IncomingHold, IncomingRelease, Line};
+        use TransactionType::{Deposit, Hold, Payback, Withdrawal};
+        let mut moves: Vec<(AccountId, Movement, Decimal)> = Vec::with_capacity(4);
+        match event {
+            PaymentEvent::Created(created) => match created.status {
+                PaymentStatus::Posted => {
+                    for leg in &created.legs {
+                        moves.push((leg.debit, Line(Withdrawal), leg.amount));
+                        moves.push((leg.credit, Line(Deposit), leg.amount));
+                    }
+                }
+                PaymentStatus::Pending => {
+                    for leg in &created.legs {
+                        moves.push((leg.debit, Line(Hold), leg.amount));
+                        moves.push((leg.credit, IncomingHold, leg.amount));
+                    }
+                }
+                _ => {}
+            },
+            PaymentEvent::Pended(pended) => {
+                for leg in &pended.legs {
+                    moves.push((leg.debit, Line(Hold), leg.amount));
+                    moves.push((leg.credit, IncomingHold, leg.amount));
+                }
+            }
+            PaymentEvent::Posted(posted) => {
+                for leg in &posted.legs {
+                    moves.push((leg.debit, Line(Payback), leg.held));
+                    moves.push((leg.credit, IncomingRelease, leg.held));
+                    moves.push((leg.debit, Line(Withdrawal), leg.posted));
+                    moves.push((leg.credit, Line(Deposit), leg.posted));
+                }
+            }
+            PaymentEvent::Cancelled(PaymentCancelled { released, .. })
+            | PaymentEvent::Expired(PaymentExpired { released, .. }) => {
+                for leg in released {
+                    moves.push((leg.debit, Line(Payback), leg.amount));
+                    moves.push((leg.credit, IncomingRelease, leg.amount));
+                }
+            }
+        }
+        for (account_id, movement, amount) in moves {
+            self.move_account(account_id, movement, amount, position, at);
+        }
+    }
+
     /// The account as a payment's customer-facing side: none for the settlement account.
     fn customer_side(&self, id: AccountId) -> Option<AccountId> {
         match self.accounts.get(&id) {
@@ -367,6 +448,14 @@ impl Fold {
         position: u64,
         at: DateTime<Utc>,
     ) -> Option<(Decimal, Decimal)> {
+        if self.scope == FoldScope::Balances {
+            let row = self.accounts.get_mut(&account_id)?;
+            apply_movement(row, kind, amount);
+            touch(row, position, at);
+            let after = (row.balance(), row.available_balance());
+            self.dirty_accounts.insert(account_id);
+            return Some(after);
+        }
         let day = match self.day_cache {
             Some((cached_at, day)) if cached_at == at => day,
             _ => {
@@ -377,14 +466,7 @@ impl Fold {
         };
         let row = self.accounts.get_mut(&account_id)?;
         let balance_before = row.balance();
-        match kind {
-            Movement::Line(TransactionType::Deposit) => row.credits_posted += amount,
-            Movement::Line(TransactionType::Withdrawal) => row.debits_posted += amount,
-            Movement::Line(TransactionType::Hold) => row.debits_pending += amount,
-            Movement::Line(TransactionType::Payback) => row.debits_pending -= amount,
-            Movement::IncomingHold => row.credits_pending += amount,
-            Movement::IncomingRelease => row.credits_pending -= amount,
-        }
+        apply_movement(row, kind, amount);
         touch(row, position, at);
         let after = (row.balance(), row.available_balance());
         let currency = row.currency;
@@ -435,6 +517,17 @@ enum Movement {
     /// The credited side of a hold: no statement line, but its pending credits change.
     IncomingHold,
     IncomingRelease,
+}
+
+fn apply_movement(row: &mut AccountRow, kind: Movement, amount: Decimal) {
+    match kind {
+        Movement::Line(TransactionType::Deposit) => row.credits_posted += amount,
+        Movement::Line(TransactionType::Withdrawal) => row.debits_posted += amount,
+        Movement::Line(TransactionType::Hold) => row.debits_pending += amount,
+        Movement::Line(TransactionType::Payback) => row.debits_pending -= amount,
+        Movement::IncomingHold => row.credits_pending += amount,
+        Movement::IncomingRelease => row.credits_pending -= amount,
+    }
 }
 
 fn touch(row: &mut AccountRow, position: u64, at: DateTime<Utc>) {

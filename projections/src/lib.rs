@@ -13,7 +13,7 @@ pub mod sqlite;
 pub mod store;
 
 pub use error::ProjectionError;
-pub use fold::{Changes, Fold, FoldState};
+pub use fold::{Changes, Fold, FoldScope, FoldState};
 pub use runner::{Projector, ProjectorConfig, ProjectorWorker, RebuildProgress};
 pub use store::{ReadModelStore, Tables};
 

@@ -6,7 +6,7 @@ mod rows;
 mod write;
 
 use crate::error::ProjectionError;
-use crate::fold::{Changes, FoldState};
+use crate::fold::{Changes, FoldScope, FoldState};
 use crate::query::*;
 use crate::rows::*;
 use crate::store::{ReadModelStore, Tables};
@@ -22,8 +22,6 @@ use uuid::Uuid;
 
 const SCHEMA: &str = include_str!("schema_postgres.sql");
 const INDEXES: &str = include_str!("indexes_postgres.sql");
-/// The projection name the live checkpoint is kept under (as on SQLite).
-const LIVE: &str = "ledger";
 const REBUILD: &str = "ledger-rebuild";
 /// Reads that must agree with each other (a page and its total, a state and its checkpoint)
 /// share one snapshot.
@@ -64,14 +62,16 @@ impl PgReadModels {
         )
         .execute(&mut *tx)
         .await?;
-        // The live checkpoint row always exists, so a write always has a row to lock.
-        sqlx::query(
-            "INSERT INTO rm_checkpoints (projection, position) VALUES ($1, 0) \
-             ON CONFLICT (projection) DO NOTHING",
-        )
-        .bind(LIVE)
-        .execute(&mut *tx)
-        .await?;
+        // The live checkpoint rows always exist, so a write always has a row to lock.
+        for scope in [FoldScope::Balances, FoldScope::Ledger] {
+            sqlx::query(
+                "INSERT INTO rm_checkpoints (projection, position) VALUES ($1, 0) \
+                 ON CONFLICT (projection) DO NOTHING",
+            )
+            .bind(scope.name())
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::raw_sql(AssertSqlSafe(with_prefix(SCHEMA, "")))
             .execute(&mut *tx)
             .await?;
@@ -95,9 +95,9 @@ fn with_prefix(script: &str, prefix: &'static str) -> String {
 }
 
 /// The table prefix and checkpoint name of a set of tables.
-fn target(tables: Tables) -> (&'static str, &'static str) {
+fn target(tables: Tables, scope: FoldScope) -> (&'static str, &'static str) {
     match tables {
-        Tables::Live => ("", LIVE),
+        Tables::Live => ("", scope.name()),
         Tables::Rebuild => ("rebuild_", REBUILD),
     }
 }
@@ -120,22 +120,32 @@ impl ReadModelStore for PgReadModels {
         "postgres"
     }
 
-    async fn checkpoint(&self) -> Result<u64, ProjectionError> {
-        read_checkpoint(&self.pool, LIVE).await
+    async fn checkpoint(&self, scope: FoldScope) -> Result<u64, ProjectionError> {
+        read_checkpoint(&self.pool, scope.name()).await
     }
 
-    async fn load_state(&self) -> Result<FoldState, ProjectionError> {
+    async fn load_state(&self, scope: FoldScope) -> Result<FoldState, ProjectionError> {
         // One snapshot, so the checkpoint matches the rows read with it.
         let mut tx = self.pool.begin_with(SNAPSHOT).await?;
-        let position = read_checkpoint(&mut *tx, LIVE).await?;
+        let position = read_checkpoint(&mut *tx, scope.name()).await?;
         let accounts = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM rm_accounts"
+            "SELECT {ACCOUNT_COLUMNS} FROM {}",
+            write::accounts_table(scope)
         )))
         .fetch_all(&mut *tx)
         .await?
         .iter()
         .map(rows::account)
         .collect::<Result<_, _>>()?;
+        if scope == FoldScope::Balances {
+            tx.commit().await?;
+            return Ok(FoldState {
+                accounts,
+                latest_days: Vec::new(),
+                open_payments: Vec::new(),
+                position,
+            });
+        }
         // Each account's latest day.
         let latest_days = sqlx::query(AssertSqlSafe(format!(
             "SELECT DISTINCT ON (account_id) {DAILY_COLUMNS} FROM rm_daily_balances \
@@ -164,7 +174,7 @@ impl ReadModelStore for PgReadModels {
     }
 
     async fn write(&self, tables: Tables, changes: Changes) -> Result<(), ProjectionError> {
-        let (prefix, checkpoint) = target(tables);
+        let (prefix, checkpoint) = target(tables, changes.scope);
         write::write(&self.pool, prefix, checkpoint, &changes).await
     }
 

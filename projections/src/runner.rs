@@ -3,7 +3,7 @@
 //! so readers can wait for their own writes; and rebuilds the read models blue/green.
 
 use crate::error::ProjectionError;
-use crate::fold::{Fold, FoldState};
+use crate::fold::{Fold, FoldScope, FoldState};
 use crate::store::{ReadModelStore, Tables};
 use chrono_tz::Tz;
 use folio_domain::codec;
@@ -11,7 +11,7 @@ use folio_store::{EventStore, RecordedEvent};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, RwLock, watch};
 use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone)]
@@ -42,14 +42,17 @@ pub struct RebuildProgress {
     pub events_per_second: f64,
 }
 
-/// Shared between the worker and its handles.
+/// Shared between the workers and their handles.
 struct Shared {
     log: Arc<dyn EventStore>,
     models: Arc<dyn ReadModelStore>,
     config: ProjectorConfig,
-    position: watch::Sender<u64>,
-    /// Held while a batch is written, and by a rebuild while it swaps tables in.
-    write_lock: Mutex<()>,
+    /// How far the balances scope has come.
+    balances_position: watch::Sender<u64>,
+    /// How far the ledger scope (statements, daily balances, payments) has come.
+    ledger_position: watch::Sender<u64>,
+    /// Shared by the workers while they write a batch; exclusive for a rebuild's swap.
+    write_lock: RwLock<()>,
     /// Bumped by a swap: the worker's in-memory fold no longer matches the tables.
     tables_generation: AtomicU64,
     rebuilding: Mutex<()>,
@@ -64,7 +67,7 @@ pub struct Projector {
 pub struct ProjectorWorker {
     handle: Projector,
     shutdown: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl ProjectorWorker {
@@ -72,39 +75,35 @@ impl ProjectorWorker {
         self.handle.clone()
     }
 
-    /// Finishes the batch in hand and stops.
+    /// Finishes the batches in hand and stops.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        if let Err(error) = self.task.await {
-            tracing::error!(%error, "the projector task ended abnormally");
+        for task in self.tasks {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "a projector task ended abnormally");
+            }
         }
     }
 }
 
 impl Projector {
-    /// Starts a projector following `log` into `models`.
+    /// Starts the projectors following `log` into `models`: one for the balances, one for the
+    /// ledger's statements, daily balances and payments.
     pub async fn start(
         log: Arc<dyn EventStore>,
         models: Arc<dyn ReadModelStore>,
         config: ProjectorConfig,
     ) -> Result<ProjectorWorker, ProjectionError> {
-        let checkpoint = models.checkpoint().await?;
-        let (position, _) = watch::channel(checkpoint);
-        let shared = Arc::new(Shared {
-            log,
-            models,
-            config,
-            position,
-            write_lock: Mutex::new(()),
-            tables_generation: AtomicU64::new(0),
-            rebuilding: Mutex::new(()),
-        });
+        let handle = Projector::detached(log, models, config).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(run(shared.clone(), shutdown_rx));
+        let tasks = [FoldScope::Balances, FoldScope::Ledger]
+            .into_iter()
+            .map(|scope| tokio::spawn(run(handle.shared.clone(), scope, shutdown_rx.clone())))
+            .collect();
         Ok(ProjectorWorker {
-            handle: Projector { shared },
+            handle,
             shutdown,
-            task,
+            tasks,
         })
     }
 
@@ -115,43 +114,65 @@ impl Projector {
         models: Arc<dyn ReadModelStore>,
         config: ProjectorConfig,
     ) -> Result<Projector, ProjectionError> {
-        let checkpoint = models.checkpoint().await?;
-        let (position, _) = watch::channel(checkpoint);
+        let (balances_position, _) = watch::channel(models.checkpoint(FoldScope::Balances).await?);
+        let (ledger_position, _) = watch::channel(models.checkpoint(FoldScope::Ledger).await?);
         Ok(Projector {
             shared: Arc::new(Shared {
                 log,
                 models,
                 config,
-                position,
-                write_lock: Mutex::new(()),
+                balances_position,
+                ledger_position,
+                write_lock: RwLock::new(()),
                 tables_generation: AtomicU64::new(0),
                 rebuilding: Mutex::new(()),
             }),
         })
     }
 
-    /// The last log position the read models include.
+    /// The last log position every read model includes.
     pub fn position(&self) -> u64 {
-        *self.shared.position.borrow()
+        self.scope_position(FoldScope::Balances)
+            .min(self.scope_position(FoldScope::Ledger))
     }
 
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.shared.position.subscribe()
+    /// The last log position the read models of `scope` include.
+    pub fn scope_position(&self, scope: FoldScope) -> u64 {
+        *self.shared.sender(scope).borrow()
     }
 
-    /// Head of the log minus the read models' position.
-    pub fn lag(&self) -> u64 {
+    pub fn subscribe(&self, scope: FoldScope) -> watch::Receiver<u64> {
+        self.shared.sender(scope).subscribe()
+    }
+
+    /// Head of the log minus the position of the read models of `scope`.
+    pub fn lag(&self, scope: FoldScope) -> u64 {
         let head = *self.shared.log.subscribe().borrow();
-        head.saturating_sub(self.position())
+        head.saturating_sub(self.scope_position(scope))
     }
 
     pub fn models(&self) -> &Arc<dyn ReadModelStore> {
         &self.shared.models
     }
 
-    /// Waits until the read models include `position` (read-your-writes), or `timeout` passes.
+    /// Waits until every read model includes `position` (read-your-writes), or `timeout` passes.
     pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<(), ProjectionError> {
-        let mut reached = self.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        for scope in [FoldScope::Balances, FoldScope::Ledger] {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            self.wait_for_scope(scope, position, left).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the read models of `scope` include `position`, or `timeout` passes.
+    pub async fn wait_for_scope(
+        &self,
+        scope: FoldScope,
+        position: u64,
+        timeout: Duration,
+    ) -> Result<(), ProjectionError> {
+        let mut reached = self.subscribe(scope);
         let waited = tokio::time::timeout(timeout, async {
             while *reached.borrow_and_update() < position {
                 if reached.changed().await.is_err() {
@@ -165,7 +186,7 @@ impl Projector {
             Ok(result) => result,
             Err(_) => Err(ProjectionError::WaitTimeout {
                 wanted: position,
-                reached: self.position(),
+                reached: self.scope_position(scope),
             }),
         }
     }
@@ -183,7 +204,11 @@ impl Projector {
             .try_lock()
             .map_err(|_| ProjectionError::RebuildRunning)?;
         shared.models.rebuild_begin().await?;
-        let mut fold = Fold::new(shared.config.time_zone, FoldState::default());
+        let mut fold = Fold::new(
+            FoldScope::Ledger,
+            shared.config.time_zone,
+            FoldState::default(),
+        );
         let started = Instant::now();
         let total = shared.log.head().await?.position;
         let mut report = |done: u64, total: u64| {
@@ -230,12 +255,13 @@ impl Projector {
         );
         // Events appended meanwhile, then the last few under the write lock, then the swap.
         while project_batch(shared, &mut fold, Tables::Rebuild, bulk_batch).await? > 0 {}
-        let _writes_paused = shared.write_lock.lock().await;
+        let _writes_paused = shared.write_lock.write().await;
         while project_batch(shared, &mut fold, Tables::Rebuild, bulk_batch).await? > 0 {}
         shared.models.rebuild_swap().await?;
         shared.tables_generation.fetch_add(1, Ordering::SeqCst);
         let position = fold.position();
-        shared.position.send_replace(position);
+        shared.balances_position.send_replace(position);
+        shared.ledger_position.send_replace(position);
         report(position, position);
         Ok(position)
     }
@@ -282,9 +308,20 @@ pub fn fold_events(fold: &mut Fold, events: &[RecordedEvent]) -> Result<(), Proj
     Ok(())
 }
 
-async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+impl Shared {
+    fn sender(&self, scope: FoldScope) -> &watch::Sender<u64> {
+        match scope {
+            FoldScope::Balances => &self.balances_position,
+            FoldScope::Ledger => &self.ledger_position,
+        }
+    }
+}
+
+/// One projector: follows the log with a fold of `scope` until shutdown.
+async fn run(shared: Arc<Shared>, scope: FoldScope, mut shutdown: watch::Receiver<bool>) {
     let mut head = shared.log.subscribe();
     let mut state: Option<(Fold, u64)> = None;
+    let position = shared.sender(scope);
     loop {
         if *shutdown.borrow() {
             break;
@@ -293,22 +330,21 @@ async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         // (Re)load the fold when starting, after a failed batch, or after a rebuild's swap.
         let fold = match &mut state {
             Some((fold, loaded_at)) if *loaded_at == generation => fold,
-            _ => match shared.models.load_state().await {
+            _ => match shared.models.load_state(scope).await {
                 Ok(loaded) => {
-                    shared.position.send_replace(loaded.position);
-                    &mut state
-                        .insert((Fold::new(shared.config.time_zone, loaded), generation))
-                        .0
+                    position.send_replace(loaded.position);
+                    let fold = Fold::new(scope, shared.config.time_zone, loaded);
+                    &mut state.insert((fold, generation)).0
                 }
                 Err(error) => {
-                    tracing::error!(%error, "the projector cannot load its state; retrying");
+                    tracing::error!(%error, scope = scope.name(), "a projector cannot load its state; retrying");
                     tokio::time::sleep(shared.config.retry_delay).await;
                     continue;
                 }
             },
         };
         let applied = {
-            let _writing = shared.write_lock.lock().await;
+            let _writing = shared.write_lock.read().await;
             if shared.tables_generation.load(Ordering::SeqCst) != generation {
                 continue;
             }
@@ -324,12 +360,12 @@ async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                 }
             }
             Ok(_) => {
-                shared.position.send_replace(fold.position());
+                position.send_replace(fold.position());
             }
             Err(error) => {
                 // The batch's transaction did not commit; the fold is ahead of the tables.
                 // Reload from what the tables hold and go on from their checkpoint.
-                tracing::error!(%error, "a projection batch failed; reloading");
+                tracing::error!(%error, scope = scope.name(), "a projection batch failed; reloading");
                 state = None;
                 tokio::time::sleep(shared.config.retry_delay).await;
             }

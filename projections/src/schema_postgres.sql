@@ -27,6 +27,30 @@ CREATE TABLE IF NOT EXISTS {p}rm_accounts (
     CONSTRAINT {p}rm_accounts_pkey PRIMARY KEY (account_id)
 );
 
+-- The ledger projection's own copy of the account counters, consistent with its checkpoint.
+CREATE TABLE IF NOT EXISTS {p}rm_ledger_accounts (
+    account_id uuid NOT NULL,
+    number text NOT NULL,
+    client_id uuid,
+    currency text NOT NULL,
+    account_type text NOT NULL,
+    status text NOT NULL,
+    name text,
+    overdraft_limit numeric NOT NULL,
+    debits_pending numeric NOT NULL,
+    debits_posted numeric NOT NULL,
+    credits_pending numeric NOT NULL,
+    credits_posted numeric NOT NULL,
+    balance numeric NOT NULL,
+    held numeric NOT NULL,
+    available numeric NOT NULL,
+    version bigint NOT NULL,
+    last_position bigint NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    CONSTRAINT {p}rm_ledger_accounts_pkey PRIMARY KEY (account_id)
+);
+
 CREATE TABLE IF NOT EXISTS {p}rm_transactions (
     position bigint NOT NULL,
     line bigint NOT NULL,

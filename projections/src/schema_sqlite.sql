@@ -24,6 +24,31 @@ CREATE TABLE IF NOT EXISTS {p}accounts (
     updated_at INTEGER NOT NULL
 );
 
+-- The ledger projection's own copy of the account counters: its statement lines' running
+-- balances continue from here, consistent with its checkpoint (the balances projection may
+-- be ahead of it).
+CREATE TABLE IF NOT EXISTS {p}ledger_accounts (
+    account_id BLOB PRIMARY KEY,
+    number TEXT NOT NULL,
+    client_id BLOB,
+    currency TEXT NOT NULL,
+    account_type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    name TEXT,
+    overdraft_limit TEXT NOT NULL,
+    debits_pending TEXT NOT NULL,
+    debits_posted TEXT NOT NULL,
+    credits_pending TEXT NOT NULL,
+    credits_posted TEXT NOT NULL,
+    balance TEXT NOT NULL,
+    held TEXT NOT NULL,
+    available TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    last_position INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS {p}transactions (
     position INTEGER NOT NULL,
     line INTEGER NOT NULL,

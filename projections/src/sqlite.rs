@@ -2,7 +2,7 @@
 //! the log's writer. One writer connection (the projector's) and a few reader connections.
 
 use crate::error::ProjectionError;
-use crate::fold::{Changes, FoldState};
+use crate::fold::{Changes, FoldScope, FoldState};
 use crate::query::*;
 use crate::rows::*;
 use crate::store::{ReadModelStore, Tables};
@@ -20,9 +20,8 @@ use uuid::Uuid;
 
 const SCHEMA: &str = include_str!("schema_sqlite.sql");
 const INDEXES: &str = include_str!("indexes_sqlite.sql");
-/// The projection name the live checkpoint is kept under.
-const LIVE: &str = "ledger";
-const REBUILD: &str = "ledger-rebuild";
+/// The checkpoint a rebuild keeps while it fills its tables.
+const REBUILD: &str = "rebuild";
 const READERS: usize = 4;
 
 pub struct SqliteReadModels {
@@ -106,18 +105,27 @@ impl ReadModelStore for SqliteReadModels {
         "sqlite"
     }
 
-    async fn checkpoint(&self) -> Result<u64, ProjectionError> {
-        self.with_reader(|c| read_checkpoint(c, LIVE)).await
+    async fn checkpoint(&self, scope: FoldScope) -> Result<u64, ProjectionError> {
+        self.with_reader(move |c| read_checkpoint(c, scope.name()))
+            .await
     }
 
-    async fn load_state(&self) -> Result<FoldState, ProjectionError> {
-        self.with_writer(|c| {
-            let position = read_checkpoint(c, LIVE)?;
+    async fn load_state(&self, scope: FoldScope) -> Result<FoldState, ProjectionError> {
+        self.with_writer(move |c| {
+            let position = read_checkpoint(c, scope.name())?;
             let mut accounts = Vec::new();
-            let mut statement = c.prepare("SELECT * FROM accounts")?;
+            let mut statement = c.prepare(&format!("SELECT * FROM {}", accounts_table(scope)))?;
             let mut rows = statement.query([])?;
             while let Some(row) = rows.next()? {
                 accounts.push(account_from_row(row)?);
+            }
+            if scope == FoldScope::Balances {
+                return Ok(FoldState {
+                    accounts,
+                    latest_days: Vec::new(),
+                    open_payments: Vec::new(),
+                    position,
+                });
             }
             // Each account's latest day: the row with the greatest day per account.
             let mut latest_days = Vec::new();
@@ -149,7 +157,7 @@ impl ReadModelStore for SqliteReadModels {
     async fn write(&self, tables: Tables, changes: Changes) -> Result<(), ProjectionError> {
         self.with_writer(move |c| {
             let (prefix, checkpoint) = match tables {
-                Tables::Live => ("", LIVE),
+                Tables::Live => ("", changes.scope.name()),
                 Tables::Rebuild => ("rebuild_", REBUILD),
             };
             let tx = c.transaction()?;
@@ -207,11 +215,13 @@ impl ReadModelStore for SqliteReadModels {
             for table in TABLES {
                 tx.execute_batch(&format!("ALTER TABLE rebuild_{table} RENAME TO {table};"))?;
             }
-            tx.execute(
-                "INSERT INTO checkpoints (projection, position) VALUES (?1, ?2) \
-                 ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
-                params![LIVE, position as i64],
-            )?;
+            for scope in [FoldScope::Balances, FoldScope::Ledger] {
+                tx.execute(
+                    "INSERT INTO checkpoints (projection, position) VALUES (?1, ?2) \
+                     ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
+                    params![scope.name(), position as i64],
+                )?;
+            }
             tx.execute(
                 "DELETE FROM checkpoints WHERE projection = ?1",
                 params![REBUILD],
@@ -465,13 +475,22 @@ fn has_indexes(c: &Connection, table: &str) -> Result<bool, ProjectionError> {
     Ok(count > 0)
 }
 
-const TABLES: [&str; 5] = [
+const TABLES: [&str; 6] = [
     "accounts",
+    "ledger_accounts",
     "transactions",
     "daily_balances",
     "payments",
     "transfers",
 ];
+
+/// The table a scope keeps its account rows in.
+fn accounts_table(scope: FoldScope) -> &'static str {
+    match scope {
+        FoldScope::Balances => "accounts",
+        FoldScope::Ledger => "ledger_accounts",
+    }
+}
 
 fn drop_tables(c: &Connection, prefix: &str) -> Result<(), ProjectionError> {
     for table in TABLES {
@@ -492,13 +511,25 @@ fn read_checkpoint(c: &Connection, name: &str) -> Result<u64, ProjectionError> {
 }
 
 fn write_changes(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), ProjectionError> {
+    // A rebuild fills both scopes' account tables from its one fold.
+    let mut account_tables = vec![accounts_table(changes.scope)];
+    if prefix == "rebuild_" && changes.scope == FoldScope::Ledger {
+        account_tables.push(accounts_table(FoldScope::Balances));
+    }
+    for table in account_tables {
+        write_accounts(c, &format!("{prefix}{table}"), &changes.accounts)?;
+    }
+    write_rows(c, prefix, changes)
+}
+
+fn write_accounts(c: &Connection, table: &str, rows: &[AccountRow]) -> Result<(), ProjectionError> {
     let mut accounts = c.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO {prefix}accounts (account_id, number, client_id, currency, account_type, status, name, \
+        "INSERT OR REPLACE INTO {table} (account_id, number, client_id, currency, account_type, status, name, \
          overdraft_limit, debits_pending, debits_posted, credits_pending, credits_posted, balance, held, available, \
          version, last_position, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
     ))?;
-    for a in &changes.accounts {
+    for a in rows {
         accounts.execute(params![
             a.account_id.0.as_bytes(),
             a.number,
@@ -521,6 +552,11 @@ fn write_changes(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), 
             a.updated_at.timestamp_micros(),
         ])?;
     }
+    Ok(())
+}
+
+/// Statement lines, daily balances and payments (empty in the balances scope).
+fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), ProjectionError> {
     let mut transactions = c.prepare_cached(&format!(
         "INSERT OR IGNORE INTO {prefix}transactions (position, line, transaction_id, payment_id, account_id, type, amount, \
          amount_minor, currency, balance_after, available_after, description, created_at) \

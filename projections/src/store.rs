@@ -1,7 +1,7 @@
 //! What a read-model backend provides: the projector's writes and the queries the API serves.
 
 use crate::error::ProjectionError;
-use crate::fold::{Changes, FoldState};
+use crate::fold::{Changes, FoldScope, FoldState};
 use crate::query::*;
 use crate::rows::*;
 use async_trait::async_trait;
@@ -20,14 +20,15 @@ pub enum Tables {
 pub trait ReadModelStore: Send + Sync + 'static {
     fn backend_name(&self) -> &'static str;
 
-    /// The last log position the live read models include.
-    async fn checkpoint(&self) -> Result<u64, ProjectionError>;
+    /// The last log position the live read models of `scope` include.
+    async fn checkpoint(&self, scope: FoldScope) -> Result<u64, ProjectionError>;
 
-    /// What the fold needs to continue from the live checkpoint.
-    async fn load_state(&self) -> Result<FoldState, ProjectionError>;
+    /// What a fold of `scope` needs to continue from its live checkpoint.
+    async fn load_state(&self, scope: FoldScope) -> Result<FoldState, ProjectionError>;
 
-    /// Writes a batch's changes and its checkpoint in one transaction. A batch at or below the
-    /// checkpoint is ignored, so a retried write never double-applies.
+    /// Writes a batch's changes and the checkpoint of their scope in one transaction. A batch at
+    /// or below that checkpoint is ignored, so a retried write never double-applies. A rebuild
+    /// writes `Ledger` changes, whose account rows then fill both scopes' account tables.
     async fn write(&self, tables: Tables, changes: Changes) -> Result<(), ProjectionError>;
 
     /// Creates empty rebuild tables (dropping any left by an interrupted rebuild), unindexed.
@@ -35,7 +36,8 @@ pub trait ReadModelStore: Send + Sync + 'static {
     async fn rebuild_checkpoint(&self) -> Result<u64, ProjectionError>;
     /// Builds the rebuild tables' indexes.
     async fn rebuild_index(&self) -> Result<(), ProjectionError>;
-    /// Atomically replaces the live tables with the rebuilt ones (and their checkpoint).
+    /// Atomically replaces the live tables with the rebuilt ones and sets both scopes'
+    /// checkpoints to the rebuild's.
     async fn rebuild_swap(&self) -> Result<(), ProjectionError>;
 
     async fn account(&self, id: AccountId) -> Result<Option<AccountRow>, ProjectionError>;

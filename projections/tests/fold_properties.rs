@@ -9,7 +9,7 @@ use folio_domain::{
     CreatePayment, Currency, Ledger, LegRequest, OpenAccount, PaymentId,
 };
 use folio_projections::rows::{TransactionRow, TransactionType};
-use folio_projections::{Changes, Fold, FoldState};
+use folio_projections::{Changes, Fold, FoldScope, FoldState};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -76,6 +76,8 @@ const CURRENCIES: [&str; 3] = ["EUR", "JPY", "BHD"];
 struct Run {
     ledger: Ledger,
     fold: Fold,
+    /// The balances projector's fold of the same events.
+    balances: Fold,
     position: u64,
     at: DateTime<Utc>,
     accounts: Vec<AccountId>,
@@ -98,6 +100,7 @@ impl Run {
         for event in &events {
             self.position += 1;
             self.fold.apply(self.position, self.at, &event.body);
+            self.balances.apply(self.position, self.at, &event.body);
         }
         // Batches of varying size: every few commands the fold hands its changes over.
         if self.position.is_multiple_of(3) {
@@ -116,7 +119,12 @@ fn run(steps: &[Step]) -> Run {
     let mut run = Run {
         ledger: Ledger::new(),
         // A zone with a daylight-saving change inside the generated period.
-        fold: Fold::new(Tz::Europe__Berlin, FoldState::default()),
+        fold: Fold::new(FoldScope::Ledger, Tz::Europe__Berlin, FoldState::default()),
+        balances: Fold::new(
+            FoldScope::Balances,
+            Tz::Europe__Berlin,
+            FoldState::default(),
+        ),
         position: 0,
         at: start,
         accounts: Vec::new(),
@@ -281,6 +289,8 @@ proptest! {
             prop_assert_eq!(row.available_balance(), account.available_balance());
             prop_assert_eq!(row.credits_pending, account.credits_pending);
             prop_assert_eq!(row.status, account.status);
+            // The balances projector, folding only counters, agrees to the field.
+            prop_assert_eq!(run.balances.account(account.id), Some(row));
         }
 
         // The rows each batch handed over, merged as a database would store them.

@@ -16,8 +16,8 @@ use folio_engine::{CommandRequest, Engine, EngineConfig, EngineHandle, recover};
 use folio_projections::query::*;
 use folio_projections::rows::*;
 use folio_projections::{
-    Changes, FoldState, ProjectionError, Projector, ProjectorConfig, ReadModelStore, Tables,
-    open_read_models,
+    Changes, FoldScope, FoldState, ProjectionError, Projector, ProjectorConfig, ReadModelStore,
+    Tables, open_read_models,
 };
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -504,11 +504,11 @@ impl ReadModelStore for FailingWrites {
     fn backend_name(&self) -> &'static str {
         "failing"
     }
-    async fn checkpoint(&self) -> Result<u64, ProjectionError> {
-        self.inner.checkpoint().await
+    async fn checkpoint(&self, scope: FoldScope) -> Result<u64, ProjectionError> {
+        self.inner.checkpoint(scope).await
     }
-    async fn load_state(&self) -> Result<FoldState, ProjectionError> {
-        self.inner.load_state().await
+    async fn load_state(&self, scope: FoldScope) -> Result<FoldState, ProjectionError> {
+        self.inner.load_state(scope).await
     }
     async fn write(&self, tables: Tables, changes: Changes) -> Result<(), ProjectionError> {
         if self.writes.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
@@ -648,7 +648,11 @@ async fn a_batch_that_fails_mid_way_is_neither_skipped_nor_repeated(backend: Bac
         })
         .collect();
     fresh.write(Tables::Live, stale).await.unwrap();
-    assert_eq!(fresh.checkpoint().await.unwrap(), position);
+    assert_eq!(fresh.checkpoint(FoldScope::Ledger).await.unwrap(), position);
+    assert_eq!(
+        fresh.checkpoint(FoldScope::Balances).await.unwrap(),
+        position
+    );
     assert_eq!(everything(fresh.as_ref()).await, before);
 
     engine.shutdown().await;
@@ -792,7 +796,9 @@ async fn a_row_twice_in_one_batch_is_written_as_its_last_version(backend: Backen
         description: Some("dropped".into()),
         ..line.clone()
     };
+    // In the balances scope the account rows go to the table `account()` reads.
     let changes = Changes {
+        scope: FoldScope::Balances,
         accounts: vec![account, later.clone()],
         daily: vec![day, later_day.clone()],
         transactions: vec![line.clone(), repeated_line],
@@ -800,7 +806,7 @@ async fn a_row_twice_in_one_batch_is_written_as_its_last_version(backend: Backen
         position: 3,
     };
     models.write(Tables::Live, changes).await.unwrap();
-    assert_eq!(models.checkpoint().await.unwrap(), 3);
+    assert_eq!(models.checkpoint(FoldScope::Balances).await.unwrap(), 3);
     assert_eq!(
         models.account(later.account_id).await.unwrap(),
         Some(later.clone())
@@ -840,8 +846,10 @@ async fn postgres_read_models_connect_concurrently_and_idempotently() {
         assert_eq!(connected.await.unwrap().unwrap(), "postgres");
     }
     let again = open_read_models(&url).await.unwrap();
-    assert_eq!(again.checkpoint().await.unwrap(), 0);
-    assert_eq!(again.load_state().await.unwrap().position, 0);
+    for scope in [FoldScope::Balances, FoldScope::Ledger] {
+        assert_eq!(again.checkpoint(scope).await.unwrap(), 0);
+        assert_eq!(again.load_state(scope).await.unwrap().position, 0);
+    }
     assert!(
         again
             .accounts(&AccountFilter::default(), PageRequest::default())
@@ -899,9 +907,13 @@ async fn assert_live_indexes_only(url: &str) {
         "{names:?}"
     );
     // Primary keys plus every index of indexes_postgres.sql.
-    let expected = 5 + include_str!("../src/indexes_postgres.sql")
-        .matches("CREATE ")
-        .count();
+    // One primary key per table (schema_postgres.sql), plus every index of indexes_postgres.sql.
+    let expected = include_str!("../src/schema_postgres.sql")
+        .matches("PRIMARY KEY")
+        .count()
+        + include_str!("../src/indexes_postgres.sql")
+            .matches("CREATE ")
+            .count();
     assert_eq!(names.len(), expected, "{names:?}");
     connection.close().await.ok();
 }
@@ -1030,8 +1042,10 @@ async fn assert_same_answers(
         a.totals(client, Some(eur())).await.unwrap(),
         b.totals(client, Some(eur())).await.unwrap()
     );
-    assert_eq!(
-        a.load_state().await.unwrap().position,
-        b.load_state().await.unwrap().position
-    );
+    for scope in [FoldScope::Balances, FoldScope::Ledger] {
+        assert_eq!(
+            a.load_state(scope).await.unwrap().position,
+            b.load_state(scope).await.unwrap().position
+        );
+    }
 }

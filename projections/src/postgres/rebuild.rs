@@ -1,12 +1,14 @@
 //! Blue/green rebuilds: fresh `rebuild_rm_*` tables, indexed last, swapped in atomically.
 
-use super::{INDEXES, LIVE, REBUILD, SCHEMA, with_prefix};
+use super::{INDEXES, REBUILD, SCHEMA, with_prefix};
 use crate::error::ProjectionError;
+use crate::fold::FoldScope;
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 
 /// The read-model tables, without prefix. The checkpoints table is shared by both sets.
-pub(super) const TABLES: [&str; 5] = [
+pub(super) const TABLES: [&str; 6] = [
     "rm_accounts",
+    "rm_ledger_accounts",
     "rm_transactions",
     "rm_daily_balances",
     "rm_payments",
@@ -106,14 +108,16 @@ pub(super) async fn swap(pool: &PgPool) -> Result<(), ProjectionError> {
     sqlx::raw_sql(AssertSqlSafe(with_prefix(INDEXES, "")))
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "INSERT INTO rm_checkpoints (projection, position) VALUES ($1, $2) \
-         ON CONFLICT (projection) DO UPDATE SET position = EXCLUDED.position",
-    )
-    .bind(LIVE)
-    .bind(position)
-    .execute(&mut *tx)
-    .await?;
+    for scope in [FoldScope::Balances, FoldScope::Ledger] {
+        sqlx::query(
+            "INSERT INTO rm_checkpoints (projection, position) VALUES ($1, $2) \
+             ON CONFLICT (projection) DO UPDATE SET position = EXCLUDED.position",
+        )
+        .bind(scope.name())
+        .bind(position)
+        .execute(&mut *tx)
+        .await?;
+    }
     sqlx::query("DELETE FROM rm_checkpoints WHERE projection = $1")
         .bind(REBUILD)
         .execute(&mut *tx)

@@ -2,7 +2,7 @@
 
 use super::rows::{enum_text, to_i64};
 use crate::error::ProjectionError;
-use crate::fold::Changes;
+use crate::fold::{Changes, FoldScope};
 use crate::rows::{AccountRow, DailyRow, PaymentRow, TransactionRow};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
@@ -62,8 +62,15 @@ pub(super) async fn write(
     }
     // A row may appear twice in one batch (an upsert cannot touch a row twice in a statement):
     // the last one wins, as successive `INSERT OR REPLACE`s do on SQLite.
-    for chunk in last_per_key(&changes.accounts, |a| a.account_id).chunks(CHUNK) {
-        accounts(&mut tx, prefix, chunk).await?;
+    // A rebuild fills both scopes' account tables from its one fold.
+    let mut account_tables = vec![accounts_table(changes.scope)];
+    if prefix == "rebuild_" && changes.scope == FoldScope::Ledger {
+        account_tables.push(accounts_table(FoldScope::Balances));
+    }
+    for table in account_tables {
+        for chunk in last_per_key(&changes.accounts, |a| a.account_id).chunks(CHUNK) {
+            accounts(&mut tx, prefix, table, chunk).await?;
+        }
     }
     for chunk in new_lines(&changes.transactions, previous).chunks(CHUNK) {
         transactions(&mut tx, prefix, chunk).await?;
@@ -106,7 +113,20 @@ fn last_per_key<T, K: Eq + Hash>(rows: &[T], key: impl Fn(&T) -> K) -> Vec<&T> {
 
 type Tx = Transaction<'static, Postgres>;
 
-async fn accounts(tx: &mut Tx, prefix: &str, rows: &[&AccountRow]) -> Result<(), ProjectionError> {
+/// The table a scope keeps its account rows in.
+pub(super) fn accounts_table(scope: FoldScope) -> &'static str {
+    match scope {
+        FoldScope::Balances => "rm_accounts",
+        FoldScope::Ledger => "rm_ledger_accounts",
+    }
+}
+
+async fn accounts(
+    tx: &mut Tx,
+    prefix: &str,
+    table: &str,
+    rows: &[&AccountRow],
+) -> Result<(), ProjectionError> {
     let n = rows.len();
     let mut ids = Vec::with_capacity(n);
     let mut numbers = Vec::with_capacity(n);
@@ -157,7 +177,7 @@ async fn accounts(tx: &mut Tx, prefix: &str, rows: &[&AccountRow]) -> Result<(),
         available,
     ] = amounts;
     sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO {prefix}rm_accounts (account_id, number, client_id, currency, account_type, \
+        "INSERT INTO {prefix}{table} (account_id, number, client_id, currency, account_type, \
          status, name, overdraft_limit, debits_pending, debits_posted, credits_pending, \
          credits_posted, balance, held, available, version, last_position, created_at, updated_at) \
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], \
