@@ -249,12 +249,16 @@ async fn drive(
                 }
                 let done = completed.fetch_add(1, Ordering::Relaxed) + 1;
                 if let Some(projector) = &projector
-                    && done % LAG_SAMPLE_EVERY == 0
+                    && done.is_multiple_of(LAG_SAMPLE_EVERY)
                 {
                     // Acknowledged means committed: from here to visible is the lag.
                     let committed_at = Instant::now();
                     projector
-                        .wait_for(position, std::time::Duration::from_secs(30))
+                        .wait_for_scope(
+                            FoldScope::Balances,
+                            position,
+                            std::time::Duration::from_secs(30),
+                        )
                         .await?;
                     if let Ok(mut lag) = lag_us.lock() {
                         lag.saturating_record(committed_at.elapsed().as_micros() as u64);
@@ -387,13 +391,7 @@ pub async fn open_funded_accounts(
 /// Empties a scratch PostgreSQL database so each workload starts on an empty log: drops and
 /// recreates its `public` schema (the store recreates its tables when opened).
 pub async fn reset_postgres(url: &str) -> Result<()> {
-    use sqlx::Connection;
-    let mut connection = sqlx::PgConnection::connect(url)
+    folio_store::postgres::wipe_for_benchmark(url)
         .await
-        .with_context(|| format!("connecting to the benchmark database at {url}"))?;
-    sqlx::raw_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-        .execute(&mut connection)
-        .await
-        .with_context(|| format!("emptying the benchmark database at {url}"))?;
-    Ok(())
+        .with_context(|| format!("emptying the benchmark database at {url}"))
 }

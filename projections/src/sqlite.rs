@@ -24,15 +24,58 @@ const INDEXES: &str = include_str!("indexes_sqlite.sql");
 const REBUILD: &str = "rebuild";
 const READERS: usize = 4;
 
+/// The read models in two files: the balances in their own (`<stem>.balances.db`), so their
+/// projector never waits behind the ledger projector's larger writes on SQLite's one-writer-
+/// per-file lock; everything else in the file named at open. Each file holds its tables and its
+/// scope's checkpoint, so each is consistent on its own after any crash.
 pub struct SqliteReadModels {
+    ledger: Db,
+    balances: Db,
+}
+
+/// One database file: its one writer connection and a small pool of readers.
+struct Db {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
 }
 
 impl SqliteReadModels {
-    /// Opens (creating if needed) the read-model database at `path`.
+    /// Opens (creating if needed) the read models at `path` and the balances beside it.
     pub fn open(path: &Path) -> Result<SqliteReadModels, ProjectionError> {
+        Ok(SqliteReadModels {
+            ledger: Db::open(path)?,
+            balances: Db::open(&balances_path(path))?,
+        })
+    }
+
+    fn db(&self, scope: FoldScope) -> &Db {
+        match scope {
+            FoldScope::Balances => &self.balances,
+            FoldScope::Ledger => &self.ledger,
+        }
+    }
+
+    /// Reads from the ledger file (statement lines, daily balances, payments).
+    async fn with_reader<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, ProjectionError> + Send + 'static,
+    ) -> Result<T, ProjectionError> {
+        self.ledger.with_reader(work).await
+    }
+}
+
+/// `readmodels.db` → `readmodels.balances.db`.
+fn balances_path(path: &Path) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "readmodels".to_string());
+    path.with_file_name(format!("{stem}.balances.db"))
+}
+
+impl Db {
+    fn open(path: &Path) -> Result<Db, ProjectionError> {
         let writer = open_connection(path)?;
         writer.execute_batch(
             "CREATE TABLE IF NOT EXISTS checkpoints (projection TEXT PRIMARY KEY, position INTEGER NOT NULL);",
@@ -41,7 +84,7 @@ impl SqliteReadModels {
         if !has_indexes(&writer, "accounts")? {
             writer.execute_batch(&indexes_sql("", &index_suffix()))?;
         }
-        Ok(SqliteReadModels {
+        Ok(Db {
             path: path.to_path_buf(),
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
@@ -86,6 +129,40 @@ impl SqliteReadModels {
         .await
         .map_err(|e| ProjectionError::WorkerGone(e.to_string()))?
     }
+
+    /// Drops any rebuild tables and creates empty ones.
+    fn rebuild_begin(c: &mut Connection) -> Result<(), ProjectionError> {
+        let tx = c.transaction()?;
+        drop_tables(&tx, "rebuild_")?;
+        tx.execute_batch(&SCHEMA.replace("{p}", "rebuild_"))?;
+        tx.execute(
+            "DELETE FROM checkpoints WHERE projection = ?1",
+            params![REBUILD],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Replaces the live tables with the rebuilt ones and sets `scope`'s checkpoint.
+    fn rebuild_swap(c: &mut Connection, scope: FoldScope) -> Result<(), ProjectionError> {
+        let tx = c.transaction()?;
+        let position = read_checkpoint(&tx, REBUILD)?;
+        drop_tables(&tx, "")?;
+        for table in TABLES {
+            tx.execute_batch(&format!("ALTER TABLE rebuild_{table} RENAME TO {table};"))?;
+        }
+        tx.execute(
+            "INSERT INTO checkpoints (projection, position) VALUES (?1, ?2) \
+             ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
+            params![scope.name(), position as i64],
+        )?;
+        tx.execute(
+            "DELETE FROM checkpoints WHERE projection = ?1",
+            params![REBUILD],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
 }
 
 fn open_connection(path: &Path) -> Result<Connection, ProjectionError> {
@@ -106,12 +183,13 @@ impl ReadModelStore for SqliteReadModels {
     }
 
     async fn checkpoint(&self, scope: FoldScope) -> Result<u64, ProjectionError> {
-        self.with_reader(move |c| read_checkpoint(c, scope.name()))
+        self.db(scope)
+            .with_reader(move |c| read_checkpoint(c, scope.name()))
             .await
     }
 
     async fn load_state(&self, scope: FoldScope) -> Result<FoldState, ProjectionError> {
-        self.with_writer(move |c| {
+        self.db(scope).with_writer(move |c| {
             let position = read_checkpoint(c, scope.name())?;
             let mut accounts = Vec::new();
             let mut statement = c.prepare(&format!("SELECT * FROM {}", accounts_table(scope)))?;
@@ -155,108 +233,98 @@ impl ReadModelStore for SqliteReadModels {
     }
 
     async fn write(&self, tables: Tables, changes: Changes) -> Result<(), ProjectionError> {
-        self.with_writer(move |c| {
-            let (prefix, checkpoint) = match tables {
-                Tables::Live => ("", changes.scope.name()),
-                Tables::Rebuild => ("rebuild_", REBUILD),
-            };
-            let tx = c.transaction()?;
-            // The checkpoint guards against double application: a batch at or below it is stale.
-            let current = read_checkpoint(&tx, checkpoint)?;
-            if changes.position <= current {
-                return Ok(());
+        match tables {
+            Tables::Live => {
+                let checkpoint = changes.scope.name();
+                let db = self.db(changes.scope);
+                db.with_writer(move |c| write_batch(c, "", checkpoint, &changes))
+                    .await
             }
-            write_changes(&tx, prefix, &changes)?;
-            tx.execute(
-                "INSERT INTO checkpoints (projection, position) VALUES (?1, ?2) \
-                 ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
-                params![checkpoint, changes.position as i64],
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+            Tables::Rebuild => {
+                // A rebuild's one fold feeds both files: the account rows to the balances file,
+                // everything to the ledger file. Each file keeps its own rebuild checkpoint.
+                let balances = Changes {
+                    scope: FoldScope::Balances,
+                    accounts: changes.accounts.clone(),
+                    position: changes.position,
+                    ..Changes::default()
+                };
+                self.balances
+                    .with_writer(move |c| write_batch(c, "rebuild_", REBUILD, &balances))
+                    .await?;
+                self.ledger
+                    .with_writer(move |c| write_batch(c, "rebuild_", REBUILD, &changes))
+                    .await
+            }
+        }
     }
 
     async fn rebuild_begin(&self) -> Result<(), ProjectionError> {
-        self.with_writer(|c| {
-            let tx = c.transaction()?;
-            drop_tables(&tx, "rebuild_")?;
-            tx.execute_batch(&SCHEMA.replace("{p}", "rebuild_"))?;
-            tx.execute(
-                "DELETE FROM checkpoints WHERE projection = ?1",
-                params![REBUILD],
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+        self.balances.with_writer(Db::rebuild_begin).await?;
+        self.ledger.with_writer(Db::rebuild_begin).await
     }
 
     async fn rebuild_checkpoint(&self) -> Result<u64, ProjectionError> {
-        self.with_writer(|c| read_checkpoint(c, REBUILD)).await
+        let balances = self
+            .balances
+            .with_writer(|c| read_checkpoint(c, REBUILD))
+            .await?;
+        let ledger = self
+            .ledger
+            .with_writer(|c| read_checkpoint(c, REBUILD))
+            .await?;
+        Ok(balances.min(ledger))
     }
 
     async fn rebuild_index(&self) -> Result<(), ProjectionError> {
-        self.with_writer(|c| {
+        for db in [&self.balances, &self.ledger] {
             // Index names are unique per build, so the rebuilt tables' indexes keep their
             // names through the swap's rename without colliding with the old ones.
-            c.execute_batch(&indexes_sql("rebuild_", &index_suffix()))?;
-            Ok(())
-        })
-        .await
+            db.with_writer(|c| {
+                c.execute_batch(&indexes_sql("rebuild_", &index_suffix()))?;
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     async fn rebuild_swap(&self) -> Result<(), ProjectionError> {
-        self.with_writer(|c| {
-            let tx = c.transaction()?;
-            let position = read_checkpoint(&tx, REBUILD)?;
-            drop_tables(&tx, "")?;
-            for table in TABLES {
-                tx.execute_batch(&format!("ALTER TABLE rebuild_{table} RENAME TO {table};"))?;
-            }
-            for scope in [FoldScope::Balances, FoldScope::Ledger] {
-                tx.execute(
-                    "INSERT INTO checkpoints (projection, position) VALUES (?1, ?2) \
-                     ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
-                    params![scope.name(), position as i64],
-                )?;
-            }
-            tx.execute(
-                "DELETE FROM checkpoints WHERE projection = ?1",
-                params![REBUILD],
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+        self.balances
+            .with_writer(|c| Db::rebuild_swap(c, FoldScope::Balances))
+            .await?;
+        self.ledger
+            .with_writer(|c| Db::rebuild_swap(c, FoldScope::Ledger))
+            .await
     }
 
     async fn account(&self, id: AccountId) -> Result<Option<AccountRow>, ProjectionError> {
-        self.with_reader(move |c| {
-            c.query_row(
-                "SELECT * FROM accounts WHERE account_id = ?1",
-                params![id.0.as_bytes()],
-                |row| Ok(account_from_row(row)),
-            )
-            .optional()?
-            .transpose()
-        })
-        .await
+        self.balances
+            .with_reader(move |c| {
+                c.query_row(
+                    "SELECT * FROM accounts WHERE account_id = ?1",
+                    params![id.0.as_bytes()],
+                    |row| Ok(account_from_row(row)),
+                )
+                .optional()?
+                .transpose()
+            })
+            .await
     }
 
     async fn account_by_number(&self, number: &str) -> Result<Option<AccountRow>, ProjectionError> {
         let number = number.to_string();
-        self.with_reader(move |c| {
-            c.query_row(
-                "SELECT * FROM accounts WHERE number = ?1",
-                params![number],
-                |row| Ok(account_from_row(row)),
-            )
-            .optional()?
-            .transpose()
-        })
-        .await
+        self.balances
+            .with_reader(move |c| {
+                c.query_row(
+                    "SELECT * FROM accounts WHERE number = ?1",
+                    params![number],
+                    |row| Ok(account_from_row(row)),
+                )
+                .optional()?
+                .transpose()
+            })
+            .await
     }
 
     async fn accounts(
@@ -274,17 +342,18 @@ impl ReadModelStore for SqliteReadModels {
         );
         conditions.texts("status", filter.statuses.iter().map(enum_text));
         conditions.texts("account_type", filter.types.iter().map(enum_text));
-        self.with_reader(move |c| {
-            paged(
-                c,
-                "accounts",
-                &conditions,
-                "created_at, account_id",
-                page,
-                account_from_row,
-            )
-        })
-        .await
+        self.balances
+            .with_reader(move |c| {
+                paged(
+                    c,
+                    "accounts",
+                    &conditions,
+                    "created_at, account_id",
+                    page,
+                    account_from_row,
+                )
+            })
+            .await
     }
 
     async fn payment(&self, id: PaymentId) -> Result<Option<PaymentRow>, ProjectionError> {
@@ -416,42 +485,44 @@ impl ReadModelStore for SqliteReadModels {
         let mut conditions = Conditions::default();
         conditions.blobs("client_id", client_id.map(|id| id.0));
         conditions.texts("currency", currency.map(|c| c.code().to_string()));
-        self.with_reader(move |c| {
-            // Exact sums: decimals are summed in Rust, not as SQLite floats.
-            let sql = format!(
-                "SELECT currency, balance, held, available FROM accounts{} ORDER BY currency",
-                conditions.where_clause()
-            );
-            let mut statement = c.prepare(&sql)?;
-            let mut rows = statement.query(params_from_iter(conditions.values.iter()))?;
-            let mut totals: Vec<CurrencyTotals> = Vec::new();
-            while let Some(row) = rows.next()? {
-                let currency = currency_from(&row.get::<_, String>(0)?)?;
-                let balance = decimal(&row.get::<_, String>(1)?)?;
-                let held = decimal(&row.get::<_, String>(2)?)?;
-                let available = decimal(&row.get::<_, String>(3)?)?;
-                let overflow =
-                    || ProjectionError::Corrupt(format!("the {currency} totals overflow"));
-                match totals.last_mut() {
-                    Some(last) if last.currency == currency => {
-                        last.balance = last.balance.checked_add(balance).ok_or_else(overflow)?;
-                        last.held = last.held.checked_add(held).ok_or_else(overflow)?;
-                        last.available =
-                            last.available.checked_add(available).ok_or_else(overflow)?;
-                        last.accounts += 1;
+        self.balances
+            .with_reader(move |c| {
+                // Exact sums: decimals are summed in Rust, not as SQLite floats.
+                let sql = format!(
+                    "SELECT currency, balance, held, available FROM accounts{} ORDER BY currency",
+                    conditions.where_clause()
+                );
+                let mut statement = c.prepare(&sql)?;
+                let mut rows = statement.query(params_from_iter(conditions.values.iter()))?;
+                let mut totals: Vec<CurrencyTotals> = Vec::new();
+                while let Some(row) = rows.next()? {
+                    let currency = currency_from(&row.get::<_, String>(0)?)?;
+                    let balance = decimal(&row.get::<_, String>(1)?)?;
+                    let held = decimal(&row.get::<_, String>(2)?)?;
+                    let available = decimal(&row.get::<_, String>(3)?)?;
+                    let overflow =
+                        || ProjectionError::Corrupt(format!("the {currency} totals overflow"));
+                    match totals.last_mut() {
+                        Some(last) if last.currency == currency => {
+                            last.balance =
+                                last.balance.checked_add(balance).ok_or_else(overflow)?;
+                            last.held = last.held.checked_add(held).ok_or_else(overflow)?;
+                            last.available =
+                                last.available.checked_add(available).ok_or_else(overflow)?;
+                            last.accounts += 1;
+                        }
+                        _ => totals.push(CurrencyTotals {
+                            currency,
+                            balance,
+                            held,
+                            available,
+                            accounts: 1,
+                        }),
                     }
-                    _ => totals.push(CurrencyTotals {
-                        currency,
-                        balance,
-                        held,
-                        available,
-                        accounts: 1,
-                    }),
                 }
-            }
-            Ok(totals)
-        })
-        .await
+                Ok(totals)
+            })
+            .await
     }
 }
 
@@ -510,16 +581,29 @@ fn read_checkpoint(c: &Connection, name: &str) -> Result<u64, ProjectionError> {
     Ok(position.unwrap_or(0) as u64)
 }
 
-fn write_changes(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), ProjectionError> {
-    // A rebuild fills both scopes' account tables from its one fold.
-    let mut account_tables = vec![accounts_table(changes.scope)];
-    if prefix == "rebuild_" && changes.scope == FoldScope::Ledger {
-        account_tables.push(accounts_table(FoldScope::Balances));
+/// Writes a batch and moves `checkpoint` in one transaction; a batch at or below the checkpoint
+/// is stale and ignored, so a retried write never double-applies.
+fn write_batch(
+    c: &mut Connection,
+    prefix: &str,
+    checkpoint: &str,
+    changes: &Changes,
+) -> Result<(), ProjectionError> {
+    let tx = c.transaction()?;
+    let current = read_checkpoint(&tx, checkpoint)?;
+    if changes.position <= current {
+        return Ok(());
     }
-    for table in account_tables {
-        write_accounts(c, &format!("{prefix}{table}"), &changes.accounts)?;
-    }
-    write_rows(c, prefix, changes)
+    let accounts = format!("{prefix}{}", accounts_table(changes.scope));
+    write_accounts(&tx, &accounts, &changes.accounts)?;
+    write_rows(&tx, prefix, changes)?;
+    tx.execute(
+        "INSERT INTO checkpoints (projection, position) VALUES (?1, ?2) \
+         ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
+        params![checkpoint, changes.position as i64],
+    )?;
+    tx.commit()?;
+    Ok(())
 }
 
 fn write_accounts(c: &Connection, table: &str, rows: &[AccountRow]) -> Result<(), ProjectionError> {

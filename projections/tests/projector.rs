@@ -796,17 +796,25 @@ async fn a_row_twice_in_one_batch_is_written_as_its_last_version(backend: Backen
         description: Some("dropped".into()),
         ..line.clone()
     };
-    // In the balances scope the account rows go to the table `account()` reads.
-    let changes = Changes {
+    // Account rows as the balances projector writes them (to the table `account()` reads);
+    // lines and days as the ledger projector writes them.
+    let balances = Changes {
         scope: FoldScope::Balances,
         accounts: vec![account, later.clone()],
+        position: 3,
+        ..Changes::default()
+    };
+    let ledger = Changes {
+        scope: FoldScope::Ledger,
         daily: vec![day, later_day.clone()],
         transactions: vec![line.clone(), repeated_line],
-        payments: Vec::new(),
         position: 3,
+        ..Changes::default()
     };
-    models.write(Tables::Live, changes).await.unwrap();
+    models.write(Tables::Live, balances).await.unwrap();
+    models.write(Tables::Live, ledger).await.unwrap();
     assert_eq!(models.checkpoint(FoldScope::Balances).await.unwrap(), 3);
+    assert_eq!(models.checkpoint(FoldScope::Ledger).await.unwrap(), 3);
     assert_eq!(
         models.account(later.account_id).await.unwrap(),
         Some(later.clone())

@@ -44,12 +44,17 @@ struct Inner {
     /// across processes).
     index_lock: Mutex<()>,
     head_tx: watch::Sender<u64>,
-    tasks: Vec<JoinHandle<()>>,
+    /// The listener and the background indexer, aborted when the store goes.
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        let tasks = self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for task in tasks.iter() {
             task.abort();
         }
     }
@@ -77,19 +82,25 @@ impl PostgresStore {
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(append::CHANNEL).await?;
 
-        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
-            let mut tasks = vec![spawn_listener(listener, pool.clone(), head_tx.clone())];
-            if options.index_in_background {
-                tasks.push(spawn_background_indexer(weak.clone(), head_tx.subscribe()));
-            }
-            Inner {
-                pool,
-                writer: Mutex::new(Some(head)),
-                index_lock: Mutex::new(()),
-                head_tx,
-                tasks,
-            }
+        let listener = spawn_listener(listener, pool.clone(), head_tx.clone());
+        let inner = Arc::new(Inner {
+            pool,
+            writer: Mutex::new(Some(head)),
+            index_lock: Mutex::new(()),
+            head_tx,
+            tasks: std::sync::Mutex::new(vec![listener]),
         });
+        // Spawned only now that `inner` exists: a task started inside its construction could
+        // not upgrade its weak handle yet and would take the store for gone.
+        if options.index_in_background {
+            let indexer =
+                spawn_background_indexer(Arc::downgrade(&inner), inner.head_tx.subscribe());
+            inner
+                .tasks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(indexer);
+        }
         Ok(PostgresStore { inner })
     }
 

@@ -39,15 +39,25 @@ struct Inner {
     /// The account index's only connection; whoever holds it may catch the index up.
     index: Mutex<Connection>,
     head_tx: watch::Sender<u64>,
-    tasks: Vec<JoinHandle<()>>,
+    /// The poller and the background indexer; they hold only weak handles, and are aborted
+    /// when the store goes.
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        for task in lock(&self.tasks).iter() {
             task.abort();
         }
     }
+}
+
+/// A poisoned lock only means another thread panicked while holding it; the data it guards
+/// (a connection between statements, a list of task handles) is still sound.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl SqliteStore {
@@ -78,24 +88,25 @@ impl SqliteStore {
         head_tx.send_replace(head.position);
         let index = conn::open_index(&index_path)?;
 
-        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
-            let mut tasks = Vec::new();
-            if tokio::runtime::Handle::try_current().is_ok() {
-                tasks.push(spawn_poller(weak.clone()));
-                if options.index_in_background {
-                    tasks.push(spawn_background_indexer(weak.clone(), head_tx.subscribe()));
-                }
-            }
-            Inner {
-                readers: ReaderPool::new(path.clone()),
-                path,
-                index_path,
-                writer,
-                index: Mutex::new(index),
-                head_tx,
-                tasks,
-            }
+        let inner = Arc::new(Inner {
+            readers: ReaderPool::new(path.clone()),
+            path,
+            index_path,
+            writer,
+            index: Mutex::new(index),
+            head_tx,
+            tasks: Mutex::new(Vec::new()),
         });
+        // Spawned only now that `inner` exists: a task that started inside its construction
+        // could not upgrade its weak handle yet and would take the store for gone.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let weak = Arc::downgrade(&inner);
+            let mut tasks = vec![spawn_poller(weak.clone())];
+            if options.index_in_background {
+                tasks.push(spawn_background_indexer(weak, inner.head_tx.subscribe()));
+            }
+            *lock(&inner.tasks) = tasks;
+        }
         Ok(SqliteStore { inner })
     }
 
@@ -184,29 +195,16 @@ fn spawn_poller(store: Weak<Inner>) -> JoinHandle<()> {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            eprintln!("DBG tick");
-            let Some(inner) = store.upgrade() else {
-                eprintln!("DBG gone");
-                return;
-            };
+            let Some(inner) = store.upgrade() else { return };
             let polled = tokio::task::spawn_blocking(move || {
                 let head = inner.readers.get().and_then(|log| read::read_head(&log));
                 (inner, head)
             })
             .await;
-            let Ok((inner, head)) = polled else {
-                eprintln!("DBG join error");
-                return;
-            };
+            let Ok((inner, head)) = polled else { return };
             match head {
-                Ok(head) => {
-                    eprintln!("DBG poll {} {}", inner.path.display(), head.position);
-                    publish(&inner.head_tx, head.position)
-                }
-                Err(error) => {
-                    eprintln!("POLL ERROR {error}");
-                    tracing::warn!(%error, "polling the SQLite head failed")
-                }
+                Ok(head) => publish(&inner.head_tx, head.position),
+                Err(error) => tracing::warn!(%error, "polling the SQLite head failed"),
             }
         }
     })
