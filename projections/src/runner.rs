@@ -27,7 +27,7 @@ pub struct ProjectorConfig {
 impl Default for ProjectorConfig {
     fn default() -> Self {
         ProjectorConfig {
-            batch_size: 10_000,
+            batch_size: 4_096,
             time_zone: Tz::UTC,
             retry_delay: Duration::from_millis(200),
         }

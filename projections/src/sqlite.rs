@@ -606,15 +606,42 @@ fn write_batch(
     Ok(())
 }
 
+/// Upserts account rows. An existing row is updated in place: its indexed columns (number,
+/// client, currency) never change, so no index is touched, where `INSERT OR REPLACE` would
+/// delete and reinsert the row in every index.
 fn write_accounts(c: &Connection, table: &str, rows: &[AccountRow]) -> Result<(), ProjectionError> {
-    let mut accounts = c.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO {table} (account_id, number, client_id, currency, account_type, status, name, \
+    let mut update = c.prepare_cached(&format!(
+        "UPDATE {table} SET status = ?2, name = ?3, overdraft_limit = ?4, debits_pending = ?5, \
+         debits_posted = ?6, credits_pending = ?7, credits_posted = ?8, balance = ?9, held = ?10, \
+         available = ?11, version = ?12, last_position = ?13, updated_at = ?14 WHERE account_id = ?1"
+    ))?;
+    let mut insert = c.prepare_cached(&format!(
+        "INSERT INTO {table} (account_id, number, client_id, currency, account_type, status, name, \
          overdraft_limit, debits_pending, debits_posted, credits_pending, credits_posted, balance, held, available, \
          version, last_position, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
     ))?;
     for a in rows {
-        accounts.execute(params![
+        let updated = update.execute(params![
+            a.account_id.0.as_bytes(),
+            enum_text(&a.status),
+            a.name,
+            a.overdraft_limit.to_string(),
+            a.debits_pending.to_string(),
+            a.debits_posted.to_string(),
+            a.credits_pending.to_string(),
+            a.credits_posted.to_string(),
+            a.balance().to_string(),
+            a.held().to_string(),
+            a.available_balance().to_string(),
+            a.version as i64,
+            a.last_position as i64,
+            a.updated_at.timestamp_micros(),
+        ])?;
+        if updated > 0 {
+            continue;
+        }
+        insert.execute(params![
             a.account_id.0.as_bytes(),
             a.number,
             a.client_id.map(|id| id.0.as_bytes().to_vec()),
