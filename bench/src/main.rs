@@ -110,14 +110,14 @@ async fn run_standard(args: RunArgs) -> Result<()> {
             concurrency: args.concurrency,
             batch_limit: args.batch_limit,
         };
-        let read_models = match &args.data_dir {
-            Some(dir) => dir.join(workload.name()).join("readmodels.db"),
-            None => temp.path().join(workload.name()).join("readmodels.db"),
+        // The read models go where the log is: the same PostgreSQL database, or a file beside
+        // the SQLite log.
+        let read_models = match &args.database_url {
+            Some(url) => url.clone(),
+            None => url
+                .trim_start_matches("sqlite://")
+                .replace("events.db", "readmodels.db"),
         };
-        if args.database_url.is_some() && matches!(workload, Workload::Rebuild | Workload::Lag) {
-            // The read models' PostgreSQL backend is not written yet; they stay on SQLite.
-            std::fs::create_dir_all(read_models.parent().unwrap_or(std::path::Path::new(".")))?;
-        }
         let report = workloads::run(*workload, &url, &read_models, &options).await?;
         println!("{report}");
     }

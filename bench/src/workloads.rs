@@ -7,8 +7,7 @@ use folio_domain::{
     Currency, LegRequest, OpenAccount, PaymentId,
 };
 use folio_engine::{CommandRequest, Engine, EngineConfig, EngineHandle};
-use folio_projections::sqlite::SqliteReadModels;
-use folio_projections::{FoldScope, Projector, ProjectorConfig, ReadModelStore};
+use folio_projections::{FoldScope, Projector, ProjectorConfig};
 use hdrhistogram::Histogram;
 use rust_decimal::Decimal;
 use std::fmt;
@@ -70,11 +69,12 @@ struct Measured {
 }
 
 /// Opens `url`, starts an engine on it, funds the accounts, runs the workload and reports.
-/// `read_models` is the SQLite file the projection workloads write their read models to.
+/// `read_models` is where the projection workloads keep their read models (a SQLite file or a
+/// PostgreSQL URL).
 pub async fn run(
     workload: Workload,
     url: &str,
-    read_models: &std::path::Path,
+    read_models: &str,
     options: &WorkloadOptions,
 ) -> Result<Report> {
     let store = folio_store::open_store(url)
@@ -107,7 +107,9 @@ pub async fn run(
             )
         }
         Workload::Lag => {
-            let models = sqlite_models(read_models)?;
+            let models = folio_projections::open_read_models(read_models)
+                .await
+                .with_context(|| format!("opening the read models at {read_models}"))?;
             let worker =
                 Projector::start(store.clone(), models, ProjectorConfig::default()).await?;
             let projector = worker.handle();
@@ -152,7 +154,9 @@ pub async fn run(
             .await?;
             engine.shutdown().await;
             let events = store.head().await?.position;
-            let models = sqlite_models(read_models)?;
+            let models = folio_projections::open_read_models(read_models)
+                .await
+                .with_context(|| format!("opening the read models at {read_models}"))?;
             let projector = Projector::detached(store, models, ProjectorConfig::default()).await?;
             let started = Instant::now();
             let mut last_report = Instant::now();
@@ -179,12 +183,6 @@ pub async fn run(
         }
     };
     Ok(Report { line })
-}
-
-fn sqlite_models(path: &std::path::Path) -> Result<Arc<dyn ReadModelStore>> {
-    Ok(Arc::new(
-        SqliteReadModels::open(path).with_context(|| format!("opening {}", path.display()))?,
-    ))
 }
 
 fn ms(histogram: &Histogram<u64>, quantile: f64) -> f64 {
