@@ -665,24 +665,8 @@ impl Ledger {
         if let AccountEvent::Opened(opened) = event {
             self.numbers
                 .insert(opened.number.clone(), opened.account_id);
-            self.accounts.insert(
-                opened.account_id,
-                Account {
-                    id: opened.account_id,
-                    number: opened.number.clone(),
-                    client_id: opened.client_id,
-                    currency: opened.currency,
-                    account_type: opened.account_type,
-                    status: opened.status,
-                    name: opened.name.clone(),
-                    policy: opened.policy,
-                    debits_pending: Decimal::ZERO,
-                    debits_posted: Decimal::ZERO,
-                    credits_pending: Decimal::ZERO,
-                    credits_posted: Decimal::ZERO,
-                    revision,
-                },
-            );
+            self.accounts
+                .insert(opened.account_id, new_account(opened, revision));
             return;
         }
         let Some(account) = self.accounts.get_mut(&event.account_id()) else {
@@ -1031,7 +1015,12 @@ fn opened_account(event: &Event) -> Option<Account> {
     let EventBody::Account(AccountEvent::Opened(opened)) = &event.body else {
         return None;
     };
-    Some(Account {
+    Some(new_account(opened, event.revision))
+}
+
+/// A freshly opened account: nothing moved yet.
+fn new_account(opened: &AccountOpened, revision: u64) -> Account {
+    Account {
         id: opened.account_id,
         number: opened.number.clone(),
         client_id: opened.client_id,
@@ -1044,8 +1033,8 @@ fn opened_account(event: &Event) -> Option<Account> {
         debits_posted: Decimal::ZERO,
         credits_pending: Decimal::ZERO,
         credits_posted: Decimal::ZERO,
-        revision: 0,
-    })
+        revision,
+    }
 }
 
 fn invalid(reason: impl Into<String>) -> LedgerError {
