@@ -1,4 +1,7 @@
--- Folio read models on SQLite. {p} is the table prefix: '' for the live tables, 'rebuild_' while
+-- Folio read models on SQLite. Statement lines are a WITHOUT ROWID table clustered on
+-- (position, line): one B-tree, appended in order, where a rowid table would keep a second one
+-- for the primary key.
+-- {p} is the table prefix: '' for the live tables, 'rebuild_' while
 -- a rebuild fills fresh tables. Amounts are exact decimal TEXT; transactions also keep the amount
 -- in minor units (INTEGER) so amount ranges can be filtered by the database.
 
@@ -64,7 +67,7 @@ CREATE TABLE IF NOT EXISTS {p}transactions (
     description TEXT,
     created_at INTEGER NOT NULL,
     PRIMARY KEY (position, line)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS {p}daily_balances (
     account_id BLOB NOT NULL,

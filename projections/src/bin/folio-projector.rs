@@ -54,10 +54,10 @@ async fn main() -> Result<()> {
         time_zone: cli.time_zone,
         ..ProjectorConfig::default()
     };
-    let worker = Projector::start(log, models, config).await?;
-    let projector = worker.handle();
     if cli.rebuild {
-        let position = projector
+        // Before the live projectors start: they would otherwise replay the log alongside.
+        let offline = Projector::detached(log.clone(), models.clone(), config.clone()).await?;
+        let position = offline
             .rebuild(|progress| {
                 tracing::info!(
                     done = progress.events_done,
@@ -69,6 +69,8 @@ async fn main() -> Result<()> {
             .await?;
         tracing::info!(position, "rebuild swapped in");
     }
+    let worker = Projector::start(log, models, config).await?;
+    let projector = worker.handle();
     let mut report = tokio::time::interval(Duration::from_secs(cli.report_every.max(1)));
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listening for SIGTERM")?;
