@@ -337,7 +337,9 @@ impl Decider {
         let expected_head = self.head;
         let mut events = Vec::with_capacity(waiting.len() + 1);
         let mut answers = Vec::with_capacity(waiting.len());
-        // Holds whose time has come are released even when no command arrives.
+        // Holds whose time has come are released first (also when no command arrives). Every
+        // command of the batch is decided at this same instant, so this is `Ledger::process`'s
+        // expiry step done once for the batch, and each command is then simply executed.
         for event in self.ledger.expire_due(at) {
             events.push(to_new_event(&event, at, Trace::default()));
         }
@@ -347,11 +349,7 @@ impl Decider {
                 idempotency_key: request.idempotency_key,
                 kind: request.kind,
             };
-            let processed = self.ledger.process(&command);
-            for event in &processed.expired {
-                events.push(to_new_event(event, at, Trace::default()));
-            }
-            let outcome = match processed.result {
+            let outcome = match self.ledger.execute(&command) {
                 Ok(executed) => {
                     for event in &executed.events {
                         events.push(to_new_event(event, at, request.trace));
