@@ -15,7 +15,7 @@ use folio_store::{AppendOutcome, EventStore, Head, NewEvent, RecordedEvent, Snap
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -666,26 +666,42 @@ async fn shutdown_answers_every_queued_command() {
         .await
         .unwrap();
     let handle = engine.handle();
-    let answered = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for _ in 0..500 {
         let handle = handle.clone();
-        let answered = answered.clone();
         tasks.push(tokio::spawn(async move {
             let id = AccountId(Uuid::now_v7());
-            if handle.execute(open(id)).await.is_ok() {
-                answered.lock().unwrap().push(id);
-            }
+            (id, handle.execute(open(id)).await)
         }));
     }
-    tokio::task::yield_now().await;
+    // Shut down mid-stream: once the writer has decided something, with more still queued.
+    while handle.stats().commands_accepted.load(Ordering::Relaxed) == 0 {
+        tokio::task::yield_now().await;
+    }
     engine.shutdown().await;
-    for task in tasks {
-        task.await.unwrap();
-    }
-    // Whatever was acknowledged is in the log.
     let ledger = replay_from_genesis(store.as_ref()).await;
-    for id in answered.lock().unwrap().iter() {
-        assert!(ledger.account(*id).is_some());
+    let mut acknowledged = 0;
+    for task in tasks {
+        // Every caller gets a definite answer: committed, or told the engine had stopped.
+        match task.await.unwrap() {
+            (id, Ok(_)) => {
+                acknowledged += 1;
+                assert!(
+                    ledger.account(id).is_some(),
+                    "acknowledged {id} is in the log"
+                );
+            }
+            (id, Err(EngineError::Stopped)) => {
+                assert!(
+                    ledger.account(id).is_none(),
+                    "refused {id} is not in the log"
+                );
+            }
+            (id, Err(other)) => panic!("{id}: unexpected answer {other:?}"),
+        }
     }
+    assert!(
+        acknowledged > 0,
+        "commands queued before the shutdown were committed"
+    );
 }
