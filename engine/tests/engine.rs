@@ -14,8 +14,8 @@ use folio_engine::{
 use folio_store::{AppendOutcome, EventStore, Head, NewEvent, RecordedEvent, Snapshot, StoreError};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use tokio::sync::watch;
 use uuid::Uuid;
 

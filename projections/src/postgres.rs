@@ -21,6 +21,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 const SCHEMA: &str = include_str!("schema_postgres.sql");
+const ACCOUNT_TABLE: &str = include_str!("account_table_postgres.sql");
 const INDEXES: &str = include_str!("indexes_postgres.sql");
 const REBUILD: &str = "ledger-rebuild";
 /// Reads that must agree with each other (a page and its total, a state and its checkpoint)
@@ -72,7 +73,7 @@ impl PgReadModels {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::raw_sql(AssertSqlSafe(with_prefix(SCHEMA, "")))
+        sqlx::raw_sql(AssertSqlSafe(schema_sql("")))
             .execute(&mut *tx)
             .await?;
         sqlx::raw_sql(AssertSqlSafe(with_prefix(INDEXES, "")))
@@ -86,6 +87,17 @@ impl PgReadModels {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+}
+
+/// Every table of the read models, named with `prefix`: both scopes' account tables from one
+/// definition, then the rest.
+fn schema_sql(prefix: &'static str) -> String {
+    let mut sql = String::new();
+    for scope in [FoldScope::Balances, FoldScope::Ledger] {
+        sql.push_str(&ACCOUNT_TABLE.replace("{t}", write::accounts_table(scope)));
+    }
+    sql.push_str(SCHEMA);
+    with_prefix(&sql, prefix)
 }
 
 /// A schema or index script for one set of tables. Only the two constant prefixes are ever

@@ -1,56 +1,9 @@
--- Folio read models on SQLite. Statement lines are a WITHOUT ROWID table clustered on
--- (position, line): one B-tree, appended in order, where a rowid table would keep a second one
--- for the primary key.
--- {p} is the table prefix: '' for the live tables, 'rebuild_' while
--- a rebuild fills fresh tables. Amounts are exact decimal TEXT; transactions also keep the amount
--- in minor units (INTEGER) so amount ranges can be filtered by the database.
-
-CREATE TABLE IF NOT EXISTS {p}accounts (
-    account_id BLOB PRIMARY KEY,
-    number TEXT NOT NULL,
-    client_id BLOB,
-    currency TEXT NOT NULL,
-    account_type TEXT NOT NULL,
-    status TEXT NOT NULL,
-    name TEXT,
-    overdraft_limit TEXT NOT NULL,
-    debits_pending TEXT NOT NULL,
-    debits_posted TEXT NOT NULL,
-    credits_pending TEXT NOT NULL,
-    credits_posted TEXT NOT NULL,
-    balance TEXT NOT NULL,
-    held TEXT NOT NULL,
-    available TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    last_position INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
-);
-
--- The ledger projection's own copy of the account counters: its statement lines' running
--- balances continue from here, consistent with its checkpoint (the balances projection may
--- be ahead of it).
-CREATE TABLE IF NOT EXISTS {p}ledger_accounts (
-    account_id BLOB PRIMARY KEY,
-    number TEXT NOT NULL,
-    client_id BLOB,
-    currency TEXT NOT NULL,
-    account_type TEXT NOT NULL,
-    status TEXT NOT NULL,
-    name TEXT,
-    overdraft_limit TEXT NOT NULL,
-    debits_pending TEXT NOT NULL,
-    debits_posted TEXT NOT NULL,
-    credits_pending TEXT NOT NULL,
-    credits_posted TEXT NOT NULL,
-    balance TEXT NOT NULL,
-    held TEXT NOT NULL,
-    available TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    last_position INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
-);
+-- Folio read models on SQLite (beside the two account tables of account_table_sqlite.sql).
+-- {p} is the table prefix: '' for the live tables, 'rebuild_' while a rebuild fills fresh
+-- tables. Amounts are exact decimal TEXT; transactions also keep the amount in minor units
+-- (INTEGER) so amount ranges can be filtered by the database. Statement lines are a WITHOUT
+-- ROWID table clustered on (position, line): one B-tree, appended in order, where a rowid table
+-- would keep a second one for the primary key.
 
 CREATE TABLE IF NOT EXISTS {p}transactions (
     position INTEGER NOT NULL,

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 const SCHEMA: &str = include_str!("schema_sqlite.sql");
+const ACCOUNT_TABLE: &str = include_str!("account_table_sqlite.sql");
 const INDEXES: &str = include_str!("indexes_sqlite.sql");
 /// The checkpoint a rebuild keeps while it fills its tables.
 const REBUILD: &str = "rebuild";
@@ -80,7 +81,7 @@ impl Db {
         writer.execute_batch(
             "CREATE TABLE IF NOT EXISTS checkpoints (projection TEXT PRIMARY KEY, position INTEGER NOT NULL);",
         )?;
-        writer.execute_batch(&SCHEMA.replace("{p}", ""))?;
+        writer.execute_batch(&schema_sql(""))?;
         if !has_indexes(&writer, "accounts")? {
             writer.execute_batch(&indexes_sql("", &index_suffix()))?;
         }
@@ -134,7 +135,7 @@ impl Db {
     fn rebuild_begin(c: &mut Connection) -> Result<(), ProjectionError> {
         let tx = c.transaction()?;
         drop_tables(&tx, "rebuild_")?;
-        tx.execute_batch(&SCHEMA.replace("{p}", "rebuild_"))?;
+        tx.execute_batch(&schema_sql("rebuild_"))?;
         tx.execute(
             "DELETE FROM checkpoints WHERE projection = ?1",
             params![REBUILD],
@@ -524,6 +525,17 @@ impl ReadModelStore for SqliteReadModels {
             })
             .await
     }
+}
+
+/// Every table of the read models, named with `prefix`: both scopes' account tables from one
+/// definition, then the rest.
+fn schema_sql(prefix: &str) -> String {
+    let mut sql = String::new();
+    for scope in [FoldScope::Balances, FoldScope::Ledger] {
+        sql.push_str(&ACCOUNT_TABLE.replace("{t}", accounts_table(scope)));
+    }
+    sql.push_str(SCHEMA);
+    sql.replace("{p}", prefix)
 }
 
 /// The index script for tables with `prefix`, index names ending in `suffix`.

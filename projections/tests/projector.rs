@@ -914,11 +914,14 @@ async fn assert_live_indexes_only(url: &str) {
             .all(|(table, index)| table.starts_with("rm_") && index.starts_with("rm_")),
         "{names:?}"
     );
-    // Primary keys plus every index of indexes_postgres.sql.
-    // One primary key per table (schema_postgres.sql), plus every index of indexes_postgres.sql.
+    // One primary key per table (schema_postgres.sql, and the account table twice: balances
+    // and ledger), plus every index of indexes_postgres.sql.
     let expected = include_str!("../src/schema_postgres.sql")
         .matches("PRIMARY KEY")
         .count()
+        + 2 * include_str!("../src/account_table_postgres.sql")
+            .matches("PRIMARY KEY")
+            .count()
         + include_str!("../src/indexes_postgres.sql")
             .matches("CREATE ")
             .count();

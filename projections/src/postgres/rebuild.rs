@@ -1,6 +1,6 @@
 //! Blue/green rebuilds: fresh `rebuild_rm_*` tables, indexed last, swapped in atomically.
 
-use super::{INDEXES, REBUILD, SCHEMA, with_prefix};
+use super::{INDEXES, REBUILD, schema_sql, with_prefix};
 use crate::error::ProjectionError;
 use crate::fold::FoldScope;
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
@@ -26,7 +26,7 @@ const INDEX_MEMORY: &str = "SET LOCAL maintenance_work_mem = '256MB'";
 pub(super) async fn begin(pool: &PgPool) -> Result<(), ProjectionError> {
     let mut tx = pool.begin().await?;
     drop_tables(&mut tx, PREFIX).await?;
-    sqlx::raw_sql(AssertSqlSafe(with_prefix(SCHEMA, PREFIX)))
+    sqlx::raw_sql(AssertSqlSafe(schema_sql(PREFIX)))
         .execute(&mut *tx)
         .await?;
     // Back to 0, and there for the rebuild's writes to lock.
