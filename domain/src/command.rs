@@ -56,7 +56,8 @@ pub enum CommandKind {
         payment_id: PaymentId,
         reason: Option<String>,
     },
-    /// Releases a pending payment whose expiry has passed (a no-op if it already expired).
+    /// Releases a pending payment whose expiry has passed (refused once it is final, expired
+    /// included).
     ExpirePayment {
         payment_id: PaymentId,
     },

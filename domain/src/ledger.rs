@@ -253,8 +253,10 @@ impl Ledger {
                     .payments
                     .get(payment_id)
                     .ok_or(LedgerError::PaymentNotFound(*payment_id))?;
+                // Expiring an expired payment is refused like any other final one: an answer
+                // of success that records nothing would leave its idempotency key unspent,
+                // free to take a different effect later (the simulator found this).
                 match (payment.status, payment.expires_at) {
-                    (PaymentStatus::Expired, _) => (Vec::new(), Receipt::Payment(*payment_id)),
                     (PaymentStatus::Pending, Some(expires_at)) if expires_at <= command.at => (
                         vec![self.expiry_event(payment)],
                         Receipt::Payment(*payment_id),
@@ -949,7 +951,11 @@ fn check_can_move<'a>(
             None => debit_totals.push((leg.debit, leg.amount)),
         }
     }
-    for (account_id, total) in debit_totals {
+    for (index, (account_id, total)) in debit_totals.into_iter().enumerate() {
+        // A deliberately broken build that the simulator must catch (README.md, "Simulation").
+        if cfg!(feature = "planted-skip-second-leg-check") && index == 1 {
+            continue;
+        }
         let account = lookup(account_id).ok_or(LedgerError::AccountNotFound(account_id))?;
         if !account.can_spend(total) {
             return Err(LedgerError::InsufficientFunds {

@@ -1860,11 +1860,9 @@ fn posted_cancelled_and_expired_payments_are_final() {
                 .when_at(t(100), kind)
                 .then_error("InvalidPaymentState");
         }
-        if status != PaymentStatus::Expired {
-            given_bodies(history)
-                .when_at(t(100), expire(1))
-                .then_error("InvalidPaymentState");
-        }
+        given_bodies(history)
+            .when_at(t(100), expire(1))
+            .then_error("InvalidPaymentState");
     }
 }
 
@@ -1989,16 +1987,12 @@ fn the_expire_command_refuses_holds_without_expiry_and_drafts() {
 }
 
 #[test]
-fn expiring_an_expired_payment_is_a_no_op() {
+fn expiring_an_expired_payment_is_refused_so_its_key_stays_unspent_and_nothing_changes() {
     let mut history = with_hold(dec!(50), dec!(20), Some(t(60)));
     history.push(expired(1, vec![hold_leg(dec!(20))]));
-    let then = given_bodies(history).when_at(t(100), expire(1));
-    let before = then.before.clone();
-    let executed = then.result.expect("expiring again is not an error");
-    assert!(executed.events.is_empty());
-    assert_eq!(executed.receipt, Receipt::Payment(pay(1)));
-    assert!(!executed.duplicate);
-    assert_eq!(then.after, before);
+    given_bodies(history)
+        .when_at(t(100), expire(1))
+        .then_error("InvalidPaymentState");
 }
 
 // ======================================================================== idempotency

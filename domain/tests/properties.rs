@@ -249,8 +249,6 @@ enum Outcome {
     Post(PaymentId, Option<Decimal>),
     Cancel(PaymentId),
     Expire(PaymentId),
-    /// Accepted, nothing to record (expiring an expired payment).
-    NoOp(PaymentId),
 }
 
 impl Outcome {
@@ -263,8 +261,7 @@ impl Outcome {
             | Outcome::Pend(id, _)
             | Outcome::Post(id, _)
             | Outcome::Cancel(id)
-            | Outcome::Expire(id)
-            | Outcome::NoOp(id) => Receipt::Payment(*id),
+            | Outcome::Expire(id) => Receipt::Payment(*id),
         }
     }
 }
@@ -592,7 +589,6 @@ impl Model {
                     return None;
                 };
                 match (payment.status, payment.expires_at) {
-                    (PaymentStatus::Expired, _) => Some(Outcome::NoOp(*payment_id)),
                     (PaymentStatus::Pending, Some(e)) if e <= at => {
                         Some(Outcome::Expire(*payment_id))
                     }
@@ -745,7 +741,7 @@ impl Model {
                 self.add_account(id, account, number);
             }
             Outcome::Status(id, status) => self.accounts.get_mut(&id).unwrap().status = status,
-            Outcome::Rename(_) | Outcome::NoOp(_) => {}
+            Outcome::Rename(_) => {}
             Outcome::Create {
                 id,
                 status,
@@ -1196,8 +1192,7 @@ impl Run {
             (Expected::Accept(outcome), Ok(executed)) => {
                 prop_assert!(!executed.duplicate);
                 prop_assert_eq!(executed.receipt, outcome.receipt());
-                let no_op = matches!(outcome, Outcome::NoOp(_));
-                prop_assert_eq!(executed.events.is_empty(), no_op);
+                prop_assert!(!executed.events.is_empty(), "a success records an event");
                 for (i, event) in executed.events.iter().enumerate() {
                     let last = i + 1 == executed.events.len();
                     prop_assert_eq!(
@@ -1207,9 +1202,7 @@ impl Run {
                     );
                     self.log.push(event.clone());
                 }
-                if let Some(key) = &command.idempotency_key
-                    && !no_op
-                {
+                if let Some(key) = &command.idempotency_key {
                     self.model
                         .keys
                         .insert(key.clone(), (request_of(&command.kind), outcome.receipt()));

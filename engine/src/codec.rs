@@ -20,8 +20,13 @@ pub struct Trace {
     pub causation_id: Option<Uuid>,
 }
 
-/// The record the store appends for `event`.
-pub fn to_new_event(event: &Event, recorded_at: DateTime<Utc>, trace: Trace) -> NewEvent {
+/// The record the store appends for `event`, under the id `event_id`.
+pub fn to_new_event(
+    event: &Event,
+    event_id: Uuid,
+    recorded_at: DateTime<Utc>,
+    trace: Trace,
+) -> NewEvent {
     let (event_type, schema_version, payload) = codec::encode(&event.body);
     let (idempotency_key, metadata) = match &event.idempotency {
         None => (None, None),
@@ -36,7 +41,7 @@ pub fn to_new_event(event: &Event, recorded_at: DateTime<Utc>, trace: Trace) -> 
     NewEvent {
         stream_id: event.body.stream_id(),
         stream_revision: event.revision,
-        event_id: Uuid::now_v7(),
+        event_id,
         event_type: event_type.to_string(),
         schema_version,
         recorded_at,

@@ -5,10 +5,12 @@
 pub mod clock;
 pub mod codec;
 pub mod error;
+pub mod ids;
 pub mod recovery;
 mod writer;
 
 pub use clock::{Clock, SystemClock};
 pub use error::EngineError;
+pub use ids::{EventIds, RandomEventIds};
 pub use recovery::{Recovered, recover};
 pub use writer::{CommandRequest, Committed, Engine, EngineConfig, EngineHandle, EngineStats};

@@ -2,6 +2,7 @@
 
 use crate::codec::from_recorded;
 use crate::error::EngineError;
+use chrono::{DateTime, Utc};
 use folio_domain::{Ledger, LedgerSnapshot};
 use folio_store::{EventStore, Head};
 use std::time::Instant;
@@ -16,6 +17,9 @@ pub struct Recovered {
     /// Position of the snapshot it started from (0 if none).
     pub snapshot_position: u64,
     pub events_replayed: u64,
+    /// When the last event in the log was recorded: a restarted writer never stamps earlier,
+    /// even if the machine's clock was set back while it was down.
+    pub last_recorded_at: Option<DateTime<Utc>>,
 }
 
 /// Rebuilds the ledger from the latest snapshot and the events after it.
@@ -69,6 +73,15 @@ pub async fn recover(store: &dyn EventStore) -> Result<Recovered, EngineError> {
             format!("read up to {position} but the head is {}", head.position),
         ));
     }
+    let last_recorded_at = match head.position {
+        0 => None,
+        position => store
+            .read_all(position - 1, 1)
+            .await
+            .map_err(|e| failed("reading the last event", e.to_string()))?
+            .first()
+            .map(|last| last.recorded_at),
+    };
     tracing::info!(
         snapshot_position,
         events_replayed,
@@ -81,5 +94,6 @@ pub async fn recover(store: &dyn EventStore) -> Result<Recovered, EngineError> {
         head,
         snapshot_position,
         events_replayed,
+        last_recorded_at,
     })
 }

@@ -11,6 +11,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::codec::{Trace, to_new_event};
 use crate::error::EngineError;
+use crate::ids::{EventIds, RandomEventIds};
 use crate::recovery::recover;
 use chrono::{DateTime, Utc};
 use folio_domain::{Command, CommandKind, Event, Ledger, LedgerSnapshot, Receipt};
@@ -32,6 +33,7 @@ pub struct EngineConfig {
     /// Events between snapshots (0: only at shutdown).
     pub snapshot_every_events: u64,
     pub clock: Arc<dyn Clock>,
+    pub event_ids: Arc<dyn EventIds>,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +44,7 @@ impl Default for EngineConfig {
             batches_in_flight: 2,
             snapshot_every_events: 1_000_000,
             clock: Arc::new(SystemClock),
+            event_ids: Arc::new(RandomEventIds),
         }
     }
 }
@@ -166,7 +169,12 @@ impl Engine {
             signal_tx,
             stats.clone(),
         ));
-        let last_at = config.clock.now();
+        // Never before what the log already holds: the clock may have been set back while
+        // this writer was down.
+        let last_at = match recovered.last_recorded_at {
+            Some(last) => last.max(config.clock.now()),
+            None => config.clock.now(),
+        };
         let decider = Decider {
             ledger: recovered.ledger,
             head: recovered.head.position,
@@ -341,7 +349,8 @@ impl Decider {
         // command of the batch is decided at this same instant, so this is `Ledger::process`'s
         // expiry step done once for the batch, and each command is then simply executed.
         for event in self.ledger.expire_due(at) {
-            events.push(to_new_event(&event, at, Trace::default()));
+            let id = self.config.event_ids.next_event_id();
+            events.push(to_new_event(&event, id, at, Trace::default()));
         }
         for Submission { request, reply } in waiting.drain(..) {
             let command = Command {
@@ -352,7 +361,8 @@ impl Decider {
             let outcome = match self.ledger.execute(&command) {
                 Ok(executed) => {
                     for event in &executed.events {
-                        events.push(to_new_event(event, at, request.trace));
+                        let id = self.config.event_ids.next_event_id();
+                        events.push(to_new_event(event, id, at, request.trace));
                     }
                     self.stats.commands_accepted.fetch_add(1, Ordering::Relaxed);
                     Ok(Committed {
@@ -478,6 +488,11 @@ async fn run_appender(
         }
         let event_count = batch.events.len() as u64;
         let started = Instant::now();
+        let mut answers = batch.answers;
+        // A deliberately broken build that the simulator must catch (README.md, "Simulation").
+        if cfg!(feature = "planted-ack-before-commit") {
+            answer_all(std::mem::take(&mut answers), |outcome| outcome);
+        }
         match store.append(batch.expected_head, batch.events).await {
             Ok(outcome) => {
                 stats.batches_committed.fetch_add(1, Ordering::Relaxed);
@@ -488,12 +503,12 @@ async fn run_appender(
                     .commit_micros_total
                     .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
                 committed.send_replace(outcome.head.position);
-                answer_all(batch.answers, |outcome| outcome);
+                answer_all(answers, |outcome| outcome);
             }
             Err(StoreError::Fenced { expected, found }) => {
                 let reason = format!("expected head {expected}, found {found}");
                 stats.commit_failures.fetch_add(1, Ordering::Relaxed);
-                answer_all(batch.answers, |_| Err(EngineError::Fenced(reason.clone())));
+                answer_all(answers, |_| Err(EngineError::Fenced(reason.clone())));
                 signals.send_replace(AppenderSignal::Fenced(reason.clone()));
                 fenced = Some(reason);
             }
@@ -501,9 +516,7 @@ async fn run_appender(
                 tracing::error!(%error, "a batch failed to commit");
                 stats.commit_failures.fetch_add(1, Ordering::Relaxed);
                 let message = error.to_string();
-                answer_all(batch.answers, |_| {
-                    Err(EngineError::CommitFailed(message.clone()))
-                });
+                answer_all(answers, |_| Err(EngineError::CommitFailed(message.clone())));
                 void_below = batch.generation + 1;
                 signals.send_replace(AppenderSignal::Reload { void_below });
             }
@@ -531,7 +544,16 @@ fn save_snapshot(
     state: Box<LedgerSnapshot>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let bytes = match tokio::task::spawn_blocking(move || serde_json::to_vec(&state)).await {
+        // On a one-thread runtime there is no other core to hand the work to, and a simulation
+        // needs the order of everything fixed: serialize right here.
+        let one_thread = tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::CurrentThread;
+        let serialized = if one_thread {
+            Ok(serde_json::to_vec(&state))
+        } else {
+            tokio::task::spawn_blocking(move || serde_json::to_vec(&state)).await
+        };
+        let bytes = match serialized {
             Ok(Ok(bytes)) => bytes,
             Ok(Err(error)) => {
                 tracing::error!(%error, "could not serialize a snapshot");

@@ -620,6 +620,53 @@ async fn an_expired_hold_is_released_and_time_never_runs_backwards() {
     );
 }
 
+/// Found by the simulator: a writer restarted while the machine's clock was behind the log
+/// stamped its events earlier than those already recorded, and the daily balances then
+/// counted a movement into a day already closed.
+#[tokio::test]
+async fn a_restarted_writer_never_stamps_earlier_than_the_log_even_if_the_clock_went_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    let start = Utc::now();
+    let clock = Arc::new(ManualClock(AtomicI64::new(start.timestamp_micros())));
+    let config = EngineConfig {
+        clock: clock.clone(),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::start(store.clone(), config.clone()).await.unwrap();
+    let before = engine
+        .handle()
+        .execute(open(AccountId(Uuid::now_v7())))
+        .await
+        .unwrap();
+    engine.shutdown().await;
+
+    clock.0.store(
+        (start - ChronoDuration::hours(3)).timestamp_micros(),
+        Ordering::SeqCst,
+    );
+    let engine = Engine::start(store.clone(), config).await.unwrap();
+    let after = engine
+        .handle()
+        .execute(open(AccountId(Uuid::now_v7())))
+        .await
+        .unwrap();
+    engine.shutdown().await;
+    assert!(
+        after.at >= before.at,
+        "restarted with the clock 3 h behind, the writer stamped {} after {}",
+        after.at,
+        before.at
+    );
+    let records = store.read_all(0, 10).await.unwrap();
+    assert!(
+        records
+            .windows(2)
+            .all(|pair| pair[0].recorded_at <= pair[1].recorded_at),
+        "recorded_at runs backwards in the log"
+    );
+}
+
 #[tokio::test]
 async fn the_writer_releases_due_holds_on_its_own() {
     let dir = tempfile::tempdir().unwrap();

@@ -352,7 +352,9 @@ async fn run(shared: Arc<Shared>, scope: FoldScope, mut shutdown: watch::Receive
         };
         match applied {
             Ok(0) => {
+                // Biased: the order of branches is fixed, so a simulation replays exactly.
                 tokio::select! {
+                    biased;
                     _ = head.changed() => {}
                     _ = shutdown.changed() => {}
                     // A backstop in case a notification from another process is missed.

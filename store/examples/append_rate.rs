@@ -38,6 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // that a server runs behind it, competing for the same two cores.
     let options = StoreOptions {
         index_in_background: args.next().as_deref() == Some("background"),
+        ..StoreOptions::default()
     };
     let store = open_store_with(&url, &options).await?;
     let currency = Currency::from_code("EUR")?;

@@ -13,12 +13,17 @@ pub struct StoreOptions {
     /// is only caught up by `read_account` and `catch_up_account_index` (tools that never read
     /// accounts, or benchmarks that want the writer alone on the machine).
     pub index_in_background: bool,
+    /// SQLite: poll the file for commits made by other processes. Off, only this process's own
+    /// commits move `subscribe()`: right for a log one process owns, and for a simulation that
+    /// must control every wake-up. (PostgreSQL's LISTEN costs nothing and is always on.)
+    pub watch_other_writers: bool,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             index_in_background: true,
+            watch_other_writers: true,
         }
     }
 }

@@ -101,7 +101,10 @@ impl SqliteStore {
         // could not upgrade its weak handle yet and would take the store for gone.
         if tokio::runtime::Handle::try_current().is_ok() {
             let weak = Arc::downgrade(&inner);
-            let mut tasks = vec![spawn_poller(weak.clone())];
+            let mut tasks = Vec::new();
+            if options.watch_other_writers {
+                tasks.push(spawn_poller(weak.clone()));
+            }
             if options.index_in_background {
                 tasks.push(spawn_background_indexer(weak, inner.head_tx.subscribe()));
             }
