@@ -27,3 +27,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 echo "test.sh: cargo test"
 cargo test --workspace
+
+echo "test.sh: deterministic simulation (scripts/simulate.sh)"
+bash scripts/simulate.sh
