@@ -1,7 +1,7 @@
 //! The stored form of events: `event_type`, `schema_version` and a JSON payload. Every version
 //! ever written stays decodable (older versions are upcast here, on read).
 
-use crate::event::{AccountEvent, EventBody, PaymentEvent};
+use crate::event::{AccountEvent, ClientEvent, EventBody, PaymentEvent};
 use thiserror::Error;
 
 /// The schema version every event type is written with today.
@@ -35,13 +35,17 @@ pub fn event_type(body: &EventBody) -> &'static str {
         EventBody::Payment(PaymentEvent::Posted(_)) => "PaymentPosted",
         EventBody::Payment(PaymentEvent::Cancelled(_)) => "PaymentCancelled",
         EventBody::Payment(PaymentEvent::Expired(_)) => "PaymentExpired",
+        EventBody::Client(ClientEvent::Registered(_)) => "ClientRegistered",
+        EventBody::Client(ClientEvent::Updated(_)) => "ClientUpdated",
+        EventBody::Client(ClientEvent::Blocked(_)) => "ClientBlocked",
+        EventBody::Client(ClientEvent::Unblocked(_)) => "ClientUnblocked",
     }
 }
 
 /// `(event_type, schema_version, payload)` of an event body.
 pub fn encode(body: &EventBody) -> (&'static str, u16, String) {
-    // Event structs hold only strings, numbers, uuids and decimals: serializing them to JSON
-    // cannot fail, so the empty fallback is unreachable in practice.
+    // Event structs hold only strings, numbers, uuids, decimals and JSON values with string keys:
+    // serializing them to JSON cannot fail, so the empty fallback is unreachable in practice.
     let payload = match body {
         EventBody::Account(AccountEvent::Opened(e)) => serde_json::to_string(e),
         EventBody::Account(AccountEvent::Renamed(e)) => serde_json::to_string(e),
@@ -54,6 +58,11 @@ pub fn encode(body: &EventBody) -> (&'static str, u16, String) {
         EventBody::Payment(PaymentEvent::Posted(e)) => serde_json::to_string(e),
         EventBody::Payment(PaymentEvent::Cancelled(e)) => serde_json::to_string(e),
         EventBody::Payment(PaymentEvent::Expired(e)) => serde_json::to_string(e),
+        EventBody::Client(ClientEvent::Registered(e)) => serde_json::to_string(e),
+        EventBody::Client(ClientEvent::Updated(e)) => serde_json::to_string(e),
+        EventBody::Client(ClientEvent::Blocked(e) | ClientEvent::Unblocked(e)) => {
+            serde_json::to_string(e)
+        }
     }
     .unwrap_or_default();
     (event_type(body), CURRENT_SCHEMA_VERSION, payload)
@@ -109,6 +118,14 @@ pub fn decode(
         }
         "PaymentExpired" => {
             EventBody::Payment(PaymentEvent::Expired(parse(event_type, v, payload)?))
+        }
+        "ClientRegistered" => {
+            EventBody::Client(ClientEvent::Registered(parse(event_type, v, payload)?))
+        }
+        "ClientUpdated" => EventBody::Client(ClientEvent::Updated(parse(event_type, v, payload)?)),
+        "ClientBlocked" => EventBody::Client(ClientEvent::Blocked(parse(event_type, v, payload)?)),
+        "ClientUnblocked" => {
+            EventBody::Client(ClientEvent::Unblocked(parse(event_type, v, payload)?))
         }
         other => return Err(DecodeError::UnknownType(other.to_string())),
     })

@@ -2,6 +2,7 @@
 //! deciding one is a pure function of the ledger state.
 
 use crate::account::{AccountStatus, AccountType};
+use crate::client::{ClientPatch, ClientProfile};
 use crate::ids::{AccountId, ClientId, PaymentId};
 use crate::money::Currency;
 use chrono::{DateTime, Utc};
@@ -60,6 +61,25 @@ pub enum CommandKind {
     /// included).
     ExpirePayment {
         payment_id: PaymentId,
+    },
+    /// Registers a client (active) with its profile.
+    RegisterClient {
+        client_id: ClientId,
+        profile: Box<ClientProfile>,
+    },
+    /// Changes the fields the patch names; the rest of the profile stays.
+    UpdateClient {
+        client_id: ClientId,
+        patch: Box<ClientPatch>,
+    },
+    /// No new accounts and no money out of the client's accounts until unblocked.
+    BlockClient {
+        client_id: ClientId,
+        reason: Option<String>,
+    },
+    UnblockClient {
+        client_id: ClientId,
+        reason: Option<String>,
     },
 }
 
@@ -125,6 +145,9 @@ impl CommandKind {
         match &mut request {
             CommandKind::OpenAccount(open) => open.account_id = AccountId(uuid::Uuid::nil()),
             CommandKind::CreatePayment(create) => create.payment_id = PaymentId(uuid::Uuid::nil()),
+            CommandKind::RegisterClient { client_id, .. } => {
+                *client_id = ClientId(uuid::Uuid::nil())
+            }
             _ => {}
         }
         // Serializing plain data structs cannot fail; an empty digest input would still be

@@ -1,7 +1,8 @@
 //! Every reason the ledger refuses a command, each with a stable code. A refusal changes nothing.
 
 use crate::account::AccountStatus;
-use crate::ids::{AccountId, PaymentId};
+use crate::client::ClientStatus;
+use crate::ids::{AccountId, ClientId, PaymentId};
 use crate::money::Currency;
 use crate::payment::PaymentStatus;
 use rust_decimal::Decimal;
@@ -68,6 +69,18 @@ pub enum LedgerError {
         status: PaymentStatus,
         action: &'static str,
     },
+    #[error("client {0} not found")]
+    ClientNotFound(ClientId),
+    #[error("client {0} already exists")]
+    ClientAlreadyExists(ClientId),
+    #[error("client {0} is blocked")]
+    ClientBlocked(ClientId),
+    #[error("client {client} cannot go from {from:?} to {to:?}")]
+    InvalidClientState {
+        client: ClientId,
+        from: ClientStatus,
+        to: ClientStatus,
+    },
     #[error("idempotency key {key:?} was used for a different request")]
     IdempotencyConflict { key: String },
     #[error("invalid command: {reason}")]
@@ -94,6 +107,10 @@ impl LedgerError {
             LedgerError::PaymentNotFound(_) => "PaymentNotFound",
             LedgerError::PaymentAlreadyExists(_) => "PaymentAlreadyExists",
             LedgerError::InvalidPaymentState { .. } => "InvalidPaymentState",
+            LedgerError::ClientNotFound(_) => "ClientNotFound",
+            LedgerError::ClientAlreadyExists(_) => "ClientAlreadyExists",
+            LedgerError::ClientBlocked(_) => "ClientBlocked",
+            LedgerError::InvalidClientState { .. } => "InvalidClientState",
             LedgerError::IdempotencyConflict { .. } => "IdempotencyConflict",
             LedgerError::InvalidCommand { .. } => "InvalidCommand",
         }

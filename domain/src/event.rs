@@ -2,6 +2,7 @@
 //! its own struct so the log's `event_type` column picks the decoder without a tag lookup.
 
 use crate::account::{AccountStatus, AccountType, BalancePolicy};
+use crate::client::{ClientPatch, ClientProfile};
 use crate::ids::{AccountId, ClientId, PaymentId};
 use crate::money::Currency;
 use crate::payment::{Leg, PaymentStatus, PostedLeg};
@@ -29,6 +30,7 @@ pub struct IdempotencyStamp {
 pub enum EventBody {
     Account(AccountEvent),
     Payment(PaymentEvent),
+    Client(ClientEvent),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +50,40 @@ pub enum PaymentEvent {
     Posted(PaymentPosted),
     Cancelled(PaymentCancelled),
     Expired(PaymentExpired),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    /// Boxed, like the update: a profile is large and payment events are the hot path.
+    Registered(Box<ClientRegistered>),
+    Updated(Box<ClientUpdated>),
+    Blocked(ClientStatusChanged),
+    Unblocked(ClientStatusChanged),
+}
+
+/// A new client, active, with its whole profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientRegistered {
+    pub client_id: ClientId,
+    pub profile: ClientProfile,
+}
+
+/// The fields that changed (absent: unchanged; null: cleared).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientUpdated {
+    pub client_id: ClientId,
+    pub patch: ClientPatch,
+}
+
+/// Blocked or unblocked: the event type says which.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientStatusChanged {
+    pub client_id: ClientId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,11 +172,12 @@ pub struct PaymentExpired {
 }
 
 impl EventBody {
-    /// The stream the event belongs to: `account-{id}` or `payment-{id}`.
+    /// The stream the event belongs to: `account-{id}`, `payment-{id}` or `client-{id}`.
     pub fn stream_id(&self) -> String {
         match self {
             EventBody::Account(event) => format!("account-{}", event.account_id()),
             EventBody::Payment(event) => format!("payment-{}", event.payment_id()),
+            EventBody::Client(event) => format!("client-{}", event.client_id()),
         }
     }
 
@@ -154,6 +191,7 @@ impl EventBody {
         };
         match self {
             EventBody::Account(event) => add(event.account_id()),
+            EventBody::Client(_) => {}
             EventBody::Payment(PaymentEvent::Created(e)) if e.status == PaymentStatus::Draft => {}
             EventBody::Payment(PaymentEvent::Created(PaymentCreated { legs, .. }))
             | EventBody::Payment(PaymentEvent::Pended(PaymentPended { legs, .. }))
@@ -189,6 +227,16 @@ impl AccountEvent {
             AccountEvent::Activated(e) | AccountEvent::Unblocked(e) | AccountEvent::Closed(e) => {
                 e.account_id
             }
+        }
+    }
+}
+
+impl ClientEvent {
+    pub fn client_id(&self) -> ClientId {
+        match self {
+            ClientEvent::Registered(e) => e.client_id,
+            ClientEvent::Updated(e) => e.client_id,
+            ClientEvent::Blocked(e) | ClientEvent::Unblocked(e) => e.client_id,
         }
     }
 }

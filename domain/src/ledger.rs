@@ -5,10 +5,11 @@
 //! same state, which is how the engine recovers and how auditors replay.
 
 use crate::account::{Account, AccountStatus, AccountType, BalancePolicy};
+use crate::client::{Client, ClientStatus, validate_profile};
 use crate::command::{Command, CommandKind, CreateMode, CreatePayment, LegRequest, OpenAccount};
 use crate::error::LedgerError;
 use crate::event::*;
-use crate::ids::{AccountId, PaymentId};
+use crate::ids::{AccountId, ClientId, PaymentId};
 use crate::money::Currency;
 use crate::payment::{Leg, Payment, PaymentStatus, PostedLeg};
 use chrono::{DateTime, Utc};
@@ -28,6 +29,7 @@ pub const MAX_TEXT_LEN: usize = 512;
 pub enum Receipt {
     Account(AccountId),
     Payment(PaymentId),
+    Client(ClientId),
 }
 
 /// What `execute` did: the events it recorded (none for a duplicate) and the entity concerned.
@@ -60,6 +62,7 @@ pub struct Ledger {
     payments: HashMap<PaymentId, Payment>,
     expiries: BTreeSet<(DateTime<Utc>, PaymentId)>,
     idempotency: HashMap<String, IdempotencyRecord>,
+    clients: HashMap<ClientId, Client>,
 }
 
 /// The ledger in a serializable form, for snapshots.
@@ -68,6 +71,9 @@ pub struct LedgerSnapshot {
     accounts: Vec<Account>,
     payments: Vec<Payment>,
     idempotency: Vec<(String, IdempotencyRecord)>,
+    /// Absent in snapshots taken before clients existed.
+    #[serde(default)]
+    clients: Vec<Client>,
 }
 
 /// Namespace of the deterministic ids of the bank's internal accounts.
@@ -100,6 +106,14 @@ impl Ledger {
 
     pub fn payments(&self) -> impl Iterator<Item = &Payment> {
         self.payments.values()
+    }
+
+    pub fn client(&self, id: ClientId) -> Option<&Client> {
+        self.clients.get(&id)
+    }
+
+    pub fn clients(&self) -> impl Iterator<Item = &Client> {
+        self.clients.values()
     }
 
     /// The earliest expiry of a pending payment, so a writer can wake up for it.
@@ -248,6 +262,43 @@ impl Ledger {
                     Receipt::Payment(*payment_id),
                 )
             }
+            CommandKind::RegisterClient { client_id, profile } => {
+                if self.clients.contains_key(client_id) {
+                    return Err(LedgerError::ClientAlreadyExists(*client_id));
+                }
+                validate_profile(profile).map_err(invalid)?;
+                let body = ClientEvent::Registered(Box::new(ClientRegistered {
+                    client_id: *client_id,
+                    profile: (**profile).clone(),
+                }));
+                let event = Event {
+                    body: EventBody::Client(body),
+                    revision: 0,
+                    idempotency: None,
+                };
+                (vec![event], Receipt::Client(*client_id))
+            }
+            CommandKind::UpdateClient { client_id, patch } => {
+                let client = self.known_client(*client_id)?;
+                if patch.is_empty() {
+                    return Err(invalid("the update changes no field"));
+                }
+                validate_profile(&patch.applied_to(&client.profile)).map_err(invalid)?;
+                let body = ClientEvent::Updated(Box::new(ClientUpdated {
+                    client_id: *client_id,
+                    patch: (**patch).clone(),
+                }));
+                (
+                    vec![client_event(client, body)],
+                    Receipt::Client(*client_id),
+                )
+            }
+            CommandKind::BlockClient { client_id, reason } => {
+                self.decide_client_status(*client_id, ClientStatus::Blocked, reason)?
+            }
+            CommandKind::UnblockClient { client_id, reason } => {
+                self.decide_client_status(*client_id, ClientStatus::Active, reason)?
+            }
             CommandKind::ExpirePayment { payment_id } => {
                 let payment = self
                     .payments
@@ -327,6 +378,13 @@ impl Ledger {
         if self.accounts.contains_key(&open.account_id) {
             return Err(LedgerError::AccountAlreadyExists(open.account_id));
         }
+        // A registered, blocked client gets no new account. A client id never registered is
+        // still accepted: accounts predate client profiles (see the README).
+        if let Some(client_id) = open.client_id
+            && self.client_is_blocked(client_id)
+        {
+            return Err(LedgerError::ClientBlocked(client_id));
+        }
         if let Some(name) = &open.name {
             check_text("name", name)?;
         }
@@ -383,6 +441,52 @@ impl Ledger {
             }
             candidate += 1;
         }
+    }
+
+    fn known_client(&self, client_id: ClientId) -> Result<&Client, LedgerError> {
+        self.clients
+            .get(&client_id)
+            .ok_or(LedgerError::ClientNotFound(client_id))
+    }
+
+    fn client_is_blocked(&self, client_id: ClientId) -> bool {
+        self.clients
+            .get(&client_id)
+            .is_some_and(|client| client.status == ClientStatus::Blocked)
+    }
+
+    /// Block (active or inactive → blocked) or unblock (blocked → active).
+    fn decide_client_status(
+        &self,
+        client_id: ClientId,
+        to: ClientStatus,
+        reason: &Option<String>,
+    ) -> Result<(Vec<Event>, Receipt), LedgerError> {
+        if let Some(reason) = reason {
+            check_text("reason", reason)?;
+        }
+        let client = self.known_client(client_id)?;
+        let allowed = match to {
+            ClientStatus::Blocked => client.status != ClientStatus::Blocked,
+            _ => client.status == ClientStatus::Blocked,
+        };
+        if !allowed {
+            return Err(LedgerError::InvalidClientState {
+                client: client_id,
+                from: client.status,
+                to,
+            });
+        }
+        let change = ClientStatusChanged {
+            client_id,
+            reason: reason.clone(),
+        };
+        let body = if to == ClientStatus::Blocked {
+            ClientEvent::Blocked(change)
+        } else {
+            ClientEvent::Unblocked(change)
+        };
+        Ok((vec![client_event(client, body)], Receipt::Client(client_id)))
     }
 
     fn decide_status(
@@ -471,7 +575,7 @@ impl Ledger {
             CreateMode::Posted => PaymentStatus::Posted,
         };
         if create.mode != CreateMode::Draft {
-            check_can_move(&legs, lookup)?;
+            check_can_move(&legs, lookup, |id| self.client_is_blocked(id))?;
         }
         events.push(Event {
             body: EventBody::Payment(PaymentEvent::Created(PaymentCreated {
@@ -544,7 +648,11 @@ impl Ledger {
         if expires_at.is_some_and(|expires_at| expires_at <= at) {
             return Err(invalid("the expiry is not in the future"));
         }
-        check_can_move(&payment.legs, |id| self.accounts.get(&id))?;
+        check_can_move(
+            &payment.legs,
+            |id| self.accounts.get(&id),
+            |id| self.client_is_blocked(id),
+        )?;
         let body = PaymentEvent::Pended(PaymentPended {
             payment_id,
             legs: payment.legs.clone(),
@@ -588,6 +696,13 @@ impl Ledger {
                     AccountStatus::Closed => return Err(LedgerError::AccountClosed(account_id)),
                     AccountStatus::Active | AccountStatus::Inactive => {}
                 }
+            }
+            // The held money has not left yet: a blocked client's hold stays held (or is
+            // cancelled), it is not paid out.
+            if let Some(client_id) = self.accounts.get(&leg.debit).and_then(|a| a.client_id)
+                && self.client_is_blocked(client_id)
+            {
+                return Err(LedgerError::ClientBlocked(client_id));
             }
         }
         let legs = payment
@@ -647,11 +762,13 @@ impl Ledger {
         match &event.body {
             EventBody::Account(account_event) => self.apply_account(account_event, event.revision),
             EventBody::Payment(payment_event) => self.apply_payment(payment_event, event.revision),
+            EventBody::Client(client_event) => self.apply_client(client_event, event.revision),
         }
         if let Some(stamp) = &event.idempotency {
             let receipt = match &event.body {
                 EventBody::Account(e) => Receipt::Account(e.account_id()),
                 EventBody::Payment(e) => Receipt::Payment(e.payment_id()),
+                EventBody::Client(e) => Receipt::Client(e.client_id()),
             };
             self.idempotency.insert(
                 stamp.key.clone(),
@@ -660,6 +777,40 @@ impl Ledger {
                     receipt,
                 },
             );
+        }
+    }
+
+    fn apply_client(&mut self, event: &ClientEvent, revision: u64) {
+        if let ClientEvent::Registered(registered) = event {
+            self.clients.insert(
+                registered.client_id,
+                Client {
+                    id: registered.client_id,
+                    profile: registered.profile.clone(),
+                    status: ClientStatus::Active,
+                    block_reason: None,
+                    revision,
+                },
+            );
+            return;
+        }
+        let Some(client) = self.clients.get_mut(&event.client_id()) else {
+            return;
+        };
+        client.revision = revision;
+        match event {
+            ClientEvent::Registered(_) => {}
+            ClientEvent::Updated(updated) => {
+                client.profile = updated.patch.applied_to(&client.profile);
+            }
+            ClientEvent::Blocked(blocked) => {
+                client.status = ClientStatus::Blocked;
+                client.block_reason = blocked.reason.clone();
+            }
+            ClientEvent::Unblocked(_) => {
+                client.status = ClientStatus::Active;
+                client.block_reason = None;
+            }
         }
     }
 
@@ -899,10 +1050,13 @@ impl Ledger {
             .map(|(key, record)| (key.clone(), record.clone()))
             .collect();
         idempotency.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut clients: Vec<Client> = self.clients.values().cloned().collect();
+        clients.sort_by_key(|client| client.id);
         LedgerSnapshot {
             accounts,
             payments,
             idempotency,
+            clients,
         }
     }
 
@@ -920,15 +1074,22 @@ impl Ledger {
             ledger.payments.insert(payment.id, payment);
         }
         ledger.idempotency = snapshot.idempotency.into_iter().collect();
+        ledger.clients = snapshot
+            .clients
+            .into_iter()
+            .map(|client| (client.id, client))
+            .collect();
         ledger
     }
 }
 
-/// Every debited account may send and every credited one receive, and each debited account can
-/// afford the sum of its legs.
+/// Every debited account may send and every credited one receive, no debited account belongs to
+/// a blocked client, and each debited account can afford the sum of its legs. Credits to a
+/// blocked client's accounts still arrive: blocking stops money leaving, not money coming in.
 fn check_can_move<'a>(
     legs: &[Leg],
     lookup: impl Fn(AccountId) -> Option<&'a Account>,
+    client_blocked: impl Fn(ClientId) -> bool,
 ) -> Result<(), LedgerError> {
     // Few legs per payment: a small vec beats a map.
     let mut debit_totals: Vec<(AccountId, Decimal)> = Vec::with_capacity(legs.len());
@@ -939,6 +1100,11 @@ fn check_can_move<'a>(
             AccountStatus::Inactive => return Err(LedgerError::AccountInactive(leg.debit)),
             AccountStatus::Blocked => return Err(LedgerError::AccountBlocked(leg.debit)),
             AccountStatus::Closed => return Err(LedgerError::AccountClosed(leg.debit)),
+        }
+        if let Some(client_id) = debit.client_id
+            && client_blocked(client_id)
+        {
+            return Err(LedgerError::ClientBlocked(client_id));
         }
         let credit = lookup(leg.credit).ok_or(LedgerError::AccountNotFound(leg.credit))?;
         match credit.status {
@@ -972,6 +1138,14 @@ fn account_event(account: &Account, body: AccountEvent) -> Event {
     Event {
         body: EventBody::Account(body),
         revision: account.revision + 1,
+        idempotency: None,
+    }
+}
+
+fn client_event(client: &Client, body: ClientEvent) -> Event {
+    Event {
+        body: EventBody::Client(body),
+        revision: client.revision + 1,
         idempotency: None,
     }
 }

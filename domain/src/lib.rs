@@ -2,6 +2,7 @@
 //! in with each command, so every decision replays exactly.
 
 pub mod account;
+pub mod client;
 pub mod codec;
 pub mod command;
 pub mod error;
@@ -12,9 +13,10 @@ pub mod money;
 pub mod payment;
 
 pub use account::{Account, AccountStatus, AccountType, BalancePolicy};
+pub use client::{Client, ClientPatch, ClientProfile, ClientStatus, ClientType};
 pub use command::{Command, CommandKind, CreateMode, CreatePayment, LegRequest, OpenAccount};
 pub use error::LedgerError;
-pub use event::{AccountEvent, Event, EventBody, IdempotencyStamp, PaymentEvent};
+pub use event::{AccountEvent, ClientEvent, Event, EventBody, IdempotencyStamp, PaymentEvent};
 pub use ids::{AccountId, ClientId, PaymentId};
 pub use ledger::{Executed, Ledger, LedgerSnapshot, Processed, Receipt};
 pub use money::Currency;

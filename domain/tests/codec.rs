@@ -2,14 +2,20 @@
 //! error, never a guess.
 
 use chrono::{DateTime, Utc};
+use folio_domain::client::{
+    Address, BusinessPartner, ClientPatch, ClientProfile, ClientType, CompanyType,
+    ComplianceEvaluation, CountryGroup, FundFlows, IdentityDocument, Industry, RelatedIndividual,
+    Turnover,
+};
 use folio_domain::codec::{self, CURRENT_SCHEMA_VERSION, DecodeError};
 use folio_domain::event::{
-    AccountBlocked, AccountOpened, AccountRenamed, AccountStatusChanged, PaymentCancelled,
-    PaymentCreated, PaymentExpired, PaymentPended, PaymentPosted,
+    AccountBlocked, AccountOpened, AccountRenamed, AccountStatusChanged, ClientRegistered,
+    ClientStatusChanged, ClientUpdated, PaymentCancelled, PaymentCreated, PaymentExpired,
+    PaymentPended, PaymentPosted,
 };
 use folio_domain::{
-    AccountEvent, AccountId, AccountStatus, AccountType, BalancePolicy, ClientId, Currency,
-    EventBody, Leg, PaymentEvent, PaymentId, PaymentStatus, PostedLeg,
+    AccountEvent, AccountId, AccountStatus, AccountType, BalancePolicy, ClientEvent, ClientId,
+    Currency, EventBody, Leg, PaymentEvent, PaymentId, PaymentStatus, PostedLeg,
 };
 use rust_decimal_macros::dec;
 use uuid::Uuid;
@@ -45,6 +51,92 @@ fn bhd_leg() -> Leg {
         credit: account(),
         amount: dec!(0.125),
         currency: Currency::from_code("BHD").unwrap(),
+    }
+}
+
+fn client() -> ClientId {
+    ClientId(Uuid::from_u128(9))
+}
+
+/// A company profile with every field set, nested ones included.
+fn full_profile() -> ClientProfile {
+    let address = Address {
+        street_line1: Some("1 Main Street".into()),
+        street_line2: Some("Floor 2".into()),
+        city: Some("Berlin".into()),
+        state: Some("BE".into()),
+        zip: Some("10115".into()),
+        country: Some("DE".into()),
+    };
+    ClientProfile {
+        editor_user_id: Some(Uuid::from_u128(10)),
+        onboarding_id: Some(Uuid::from_u128(11)),
+        address: Some(address.clone()),
+        phone_number: Some("+49 30 1234567".into()),
+        email: Some("ops@example.com".into()),
+        risk_level: Some(3),
+        is_default_compliant: Some(true),
+        company_registration_date: chrono::NaiveDate::from_ymd_opt(2019, 8, 24),
+        country_of_registration: Some("DE".into()),
+        tax_residency_country: Some("DE".into()),
+        registration_number: Some("HRB 1234".into()),
+        industry: Some(Industry::EmiOrPi),
+        industry_other: Some("payments".into()),
+        turnover: Some(Turnover::Bellow100KEur),
+        web_site: Some("https://example.com".into()),
+        tax_number: Some("DE123".into()),
+        pay_ins_countries: Some(vec![CountryGroup::Uk, CountryGroup::Eea]),
+        pay_outs_countries: Some(vec![CountryGroup::Other]),
+        is_engaged_gambling_10k: Some(false),
+        is_foundation: Some(false),
+        is_publicly_listed: Some(true),
+        is_relevant_activity: Some(true),
+        purposes_account_opening: Some(vec![
+            folio_domain::client::AccountOpeningPurpose::DepositsAndSavings,
+        ]),
+        purposes_account_opening_other: Some("treasury".into()),
+        business_partners: Some(vec![BusinessPartner {
+            name: Some("Partner GmbH".into()),
+            incorporation_country_code: Some("AT".into()),
+            planned_transfers_quantity_month: Some(12),
+            planned_transfers_eur_volume_month: Some(dec!(15000.50)),
+            additional_info: None,
+            basis_partnership: Some("supplier".into()),
+            website: None,
+        }]),
+        fund_flows: Some(FundFlows {
+            planned_incoming_transfers_quantity: Some(4),
+            planned_incoming_transfers_eur_volume: Some(dec!(1000)),
+            planned_outbound_transfers_quantity: None,
+            planned_outbound_transfers_eur_volume: Some(dec!(0.01)),
+        }),
+        compliance_evaluation: Some(ComplianceEvaluation {
+            review_periodicity: Some("yearly".into()),
+            applied_limits: None,
+            additional_info: Some("ok".into()),
+        }),
+        custom_options: Some(serde_json::json!({"tier": "gold", "score": 0.1})),
+        related_individuals: Some(vec![RelatedIndividual {
+            first_name: Some("Ivan".into()),
+            last_name: Some("Ivanov".into()),
+            email: Some("test@local.com".into()),
+            is_ubo: Some(true),
+            is_pep: Some(false),
+            residence_country: Some("RU".into()),
+            birth_date: chrono::NaiveDate::from_ymd_opt(1980, 1, 2),
+            ownership: Some(dec!(25.5)),
+            document: Some(IdentityDocument {
+                document_type: Some("passport".into()),
+                number: Some("X123".into()),
+                expiration_date: chrono::NaiveDate::from_ymd_opt(2030, 1, 1),
+                ..IdentityDocument::default()
+            }),
+            residential_address: Some(address),
+            applicant_id: Some(Uuid::from_u128(12)),
+            ..RelatedIndividual::default()
+        }]),
+        company_type: Some(CompanyType::SoleTrader),
+        ..ClientProfile::new(ClientType::Company, "Example Ltd".into())
     }
 }
 
@@ -164,6 +256,47 @@ fn samples() -> Vec<(&'static str, EventBody)> {
                 released: vec![leg(), bhd_leg()],
             })),
         ),
+        (
+            "ClientRegistered",
+            EventBody::Client(ClientEvent::Registered(Box::new(ClientRegistered {
+                client_id: client(),
+                profile: full_profile(),
+            }))),
+        ),
+        (
+            "ClientRegistered",
+            EventBody::Client(ClientEvent::Registered(Box::new(ClientRegistered {
+                client_id: client(),
+                profile: ClientProfile::new(ClientType::Individual, "Jane Doe".into()),
+            }))),
+        ),
+        (
+            "ClientUpdated",
+            EventBody::Client(ClientEvent::Updated(Box::new(ClientUpdated {
+                client_id: client(),
+                patch: ClientPatch {
+                    legal_name: Some("Renamed Ltd".into()),
+                    email: Some(None),
+                    phone_number: Some(Some("+44 20 7946 0000".into())),
+                    turnover: Some(Some(Turnover::Above5000KEur)),
+                    ..ClientPatch::default()
+                },
+            }))),
+        ),
+        (
+            "ClientBlocked",
+            EventBody::Client(ClientEvent::Blocked(ClientStatusChanged {
+                client_id: client(),
+                reason: Some("sanctions check".into()),
+            })),
+        ),
+        (
+            "ClientUnblocked",
+            EventBody::Client(ClientEvent::Unblocked(ClientStatusChanged {
+                client_id: client(),
+                reason: None,
+            })),
+        ),
     ]
 }
 
@@ -172,7 +305,7 @@ fn every_event_type_round_trips() {
     let samples = samples();
     let mut types: Vec<&str> = samples.iter().map(|(t, _)| *t).collect();
     types.dedup();
-    assert_eq!(types.len(), 11, "one sample per event type");
+    assert_eq!(types.len(), 15, "one sample per event type");
     for (expected_type, body) in samples {
         let (event_type, version, payload) = codec::encode(&body);
         assert_eq!(event_type, expected_type);
@@ -304,4 +437,60 @@ fn a_payload_with_a_wrong_field_is_an_error_naming_the_type() {
     assert_payload_error("AccountClosed", "");
     assert_payload_error("AccountClosed", "{");
     assert_payload_error("AccountClosed", "[]");
+}
+
+#[test]
+fn a_client_update_tells_a_cleared_field_from_an_untouched_one() {
+    let body = &samples()
+        .into_iter()
+        .find(|(t, _)| *t == "ClientUpdated")
+        .unwrap()
+        .1;
+    let (_, _, payload) = codec::encode(body);
+    // Cleared: present as null. Untouched: absent.
+    assert!(payload.contains(r#""email":null"#), "{payload}");
+    assert!(!payload.contains("webSite"), "{payload}");
+    let EventBody::Client(ClientEvent::Updated(updated)) =
+        codec::decode("ClientUpdated", 1, &payload).unwrap()
+    else {
+        panic!("decoded to another type");
+    };
+    assert_eq!(updated.patch.email, Some(None));
+    assert_eq!(updated.patch.web_site, None);
+}
+
+#[test]
+fn client_payloads_use_the_api_field_names_and_refuse_unknown_ones() {
+    let (_, _, registered) = codec::encode(&samples()[15].1);
+    for name in [
+        r#""type":"company""#,
+        r#""legalName":"Example Ltd""#,
+        r#""isEngagedGambling10K":false"#,
+        r#""industry":"emiOrPi""#,
+        r#""turnover":"bellow100KEur""#,
+        r#""companyType":"soleTrader""#,
+        r#""streetLine1":"1 Main Street""#,
+        r#""plannedTransfersEurVolumeMonth":"15000.50""#,
+    ] {
+        assert!(
+            registered.contains(name),
+            "{name} missing from {registered}"
+        );
+    }
+    // Unknown or misspelled fields, at the top and nested, are errors.
+    assert_payload_error(
+        "ClientRegistered",
+        &registered.replace(r#""legalName""#, r#""legal_name""#),
+    );
+    assert_payload_error(
+        "ClientRegistered",
+        &registered.replace(r#""streetLine1""#, r#""street""#),
+    );
+    assert_payload_error(
+        "ClientRegistered",
+        &registered.replace(r#""emiOrPi""#, r#""banking""#),
+    );
+    let (_, _, blocked) = codec::encode(&samples()[18].1);
+    assert_payload_error("ClientBlocked", &blocked.replace("reason", "why"));
+    assert_payload_error("ClientUpdated", &blocked.replace("reason", "patch"));
 }

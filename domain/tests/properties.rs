@@ -602,6 +602,14 @@ impl Model {
                     }
                 }
             }
+            // Client rules have their own scenarios (tests/clients.rs); this generator draws
+            // only account and payment commands.
+            CommandKind::RegisterClient { .. }
+            | CommandKind::UpdateClient { .. }
+            | CommandKind::BlockClient { .. }
+            | CommandKind::UnblockClient { .. } => {
+                panic!("the generator draws no client commands")
+            }
         }
     }
 

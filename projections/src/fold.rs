@@ -5,12 +5,13 @@
 //! events changes some of them and adds statement lines; `take_changes` hands over each changed
 //! row once, so a batch writes every row once however many events touched it.
 
-use crate::rows::{AccountRow, DailyRow, PaymentRow, TransactionRow, TransactionType};
+use crate::rows::{AccountRow, ClientRow, DailyRow, PaymentRow, TransactionRow, TransactionType};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use folio_domain::event::{PaymentCancelled, PaymentExpired};
 use folio_domain::{
-    AccountEvent, AccountId, AccountType, EventBody, Leg, PaymentEvent, PaymentId, PaymentStatus,
+    AccountEvent, AccountId, AccountType, ClientEvent, ClientId, ClientStatus, EventBody, Leg,
+    PaymentEvent, PaymentId, PaymentStatus,
 };
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
@@ -90,13 +91,16 @@ pub struct Changes {
     pub payments: Vec<PaymentRow>,
     pub transactions: Vec<TransactionRow>,
     pub daily: Vec<DailyRow>,
+    /// Client rows (ledger scope only).
+    pub clients: Vec<ClientRow>,
     /// The position of the last event folded.
     pub position: u64,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.accounts.is_empty()
+        self.clients.is_empty()
+            && self.accounts.is_empty()
             && self.payments.is_empty()
             && self.transactions.is_empty()
             && self.daily.is_empty()
@@ -111,6 +115,8 @@ pub struct FoldState {
     pub latest_days: Vec<DailyRow>,
     /// Payments still draft or pending.
     pub open_payments: Vec<PaymentRow>,
+    /// Every client (ledger scope): an update changes some fields of a whole row.
+    pub clients: Vec<ClientRow>,
     pub position: u64,
 }
 
@@ -120,6 +126,8 @@ pub struct Fold {
     accounts: HashMap<AccountId, AccountRow>,
     latest_days: HashMap<AccountId, DailyRow>,
     open_payments: HashMap<PaymentId, PaymentRow>,
+    clients: HashMap<ClientId, ClientRow>,
+    dirty_clients: HashSet<ClientId>,
     dirty_accounts: HashSet<AccountId>,
     dirty_days: HashSet<AccountId>,
     /// Days a batch closed (a later day began for the account): written once, then dropped.
@@ -152,6 +160,12 @@ impl Fold {
                 .into_iter()
                 .map(|p| (p.payment_id, p))
                 .collect(),
+            clients: state
+                .clients
+                .into_iter()
+                .map(|c| (c.client_id, c))
+                .collect(),
+            dirty_clients: HashSet::new(),
             dirty_accounts: HashSet::new(),
             dirty_days: HashSet::new(),
             closed_days: Vec::new(),
@@ -169,6 +183,10 @@ impl Fold {
 
     pub fn account(&self, id: AccountId) -> Option<&AccountRow> {
         self.accounts.get(&id)
+    }
+
+    pub fn client(&self, id: ClientId) -> Option<&ClientRow> {
+        self.clients.get(&id)
     }
 
     /// The business day an instant falls on in the configured time zone.
@@ -191,7 +209,52 @@ impl Fold {
             EventBody::Payment(payment_event) => {
                 self.apply_payment(position, recorded_at, payment_event)
             }
+            // Clients are the ledger scope's; the balances projector only moves counters.
+            EventBody::Client(client_event) if self.scope == FoldScope::Ledger => {
+                self.apply_client(position, recorded_at, client_event)
+            }
+            EventBody::Client(_) => {}
         }
+    }
+
+    fn apply_client(&mut self, position: u64, at: DateTime<Utc>, event: &ClientEvent) {
+        let id = event.client_id();
+        if let ClientEvent::Registered(registered) = event {
+            self.clients.insert(
+                id,
+                ClientRow {
+                    client_id: id,
+                    status: ClientStatus::Active,
+                    profile: registered.profile.clone(),
+                    block_reason: None,
+                    version: 1,
+                    last_position: position,
+                    created_at: at,
+                    updated_at: at,
+                },
+            );
+            self.dirty_clients.insert(id);
+            return;
+        }
+        let Some(row) = self.clients.get_mut(&id) else {
+            return;
+        };
+        match event {
+            ClientEvent::Registered(_) => {}
+            ClientEvent::Updated(updated) => row.profile = updated.patch.applied_to(&row.profile),
+            ClientEvent::Blocked(blocked) => {
+                row.status = ClientStatus::Blocked;
+                row.block_reason = blocked.reason.clone();
+            }
+            ClientEvent::Unblocked(_) => {
+                row.status = ClientStatus::Active;
+                row.block_reason = None;
+            }
+        }
+        row.version += 1;
+        row.last_position = position;
+        row.updated_at = at;
+        self.dirty_clients.insert(id);
     }
 
     /// Hands over the rows changed since the last call.
@@ -207,8 +270,14 @@ impl Fold {
                 .drain()
                 .filter_map(|id| self.latest_days.get(&id).cloned()),
         );
+        let clients = self
+            .dirty_clients
+            .drain()
+            .filter_map(|id| self.clients.get(&id).cloned())
+            .collect();
         Changes {
             scope: self.scope,
+            clients,
             accounts,
             payments: self.changed_payments.drain().map(|(_, row)| row).collect(),
             transactions: std::mem::take(&mut self.transactions),

@@ -13,3 +13,5 @@ CREATE INDEX IF NOT EXISTS {p}rm_payments_source ON {p}rm_payments (source_accou
 CREATE INDEX IF NOT EXISTS {p}rm_payments_destination ON {p}rm_payments (destination_account_id, created_at);
 CREATE INDEX IF NOT EXISTS {p}rm_payments_created ON {p}rm_payments (created_at, payment_id);
 CREATE INDEX IF NOT EXISTS {p}rm_daily_balances_day ON {p}rm_daily_balances (day);
+CREATE INDEX IF NOT EXISTS {p}rm_clients_created ON {p}rm_clients (created_at, client_id);
+CREATE INDEX IF NOT EXISTS {p}rm_clients_status ON {p}rm_clients (status, client_type);

@@ -9,3 +9,5 @@ CREATE INDEX IF NOT EXISTS payments_source{i} ON {p}payments (source_account_id,
 CREATE INDEX IF NOT EXISTS payments_destination{i} ON {p}payments (destination_account_id, created_at);
 CREATE INDEX IF NOT EXISTS payments_created{i} ON {p}payments (created_at);
 CREATE INDEX IF NOT EXISTS daily_balances_day{i} ON {p}daily_balances (day);
+CREATE INDEX IF NOT EXISTS clients_created{i} ON {p}clients (created_at, client_id);
+CREATE INDEX IF NOT EXISTS clients_status{i} ON {p}clients (status, client_type);

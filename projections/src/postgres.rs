@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use filter::Conditions;
 use folio_domain::{AccountId, ClientId, Currency, PaymentId};
-use rows::{ACCOUNT_COLUMNS, DAILY_COLUMNS, PAYMENT_COLUMNS, TRANSACTION_COLUMNS};
+use rows::{ACCOUNT_COLUMNS, CLIENT_COLUMNS, DAILY_COLUMNS, PAYMENT_COLUMNS, TRANSACTION_COLUMNS};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgPool, Row};
 use std::time::Duration;
@@ -155,9 +155,18 @@ impl ReadModelStore for PgReadModels {
                 accounts,
                 latest_days: Vec::new(),
                 open_payments: Vec::new(),
+                clients: Vec::new(),
                 position,
             });
         }
+        let clients = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {CLIENT_COLUMNS} FROM rm_clients"
+        )))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(rows::client)
+        .collect::<Result<_, _>>()?;
         // Each account's latest day.
         let latest_days = sqlx::query(AssertSqlSafe(format!(
             "SELECT DISTINCT ON (account_id) {DAILY_COLUMNS} FROM rm_daily_balances \
@@ -181,6 +190,7 @@ impl ReadModelStore for PgReadModels {
             accounts,
             latest_days,
             open_payments,
+            clients,
             position,
         })
     }
@@ -253,6 +263,42 @@ impl ReadModelStore for PgReadModels {
             "created_at, account_id",
             page,
             rows::account,
+        )
+        .await
+    }
+
+    async fn client(&self, id: ClientId) -> Result<Option<ClientRow>, ProjectionError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {CLIENT_COLUMNS} FROM rm_clients WHERE client_id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(rows::client)
+        .transpose()
+    }
+
+    async fn clients(
+        &self,
+        filter: &ClientFilter,
+        page: PageRequest,
+    ) -> Result<Page<ClientRow>, ProjectionError> {
+        let mut conditions = Conditions::default();
+        conditions.uuids("client_id", filter.client_ids.iter().map(|id| id.0));
+        conditions.texts("status", filter.statuses.iter().map(rows::enum_text));
+        conditions.texts("client_type", filter.types.iter().map(rows::enum_text));
+        if let Some(pattern) = filter.search_pattern() {
+            conditions.like("search_text", pattern);
+        }
+        filter::paged(
+            &self.pool,
+            "rm_clients",
+            CLIENT_COLUMNS,
+            &conditions,
+            "created_at, client_id",
+            page,
+            rows::client,
         )
         .await
     }

@@ -3,7 +3,8 @@
 use crate::rows::TransactionType;
 use chrono::{DateTime, NaiveDate, Utc};
 use folio_domain::{
-    AccountId, AccountStatus, AccountType, ClientId, Currency, PaymentId, PaymentStatus,
+    AccountId, AccountStatus, AccountType, ClientId, ClientStatus, ClientType, Currency, PaymentId,
+    PaymentStatus,
 };
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -71,6 +72,37 @@ pub struct AccountFilter {
     pub currencies: Vec<Currency>,
     pub statuses: Vec<AccountStatus>,
     pub types: Vec<AccountType>,
+}
+
+/// The client list's filters (API.md §2.2: status, type), plus ids and a text search.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientFilter {
+    pub client_ids: Vec<ClientId>,
+    pub statuses: Vec<ClientStatus>,
+    pub types: Vec<ClientType>,
+    /// Case-insensitive substring of the legal name or the e-mail address.
+    pub search: Option<String>,
+}
+
+impl ClientFilter {
+    /// The search as a LIKE pattern over `ClientRow::search_text` (escape character `\`), or
+    /// None for no search.
+    pub fn search_pattern(&self) -> Option<String> {
+        let search = self.search.as_deref()?.to_lowercase();
+        if search.is_empty() {
+            return None;
+        }
+        let mut pattern = String::with_capacity(search.len() + 2);
+        pattern.push('%');
+        for c in search.chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        Some(pattern)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use folio_domain::{
-    AccountId, AccountStatus, AccountType, ClientId, Currency, Leg, PaymentId, PaymentStatus,
+    AccountId, AccountStatus, AccountType, ClientId, ClientProfile, ClientStatus, Currency, Leg,
+    PaymentId, PaymentStatus,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,30 @@ impl AccountRow {
 
     pub fn available_balance(&self) -> Decimal {
         self.balance() - self.held()
+    }
+}
+
+/// A client's profile and status (the clients read model): what ClientDto is made from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientRow {
+    pub client_id: ClientId,
+    pub status: ClientStatus,
+    /// Every ClientDto field a command sets (type, legalName, email, address, …).
+    pub profile: ClientProfile,
+    /// Why the client is blocked (None while it is not).
+    pub block_reason: Option<String>,
+    /// Events applied to this client (its stream's revision + 1).
+    pub version: u64,
+    pub last_position: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ClientRow {
+    /// The lower-cased legal name and e-mail, one per line: what a name/e-mail search scans.
+    pub fn search_text(&self) -> String {
+        let email = self.profile.email.as_deref().unwrap_or_default();
+        format!("{}\n{}", self.profile.legal_name, email).to_lowercase()
     }
 }
 

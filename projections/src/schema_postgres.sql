@@ -77,3 +77,23 @@ CREATE TABLE IF NOT EXISTS {p}rm_transfers (
     last_position bigint NOT NULL,
     CONSTRAINT {p}rm_transfers_pkey PRIMARY KEY (transfer_id)
 );
+
+-- One row per client: the filtered columns, and the whole profile as jsonb (every ClientDto
+-- field a command sets). search_text is the lower-cased legal name and e-mail, for substring
+-- search (lower-cased in Rust, so both backends match the same rows).
+CREATE TABLE IF NOT EXISTS {p}rm_clients (
+    client_id uuid NOT NULL,
+    client_type text NOT NULL,
+    status text NOT NULL,
+    legal_name text NOT NULL,
+    email text,
+    phone_number text,
+    search_text text NOT NULL,
+    profile jsonb NOT NULL,
+    block_reason text,
+    version bigint NOT NULL,
+    last_position bigint NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    CONSTRAINT {p}rm_clients_pkey PRIMARY KEY (client_id)
+);

@@ -77,3 +77,21 @@ CREATE TABLE IF NOT EXISTS {p}transfers (
     updated_at INTEGER NOT NULL,
     last_position INTEGER NOT NULL
 );
+
+-- One row per client: the filtered columns, and the whole profile as JSON (every ClientDto field
+-- a command sets). search_text is the lower-cased legal name and e-mail, for substring search.
+CREATE TABLE IF NOT EXISTS {p}clients (
+    client_id BLOB PRIMARY KEY,
+    client_type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    legal_name TEXT NOT NULL,
+    email TEXT,
+    phone_number TEXT,
+    search_text TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    block_reason TEXT,
+    version INTEGER NOT NULL,
+    last_position INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);

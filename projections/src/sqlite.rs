@@ -9,7 +9,8 @@ use crate::store::{ReadModelStore, Tables};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use folio_domain::{
-    AccountId, AccountStatus, AccountType, ClientId, Currency, PaymentId, PaymentStatus,
+    AccountId, AccountStatus, AccountType, ClientId, ClientStatus, Currency, PaymentId,
+    PaymentStatus,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
 use rust_decimal::Decimal;
@@ -84,6 +85,14 @@ impl Db {
         writer.execute_batch(&schema_sql(""))?;
         if !has_indexes(&writer, "accounts")? {
             writer.execute_batch(&indexes_sql("", &index_suffix()))?;
+        } else if !has_indexes(&writer, "clients")? {
+            // Read models created before the clients table: only its indexes are missing.
+            let client_indexes: String = indexes_sql("", &index_suffix())
+                .lines()
+                .filter(|line| line.contains(" ON clients "))
+                .collect::<Vec<_>>()
+                .join("\n");
+            writer.execute_batch(&client_indexes)?;
         }
         Ok(Db {
             path: path.to_path_buf(),
@@ -203,8 +212,15 @@ impl ReadModelStore for SqliteReadModels {
                     accounts,
                     latest_days: Vec::new(),
                     open_payments: Vec::new(),
+                    clients: Vec::new(),
                     position,
                 });
+            }
+            let mut clients = Vec::new();
+            let mut statement = c.prepare("SELECT * FROM clients")?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                clients.push(client_from_row(row)?);
             }
             // Each account's latest day: the row with the greatest day per account.
             let mut latest_days = Vec::new();
@@ -227,6 +243,7 @@ impl ReadModelStore for SqliteReadModels {
                 accounts,
                 latest_days,
                 open_payments,
+                clients,
                 position,
             })
         })
@@ -355,6 +372,44 @@ impl ReadModelStore for SqliteReadModels {
                 )
             })
             .await
+    }
+
+    async fn client(&self, id: ClientId) -> Result<Option<ClientRow>, ProjectionError> {
+        self.with_reader(move |c| {
+            c.query_row(
+                "SELECT * FROM clients WHERE client_id = ?1",
+                params![id.0.as_bytes()],
+                |row| Ok(client_from_row(row)),
+            )
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn clients(
+        &self,
+        filter: &ClientFilter,
+        page: PageRequest,
+    ) -> Result<Page<ClientRow>, ProjectionError> {
+        let mut conditions = Conditions::default();
+        conditions.blobs("client_id", filter.client_ids.iter().map(|id| id.0));
+        conditions.texts("status", filter.statuses.iter().map(enum_text));
+        conditions.texts("client_type", filter.types.iter().map(enum_text));
+        if let Some(pattern) = filter.search_pattern() {
+            conditions.like("search_text", pattern);
+        }
+        self.with_reader(move |c| {
+            paged(
+                c,
+                "clients",
+                &conditions,
+                "created_at, client_id",
+                page,
+                client_from_row,
+            )
+        })
+        .await
     }
 
     async fn payment(&self, id: PaymentId) -> Result<Option<PaymentRow>, ProjectionError> {
@@ -558,7 +613,8 @@ fn has_indexes(c: &Connection, table: &str) -> Result<bool, ProjectionError> {
     Ok(count > 0)
 }
 
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 7] = [
+    "clients",
     "accounts",
     "ledger_accounts",
     "transactions",
@@ -700,8 +756,32 @@ fn write_accounts(c: &Connection, table: &str, rows: &[AccountRow]) -> Result<()
     Ok(())
 }
 
-/// Statement lines, daily balances and payments (empty in the balances scope).
+/// Statement lines, daily balances, payments and clients (empty in the balances scope).
 fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), ProjectionError> {
+    let mut clients = c.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {prefix}clients (client_id, client_type, status, legal_name, email, \
+         phone_number, search_text, profile, block_reason, version, last_position, created_at, \
+         updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    ))?;
+    for client in &changes.clients {
+        let profile = serde_json::to_string(&client.profile)
+            .map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
+        clients.execute(params![
+            client.client_id.0.as_bytes(),
+            enum_text(&client.profile.client_type),
+            enum_text(&client.status),
+            client.profile.legal_name,
+            client.profile.email,
+            client.profile.phone_number,
+            client.search_text(),
+            profile,
+            client.block_reason,
+            client.version as i64,
+            client.last_position as i64,
+            client.created_at.timestamp_micros(),
+            client.updated_at.timestamp_micros(),
+        ])?;
+    }
     let mut transactions = c.prepare_cached(&format!(
         "INSERT OR IGNORE INTO {prefix}transactions (position, line, transaction_id, payment_id, account_id, type, amount, \
          amount_minor, currency, balance_after, available_after, description, created_at) \
@@ -869,6 +949,21 @@ fn account_from_row(row: &Row<'_>) -> Result<AccountRow, ProjectionError> {
     })
 }
 
+fn client_from_row(row: &Row<'_>) -> Result<ClientRow, ProjectionError> {
+    let profile: String = row.get("profile")?;
+    Ok(ClientRow {
+        client_id: ClientId(uuid_from(&row.get::<_, Vec<u8>>("client_id")?)?),
+        status: enum_from::<ClientStatus>(&row.get::<_, String>("status")?)?,
+        profile: serde_json::from_str(&profile)
+            .map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
+        block_reason: row.get("block_reason")?,
+        version: row.get::<_, i64>("version")? as u64,
+        last_position: row.get::<_, i64>("last_position")? as u64,
+        created_at: time_from(row.get("created_at")?)?,
+        updated_at: time_from(row.get("updated_at")?)?,
+    })
+}
+
 fn transaction_from_row(row: &Row<'_>) -> Result<TransactionRow, ProjectionError> {
     let kind: String = row.get("type")?;
     Ok(TransactionRow {
@@ -993,6 +1088,12 @@ impl Conditions {
     fn integer_at_most(&mut self, column: &str, value: i64) {
         self.clauses.push(format!("{column} <= ?"));
         self.values.push(Value::Integer(value));
+    }
+
+    /// `column LIKE pattern`, with `\` escaping the pattern's literal `%`, `_` and `\`.
+    fn like(&mut self, column: &str, pattern: String) {
+        self.clauses.push(format!("{column} LIKE ? ESCAPE '\\'"));
+        self.values.push(Value::Text(pattern));
     }
 
     fn text_at_most(&mut self, column: &str, value: String) {

@@ -47,6 +47,13 @@ pub trait ReadModelStore: Send + Sync + 'static {
         filter: &AccountFilter,
         page: PageRequest,
     ) -> Result<Page<AccountRow>, ProjectionError>;
+    async fn client(&self, id: ClientId) -> Result<Option<ClientRow>, ProjectionError>;
+    /// Clients matching `filter`, oldest first (then by id), with the total count.
+    async fn clients(
+        &self,
+        filter: &ClientFilter,
+        page: PageRequest,
+    ) -> Result<Page<ClientRow>, ProjectionError>;
     async fn payment(&self, id: PaymentId) -> Result<Option<PaymentRow>, ProjectionError>;
     async fn payments(
         &self,

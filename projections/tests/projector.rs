@@ -9,8 +9,9 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use folio_domain::{
-    AccountId, AccountStatus, AccountType, ClientId, CommandKind, CreateMode, CreatePayment,
-    Currency, Ledger, LegRequest, OpenAccount, PaymentId,
+    AccountId, AccountStatus, AccountType, ClientId, ClientPatch, ClientProfile, ClientStatus,
+    ClientType, CommandKind, CreateMode, CreatePayment, Currency, Ledger, LegRequest, OpenAccount,
+    PaymentId,
 };
 use folio_engine::{CommandRequest, Engine, EngineConfig, EngineHandle, recover};
 use folio_projections::query::*;
@@ -297,6 +298,73 @@ async fn mixed_load(handle: &EngineHandle, accounts: &[AccountId], rounds: usize
     position
 }
 
+/// The id of test client `n`.
+fn client_id(n: u128) -> ClientId {
+    ClientId(Uuid::from_u128(0xC11E_0000 + n))
+}
+
+/// Clients 1..=count: companies and individuals, every third one with a Unicode name, updated
+/// (e-mail changed or cleared), every fourth blocked with a reason, client 4 unblocked again.
+/// Returns the last position written.
+async fn client_load(handle: &EngineHandle, count: u128) -> u64 {
+    let mut position = 0;
+    let run = |kind: CommandKind| {
+        let handle = handle.clone();
+        async move { handle.execute(CommandRequest::new(kind)).await.unwrap() }
+    };
+    for n in 1..=count {
+        let (client_type, name) = match n % 3 {
+            0 => (ClientType::Company, format!("Ünïcode Bäckerei {n} GmbH")),
+            1 => (ClientType::Company, format!("Acme {n} Ltd")),
+            _ => (ClientType::Individual, format!("Jane Doe {n}")),
+        };
+        let profile = ClientProfile {
+            email: Some(format!("client{n}@example.com")),
+            phone_number: Some("+49 30 1234567".into()),
+            country_of_registration: Some("DE".into()),
+            risk_level: Some((n % 5) as i32),
+            custom_options: Some(serde_json::json!({"tier": n, "rate": 0.1})),
+            ..ClientProfile::new(client_type, name)
+        };
+        position = run(CommandKind::RegisterClient {
+            client_id: client_id(n),
+            profile: Box::new(profile),
+        })
+        .await
+        .position;
+        if n % 2 == 0 {
+            let email = (n % 4 != 0).then(|| format!("renamed{n}@example.org"));
+            let patch = ClientPatch {
+                email: Some(email),
+                ..ClientPatch::default()
+            };
+            position = run(CommandKind::UpdateClient {
+                client_id: client_id(n),
+                patch: Box::new(patch),
+            })
+            .await
+            .position;
+        }
+        if n % 4 == 0 {
+            position = run(CommandKind::BlockClient {
+                client_id: client_id(n),
+                reason: Some(format!("review {n}")),
+            })
+            .await
+            .position;
+        }
+    }
+    if count >= 4 {
+        position = run(CommandKind::UnblockClient {
+            client_id: client_id(4),
+            reason: None,
+        })
+        .await
+        .position;
+    }
+    position
+}
+
 /// Everything a client can read from the models, for comparing two sets of tables.
 async fn everything(
     models: &dyn ReadModelStore,
@@ -305,11 +373,25 @@ async fn everything(
     Vec<TransactionRow>,
     Vec<DailyRow>,
     Vec<PaymentRow>,
+    Vec<ClientRow>,
 ) {
+    let mut clients = Vec::new();
+    let mut page = 1;
+    loop {
+        let batch = models
+            .clients(&ClientFilter::default(), PageRequest::new(page, 100))
+            .await
+            .unwrap();
+        clients.extend(batch.items);
+        if u64::from(page) >= batch.total_pages {
+            break;
+        }
+        page += 1;
+    }
     let mut accounts = Vec::new();
     let mut transactions = Vec::new();
     let mut payments = Vec::new();
-    let mut page = 1;
+    page = 1;
     loop {
         let batch = models
             .accounts(&AccountFilter::default(), PageRequest::new(page, 100))
@@ -351,7 +433,7 @@ async fn everything(
         .unwrap();
     // Row versions and update times depend on batch boundaries only through `version`, which
     // counts events and so is the same whatever the batching.
-    (accounts, transactions, daily, payments)
+    (accounts, transactions, daily, payments, clients)
 }
 
 fn assert_models_match_ledger(accounts: &[AccountRow], ledger: &Ledger) {
@@ -395,7 +477,7 @@ async fn the_read_models_follow_the_log_and_a_reader_can_wait_for_its_write(back
         .unwrap();
 
     let recovered = recover(log.as_ref()).await.unwrap();
-    let (rows, transactions, _, payments) = everything(models.as_ref()).await;
+    let (rows, transactions, _, payments, _) = everything(models.as_ref()).await;
     assert_models_match_ledger(&rows, &recovered.ledger);
     assert_eq!(payments.len(), recovered.ledger.payments().count());
 
@@ -543,6 +625,16 @@ impl ReadModelStore for FailingWrites {
     ) -> Result<Page<AccountRow>, ProjectionError> {
         self.inner.accounts(filter, page).await
     }
+    async fn client(&self, id: ClientId) -> Result<Option<ClientRow>, ProjectionError> {
+        self.inner.client(id).await
+    }
+    async fn clients(
+        &self,
+        filter: &ClientFilter,
+        page: PageRequest,
+    ) -> Result<Page<ClientRow>, ProjectionError> {
+        self.inner.clients(filter, page).await
+    }
     async fn payment(&self, id: PaymentId) -> Result<Option<PaymentRow>, ProjectionError> {
         self.inner.payment(id).await
     }
@@ -588,6 +680,7 @@ async fn a_batch_that_fails_mid_way_is_neither_skipped_nor_repeated(backend: Bac
         .await
         .unwrap();
     let handle = engine.handle();
+    client_load(&handle, 9).await;
     let accounts = open_funded(&handle, 5).await;
     let position = mixed_load(&handle, &accounts, 40).await;
 
@@ -669,6 +762,7 @@ async fn a_rebuild_under_load_ends_equal_to_the_live_projection(backend: Backend
         .await
         .unwrap();
     let handle = engine.handle();
+    client_load(&handle, 9).await;
     let accounts = open_funded(&handle, 6).await;
     mixed_load(&handle, &accounts, 50).await;
 
@@ -940,6 +1034,7 @@ async fn sqlite_and_postgres_read_models_hold_the_same_rows() {
         .await
         .unwrap();
     let handle = engine.handle();
+    client_load(&handle, 13).await;
     let accounts = open_funded(&handle, 6).await;
     let position = mixed_load(&handle, &accounts, 60).await;
 
@@ -963,6 +1058,7 @@ async fn sqlite_and_postgres_read_models_hold_the_same_rows() {
     }
     let expected = everything(on_sqlite.as_ref()).await;
     assert!(!expected.1.is_empty() && !expected.2.is_empty() && !expected.3.is_empty());
+    assert_eq!(expected.4.len(), 13);
     assert_eq!(everything(on_postgres.as_ref()).await, expected);
     assert_same_answers(on_sqlite.as_ref(), on_postgres.as_ref(), &accounts).await;
 
@@ -1059,4 +1155,165 @@ async fn assert_same_answers(
             b.load_state(scope).await.unwrap().position
         );
     }
+    let client_filters = [
+        ClientFilter {
+            statuses: vec![ClientStatus::Active],
+            types: vec![ClientType::Company],
+            ..Default::default()
+        },
+        ClientFilter {
+            search: Some("BÄCKEREI".into()),
+            ..Default::default()
+        },
+        ClientFilter {
+            search: Some("example.org".into()),
+            statuses: vec![ClientStatus::Blocked, ClientStatus::Active],
+            ..Default::default()
+        },
+    ];
+    for filter in &client_filters {
+        let first = a.clients(filter, PageRequest::new(2, 2)).await.unwrap();
+        assert!(first.total_count > 2, "{filter:?} pages past the first");
+        assert_eq!(
+            first,
+            b.clients(filter, PageRequest::new(2, 2)).await.unwrap()
+        );
+    }
+    let some = client_id(8);
+    assert_eq!(a.client(some).await.unwrap(), b.client(some).await.unwrap());
+}
+
+on_both_backends!(the_clients_read_model_answers_by_id_and_by_filter);
+
+/// One row per client with its profile, status, block reason, version and times; lookups and
+/// filtered pages with their totals; and the ledger's client rules seen through the engine.
+async fn the_clients_read_model_answers_by_id_and_by_filter(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let log = setup.log().await;
+    let engine = Engine::start(log.clone(), EngineConfig::default())
+        .await
+        .unwrap();
+    let handle = engine.handle();
+    let position = client_load(&handle, 12).await;
+    // A blocked client opens no account; the refusal records nothing.
+    let refused = handle
+        .execute(CommandRequest::new(CommandKind::OpenAccount(OpenAccount {
+            account_id: AccountId(Uuid::now_v7()),
+            client_id: Some(client_id(8)),
+            currency: eur(),
+            account_type: AccountType::Current,
+            name: None,
+            number: None,
+            overdraft_limit: Decimal::ZERO,
+            status: AccountStatus::Active,
+        })))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(folio_engine::EngineError::Rejected(
+                folio_domain::LedgerError::ClientBlocked(id)
+            )) if id == client_id(8)
+        ),
+        "{refused:?}"
+    );
+    let models = setup.models().await;
+    let worker = Projector::start(log.clone(), models.clone(), ProjectorConfig::default())
+        .await
+        .unwrap();
+    worker
+        .handle()
+        .wait_for(position, Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    // Client 8: registered, e-mail cleared, blocked.
+    let row = models
+        .client(client_id(8))
+        .await
+        .unwrap()
+        .expect("client 8");
+    assert_eq!(row.status, ClientStatus::Blocked);
+    assert_eq!(row.block_reason.as_deref(), Some("review 8"));
+    assert_eq!(row.profile.email, None);
+    assert_eq!(row.profile.legal_name, "Jane Doe 8");
+    assert_eq!(
+        row.profile.custom_options,
+        Some(serde_json::json!({"tier": 8, "rate": 0.1}))
+    );
+    assert_eq!(row.version, 3);
+    assert!(row.updated_at >= row.created_at);
+    // Client 4: blocked, then unblocked: active, no reason, four events.
+    let row = models
+        .client(client_id(4))
+        .await
+        .unwrap()
+        .expect("client 4");
+    assert_eq!(
+        (row.status, row.block_reason, row.version),
+        (ClientStatus::Active, None, 4)
+    );
+    assert_eq!(models.client(client_id(99)).await.unwrap(), None);
+
+    let all = models
+        .clients(&ClientFilter::default(), PageRequest::new(1, 5))
+        .await
+        .unwrap();
+    assert_eq!(
+        (all.total_count, all.total_pages, all.items.len()),
+        (12, 3, 5)
+    );
+    assert_eq!(all.items[0].client_id, client_id(1), "oldest first");
+    let blocked = models
+        .clients(
+            &ClientFilter {
+                statuses: vec![ClientStatus::Blocked],
+                ..Default::default()
+            },
+            PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    let ids: Vec<ClientId> = blocked.items.iter().map(|c| c.client_id).collect();
+    assert_eq!(ids, vec![client_id(8), client_id(12)]);
+    let individuals = models
+        .clients(
+            &ClientFilter {
+                types: vec![ClientType::Individual],
+                ..Default::default()
+            },
+            PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(individuals.total_count, 4);
+    // Search: case-insensitive (Unicode too), over names and e-mails; % and _ are literal.
+    for (search, expected) in [
+        ("bäckerei", vec![3, 6, 9, 12]),
+        ("ÜNÏCODE BÄCKEREI 1", vec![12]),
+        ("@example.org", vec![2, 6, 10]),
+        ("client1", vec![1, 11]),
+        ("%", vec![]),
+        ("_", vec![]),
+    ] {
+        let page = models
+            .clients(
+                &ClientFilter {
+                    search: Some(search.into()),
+                    ..Default::default()
+                },
+                PageRequest::default(),
+            )
+            .await
+            .unwrap();
+        let ids: Vec<ClientId> = page.items.iter().map(|c| c.client_id).collect();
+        let expected: Vec<ClientId> = expected.into_iter().map(client_id).collect();
+        assert_eq!(ids, expected, "search {search:?}");
+        assert_eq!(page.total_count, expected.len() as u64);
+    }
+
+    worker.shutdown().await;
+    engine.shutdown().await;
+    drop((models, log));
+    setup.finish().await;
 }

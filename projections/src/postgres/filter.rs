@@ -15,6 +15,7 @@ use uuid::Uuid;
 enum Bind {
     Uuids(Vec<Uuid>),
     Texts(Vec<String>),
+    Text(String),
     Time(DateTime<Utc>),
     /// An exact decimal as text, cast to NUMERIC by the clause.
     Numeric(String),
@@ -86,6 +87,13 @@ impl Conditions {
         }
     }
 
+    /// `column LIKE pattern`, with `\` escaping the pattern's literal `%`, `_` and `\`.
+    pub(super) fn like(&mut self, column: &str, pattern: String) {
+        let mark = self.push(Bind::Text(pattern));
+        self.clauses
+            .push(format!("{column} LIKE {mark} ESCAPE '\\'"));
+    }
+
     pub(super) fn numeric_at_least(&mut self, column: &str, value: Decimal) {
         let mark = self.push(Bind::Numeric(value.to_string()));
         self.clauses.push(format!("{column} >= {mark}::numeric"));
@@ -118,6 +126,7 @@ impl Conditions {
             query = match bind {
                 Bind::Uuids(ids) => query.bind(ids.clone()),
                 Bind::Texts(texts) => query.bind(texts.clone()),
+                Bind::Text(text) => query.bind(text.clone()),
                 Bind::Time(time) => query.bind(*time),
                 Bind::Numeric(text) => query.bind(text.clone()),
                 Bind::Day(day) => query.bind(*day),

@@ -4,7 +4,8 @@ use crate::error::ProjectionError;
 use crate::rows::*;
 use chrono::{DateTime, NaiveDate, Utc};
 use folio_domain::{
-    AccountId, AccountStatus, AccountType, ClientId, Currency, PaymentId, PaymentStatus,
+    AccountId, AccountStatus, AccountType, ClientId, ClientStatus, Currency, PaymentId,
+    PaymentStatus,
 };
 use rust_decimal::Decimal;
 use sqlx::Row;
@@ -18,6 +19,24 @@ pub(super) const ACCOUNT_COLUMNS: &str = "account_id, number, client_id, currenc
      overdraft_limit::text AS overdraft_limit, debits_pending::text AS debits_pending, \
      debits_posted::text AS debits_posted, credits_pending::text AS credits_pending, \
      credits_posted::text AS credits_posted, version, last_position, created_at, updated_at";
+
+pub(super) const CLIENT_COLUMNS: &str = "client_id, status, profile::text AS profile, \
+     block_reason, version, last_position, created_at, updated_at";
+
+pub(super) fn client(row: &PgRow) -> Result<ClientRow, ProjectionError> {
+    let profile: String = row.try_get("profile")?;
+    Ok(ClientRow {
+        client_id: ClientId(row.try_get("client_id")?),
+        status: enum_from::<ClientStatus>(&row.try_get::<String, _>("status")?)?,
+        profile: serde_json::from_str(&profile)
+            .map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
+        block_reason: row.try_get("block_reason")?,
+        version: to_u64(row.try_get("version")?, "version")?,
+        last_position: to_u64(row.try_get("last_position")?, "last_position")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
 
 pub(super) const TRANSACTION_COLUMNS: &str = "position, line, transaction_id, payment_id, account_id, type, \
      amount::text AS amount, currency, balance_after::text AS balance_after, \

@@ -3,7 +3,7 @@
 use super::rows::{enum_text, to_i64};
 use crate::error::ProjectionError;
 use crate::fold::{Changes, FoldScope};
-use crate::rows::{AccountRow, DailyRow, PaymentRow, TransactionRow};
+use crate::rows::{AccountRow, ClientRow, DailyRow, PaymentRow, TransactionRow};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 use std::collections::{HashMap, HashSet};
@@ -80,6 +80,9 @@ pub(super) async fn write(
     }
     for chunk in last_per_key(&changes.payments, |p| p.payment_id).chunks(CHUNK) {
         payments(&mut tx, prefix, chunk).await?;
+    }
+    for chunk in last_per_key(&changes.clients, |c| c.client_id).chunks(CHUNK) {
+        clients(&mut tx, prefix, chunk).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -209,6 +212,71 @@ async fn accounts(
     .bind(balance)
     .bind(held)
     .bind(available)
+    .bind(versions)
+    .bind(positions)
+    .bind(created)
+    .bind(updated)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn clients(tx: &mut Tx, prefix: &str, rows: &[&ClientRow]) -> Result<(), ProjectionError> {
+    let n = rows.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut types = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut names = Vec::with_capacity(n);
+    let mut emails: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut phones: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut searches = Vec::with_capacity(n);
+    let mut profiles = Vec::with_capacity(n);
+    let mut reasons: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut versions = Vec::with_capacity(n);
+    let mut positions = Vec::with_capacity(n);
+    let mut created: Vec<DateTime<Utc>> = Vec::with_capacity(n);
+    let mut updated: Vec<DateTime<Utc>> = Vec::with_capacity(n);
+    for c in rows {
+        ids.push(c.client_id.0);
+        types.push(enum_text(&c.profile.client_type));
+        statuses.push(enum_text(&c.status));
+        names.push(c.profile.legal_name.clone());
+        emails.push(c.profile.email.clone());
+        phones.push(c.profile.phone_number.clone());
+        searches.push(c.search_text());
+        profiles.push(
+            serde_json::to_string(&c.profile)
+                .map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
+        );
+        reasons.push(c.block_reason.clone());
+        versions.push(to_i64(c.version, "version")?);
+        positions.push(to_i64(c.last_position, "last_position")?);
+        created.push(c.created_at);
+        updated.push(c.updated_at);
+    }
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {prefix}rm_clients (client_id, client_type, status, legal_name, email, \
+         phone_number, search_text, profile, block_reason, version, last_position, created_at, \
+         updated_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::text[], $8::jsonb[], $9::text[], $10::bigint[], $11::bigint[], \
+         $12::timestamptz[], $13::timestamptz[]) \
+         ON CONFLICT (client_id) DO UPDATE SET client_type = EXCLUDED.client_type, \
+         status = EXCLUDED.status, legal_name = EXCLUDED.legal_name, email = EXCLUDED.email, \
+         phone_number = EXCLUDED.phone_number, search_text = EXCLUDED.search_text, \
+         profile = EXCLUDED.profile, block_reason = EXCLUDED.block_reason, \
+         version = EXCLUDED.version, last_position = EXCLUDED.last_position, \
+         created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at"
+    )))
+    .bind(ids)
+    .bind(types)
+    .bind(statuses)
+    .bind(names)
+    .bind(emails)
+    .bind(phones)
+    .bind(searches)
+    .bind(profiles)
+    .bind(reasons)
     .bind(versions)
     .bind(positions)
     .bind(created)
