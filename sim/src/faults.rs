@@ -11,9 +11,10 @@ use folio_domain::{AccountId, ClientId, Currency, PaymentId};
 use folio_projections::ProjectionError;
 use folio_projections::fold::{Changes, FoldScope, FoldState};
 use folio_projections::query::{
-    AccountFilter, CurrencyTotals, Page, PageRequest, PaymentFilter, TransactionFilter,
+    AccountFilter, ClientFilter, CurrencyTotals, Page, PageRequest, PaymentFilter,
+    TransactionFilter,
 };
-use folio_projections::rows::{AccountRow, DailyRow, PaymentRow, TransactionRow};
+use folio_projections::rows::{AccountRow, ClientRow, DailyRow, PaymentRow, TransactionRow};
 use folio_projections::store::{ReadModelStore, Tables};
 use folio_store::{AppendOutcome, EventStore, Head, NewEvent, RecordedEvent, Snapshot, StoreError};
 use std::fmt;
@@ -508,6 +509,21 @@ impl ReadModelStore for FaultyModels {
         self.alive()?;
         let account_ids = account_ids.to_vec();
         self.call(move |inner| async move { inner.daily_rows(&account_ids, until).await })
+    }
+
+    async fn client(&self, id: ClientId) -> Result<Option<ClientRow>, ProjectionError> {
+        self.alive()?;
+        self.call(move |inner| async move { inner.client(id).await })
+    }
+
+    async fn clients(
+        &self,
+        filter: &ClientFilter,
+        page: PageRequest,
+    ) -> Result<Page<ClientRow>, ProjectionError> {
+        self.alive()?;
+        let filter = filter.clone();
+        self.call(move |inner| async move { inner.clients(&filter, page).await })
     }
 
     async fn totals(

@@ -120,6 +120,11 @@ impl Reference {
             }
             // Expiry is the writer's own doing; `expire_all` settles it at the end.
             CommandKind::ExpirePayment { .. } => {}
+            // Clients move no money; their blocks show up as refusals, which change nothing.
+            CommandKind::RegisterClient { .. }
+            | CommandKind::UpdateClient { .. }
+            | CommandKind::BlockClient { .. }
+            | CommandKind::UnblockClient { .. } => {}
             CommandKind::RenameAccount { .. }
             | CommandKind::ActivateAccount { .. }
             | CommandKind::BlockAccount { .. }

@@ -5,8 +5,8 @@
 use crate::rng::Rng;
 use chrono::{DateTime, Duration, Utc};
 use folio_domain::{
-    AccountId, AccountStatus, AccountType, ClientId, CommandKind, CreateMode, CreatePayment,
-    Currency, LegRequest, OpenAccount, PaymentId,
+    AccountId, AccountStatus, AccountType, ClientId, ClientProfile, ClientType, CommandKind,
+    CreateMode, CreatePayment, Currency, LegRequest, OpenAccount, PaymentId,
 };
 use rust_decimal::Decimal;
 
@@ -32,6 +32,8 @@ pub struct Workload {
     rng: Rng,
     currencies: Vec<Currency>,
     clients: Vec<ClientId>,
+    /// Clients not yet registered (every client is, before its first account).
+    unregistered: Vec<ClientId>,
     accounts: Vec<KnownAccount>,
     /// A few accounts most transfers touch, to make the writer serialize on them.
     hot: Vec<AccountId>,
@@ -44,10 +46,11 @@ impl Workload {
             .iter()
             .filter_map(|code| Currency::from_code(code).ok())
             .collect();
-        let clients = (0..6).map(|_| ClientId(rng.uuid())).collect();
+        let clients: Vec<ClientId> = (0..6).map(|_| ClientId(rng.uuid())).collect();
         Workload {
             rng,
             currencies,
+            unregistered: clients.clone(),
             clients,
             accounts: Vec::new(),
             hot: Vec::new(),
@@ -58,6 +61,9 @@ impl Workload {
     /// Remembers what an acknowledged command created, for later commands to use.
     pub fn learn(&mut self, kind: &CommandKind) {
         match kind {
+            CommandKind::RegisterClient { client_id, .. } => {
+                self.unregistered.retain(|id| id != client_id);
+            }
             CommandKind::OpenAccount(open) => {
                 self.accounts.push(KnownAccount {
                     id: open.account_id,
@@ -87,6 +93,18 @@ impl Workload {
 
     /// The next command some client sends, with a short label for the trace.
     pub fn next(&mut self, now: DateTime<Utc>) -> (CommandKind, &'static str) {
+        if let Some(&client_id) = self.unregistered.first()
+            && self.rng.chance(500)
+        {
+            let profile = ClientProfile::new(ClientType::Individual, "Sim Client".to_string());
+            return (
+                CommandKind::RegisterClient {
+                    client_id,
+                    profile: Box::new(profile),
+                },
+                "register",
+            );
+        }
         if self.accounts.is_empty()
             || (self.accounts.len() < TARGET_ACCOUNTS && self.rng.chance(300))
         {
@@ -108,7 +126,8 @@ impl Workload {
             700..=799 => (self.post(), "post"),
             800..=859 => (self.cancel(), "cancel"),
             860..=929 => (self.invalid(), "invalid"),
-            930..=969 => (self.account_change(), "account-change"),
+            930..=964 => (self.account_change(), "account-change"),
+            965..=969 => (self.client_change(), "client-change"),
             970..=984 => (self.open_account(), "open"),
             _ => (self.expire(), "expire"),
         }
@@ -349,6 +368,22 @@ impl Workload {
             currency,
         };
         CommandKind::CreatePayment(self.payment(vec![leg], CreateMode::Posted))
+    }
+
+    /// Blocks are rare and unblocks common, so a blocked client's refusals come and go.
+    fn client_change(&mut self) -> CommandKind {
+        let client_id = self.clients[self.rng.below(self.clients.len() as u64) as usize];
+        if self.rng.chance(250) {
+            CommandKind::BlockClient {
+                client_id,
+                reason: None,
+            }
+        } else {
+            CommandKind::UnblockClient {
+                client_id,
+                reason: None,
+            }
+        }
     }
 
     fn account_change(&mut self) -> CommandKind {

@@ -58,7 +58,10 @@ fn a_seed_replays_bit_for_bit() {
 
 /// Found: expiring an already expired payment answered success without recording anything,
 /// so its idempotency key stayed unspent and a later, different request under that key took
-/// effect (and a resend of the first was executed again). Failed at step 5,069.
+/// effect (and a resend of the first was executed again). Failed at step 5,069 with the
+/// workload of commit 0d84f81; client commands joined the workload since, so the seed now
+/// takes another path: the bug itself is pinned by the domain test
+/// `expiring_an_expired_payment_is_refused_so_its_key_stays_unspent_and_nothing_changes`.
 #[test]
 fn regression_seed_2_an_idempotency_key_is_spent_by_every_success() {
     // The default checking cadence: the trajectory that found the bug.
@@ -69,7 +72,8 @@ fn regression_seed_2_an_idempotency_key_is_spent_by_every_success() {
 
 /// Found: a writer restarted while the clock was set back stamped events earlier than the
 /// log's last one, and the daily balances of a closed day no longer chained. Caught by the
-/// read-model check at step 25,000.
+/// read-model check at step 25,000 (workload of commit 0d84f81; pinned since by the engine
+/// test `a_restarted_writer_never_stamps_earlier_than_the_log_even_if_the_clock_went_back`).
 #[test]
 fn regression_seed_3_time_never_runs_backwards_across_a_restart() {
     let mut config = SimConfig::new(3, 25_000);
