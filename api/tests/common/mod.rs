@@ -198,13 +198,18 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the process to exit; returns whether it exited cleanly.
-    pub async fn terminate(mut self) -> bool {
+    pub async fn terminate(self) -> bool {
         let status = std::process::Command::new("kill")
             .arg("-TERM")
             .arg(self.pid().to_string())
             .status()
             .expect("kill runs");
         assert!(status.success());
+        self.wait_exit().await
+    }
+
+    /// Waits for the process to exit (after a signal); returns whether it exited cleanly.
+    pub async fn wait_exit(mut self) -> bool {
         let exit = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
             .await
             .expect("folio stops within 30 s of SIGTERM")
@@ -241,6 +246,26 @@ impl Server {
             headers,
             body,
         }
+    }
+
+    /// A system POST that may find the server gone (None) instead of panicking.
+    pub async fn try_post(&self, path: &str, body: Value) -> Option<Reply> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(SYSTEM_KEY)
+            .json(&body)
+            .send()
+            .await
+            .ok()?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = serde_json::from_str(&response.text().await.ok()?).ok()?;
+        Some(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 
     pub async fn raw(&self, key: &str, method: Method, path: &str, body: Vec<u8>) -> Reply {
