@@ -16,7 +16,8 @@ use axum::routing::{get, post, put};
 use std::time::Instant;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -103,19 +104,23 @@ pub fn router(state: AppState) -> Router {
     }))
     .layer(PropagateRequestIdLayer::new(REQUEST_ID))
     .layer(
-        TraceLayer::new_for_http().make_span_with(|request: &Request| {
-            let request_id = request
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or("");
-            tracing::info_span!(
-                "request",
-                method = %request.method(),
-                path = %request.uri().path(),
-                request_id = %request_id,
-            )
-        }),
+        TraceLayer::new_for_http()
+            // One line per answer (status, latency) inside the request's span, so it carries
+            // the request id.
+            .on_response(DefaultOnResponse::new().level(Level::INFO))
+            .make_span_with(|request: &Request| {
+                let request_id = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %request_id,
+                )
+            }),
     )
     .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }

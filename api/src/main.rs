@@ -59,7 +59,7 @@ struct ServeArgs {
     data_dir: PathBuf,
     /// PostgreSQL URL (postgres://user:pass@host/db) holding the log and the read models
     /// instead of SQLite.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Log lines as human-readable text or as JSON objects (one per line).
     #[arg(long, env = "FOLIO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

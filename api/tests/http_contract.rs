@@ -778,3 +778,46 @@ async fn sigterm_finishes_the_commands_in_flight_and_a_restart_finds_them(storag
         assert_eq!(reply.value()["status"], "posted");
     }
 }
+
+/// Without keys the server runs open, so it refuses any address but loopback.
+#[tokio::test]
+async fn without_keys_the_server_refuses_a_non_loopback_address() {
+    let data = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_folio"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(data.path())
+        .env_remove("FOLIO_API_KEYS")
+        .env_remove("FOLIO_API_KEYS_FILE")
+        .env_remove("DATABASE_URL")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("refuses to listen"), "{stderr}");
+}
+
+/// `folio --help` names every setting and its environment variable.
+#[tokio::test]
+async fn help_explains_the_settings() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_folio"))
+        .arg("--help")
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for needle in [
+        "serve",
+        "--listen",
+        "FOLIO_LISTEN",
+        "--data-dir",
+        "FOLIO_DATA_DIR",
+        "--database-url",
+        "DATABASE_URL",
+        "--log-format",
+        "FOLIO_API_KEYS",
+    ] {
+        assert!(help.contains(needle), "--help mentions {needle}:\n{help}");
+    }
+}
