@@ -178,6 +178,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         keys: Arc::new(keys),
         metrics: Arc::new(Metrics::default()),
         ready_max_lag: args.ready_max_lag,
+        time_zone,
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

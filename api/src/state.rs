@@ -26,6 +26,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// `/health/ready` fails when a read model is more events than this behind the log.
     pub ready_max_lag: u64,
+    /// The time zone business days follow (the projector's), for reports over whole days.
+    pub time_zone: chrono_tz::Tz,
 }
 
 impl AppState {

@@ -12,7 +12,7 @@ use crate::extract::{JsonBody, QueryParams, parse_uuid};
 use crate::money::Amount;
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use folio_domain::{AccountId, PaymentId};
 use folio_projections::daily::{MAX_DAYS, daily_balances};
 use folio_projections::query::{DayRange, MAX_PAGE_SIZE, PageRequest, TransactionFilter};
@@ -208,10 +208,15 @@ pub async fn transactions_report(
     let closing = days.last().map_or(opening, |day| day.closing);
     let total_debit = days.iter().map(|day| day.total_debits).sum::<Decimal>();
     let total_credit = days.iter().map(|day| day.total_credits).sum::<Decimal>();
+    // Lines of the same business days the daily balances cover, so the totals and the lines
+    // agree whatever the time zone.
     let filter = TransactionFilter {
         account_ids: vec![account.account_id],
-        from: Some(DateBound::Day(range.from).start()),
-        to: Some(DateBound::Day(range.to).end()),
+        from: Some(start_of_day(range.from, state.time_zone)),
+        to: Some(start_of_day(
+            range.to.succ_opt().unwrap_or(range.to),
+            state.time_zone,
+        )),
         ..TransactionFilter::default()
     };
     let mut transactions = Vec::new();
@@ -248,6 +253,19 @@ pub async fn transactions_report(
         total_credit: total_credit.into(),
         transactions,
     }))
+}
+
+/// The instant `day` starts in `zone` (the first valid local time on a day that starts in a
+/// DST gap).
+fn start_of_day(day: NaiveDate, zone: chrono_tz::Tz) -> DateTime<Utc> {
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
+    zone.from_local_datetime(&midnight)
+        .earliest()
+        .or_else(|| {
+            zone.from_local_datetime(&(midnight + chrono::Duration::hours(1)))
+                .earliest()
+        })
+        .map_or_else(|| midnight.and_utc(), |local| local.with_timezone(&Utc))
 }
 
 /// A checked day range: `from` ≤ `to`, at most `MAX_DAYS` days.
