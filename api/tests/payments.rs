@@ -17,6 +17,7 @@ end_to_end!(
     a_retry_with_the_same_key_returns_the_first_answer,
     concurrent_payments_keep_the_books_balanced,
     reports_and_daily_balances_follow_the_payments,
+    sigkill_under_load_loses_no_acknowledged_payment,
 );
 
 fn assert_balances(actual: (String, String, String), expected: (&str, &str, &str), step: &str) {
@@ -694,4 +695,83 @@ async fn reports_and_daily_balances_follow_the_payments(storage: &Storage) {
     let reply = server.get("/BaasProvider/available-currencies").await;
     let codes = reply.value().as_array().unwrap().clone();
     assert!(codes.contains(&json!("EUR")) && codes.contains(&json!("JPY")));
+}
+
+async fn sigkill_under_load_loses_no_acknowledged_payment(storage: &Storage) {
+    let server = Arc::new(Server::start(storage).await);
+    let mut accounts = Vec::new();
+    for _ in 0..3 {
+        let account = server.open_account(server.client_a, "EUR").await;
+        server.pay_in(account, "1000", "EUR").await;
+        accounts.push(account);
+    }
+    let accounts = Arc::new(accounts);
+    let mut callers = Vec::new();
+    for caller in 0..8usize {
+        let server = server.clone();
+        let accounts = accounts.clone();
+        callers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for round in 0.. {
+                let from = accounts[(caller + round) % 3];
+                let to = accounts[(caller + round + 1) % 3];
+                let body = json!({"sourceAccountId": from, "destinationAccountId": to, "amount": "0.01", "currency": "EUR"});
+                match server.try_post("/internal/Payments", body).await {
+                    Some(reply) if reply.status.is_success() => acknowledged.push(uuid_of(reply.value())),
+                    Some(reply) => panic!("refused: {}", reply.body),
+                    // The server is gone: whatever was in flight has no answer.
+                    None => return acknowledged,
+                }
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    // SIGKILL by pid while the callers still hold the server: no chance to finish anything.
+    let killed = std::process::Command::new("kill")
+        .arg("-KILL")
+        .arg(server.pid().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut acknowledged = Vec::new();
+    for caller in callers {
+        acknowledged.extend(caller.await.unwrap());
+    }
+    assert!(
+        !acknowledged.is_empty(),
+        "payments were acknowledged before the kill"
+    );
+    eprintln!(
+        "{} payments acknowledged before SIGKILL",
+        acknowledged.len()
+    );
+
+    let restarted = Server::start(storage).await;
+    for id in &acknowledged {
+        let reply = restarted.get(&format!("/internal/Payments/{id}")).await;
+        assert_eq!(
+            reply.value()["status"],
+            "posted",
+            "acknowledged payment {id}"
+        );
+    }
+    // Σ balances = 0 after recovery, and every customer account stayed above zero.
+    let reply = restarted
+        .get("/internal/TreasuryManagement/summary?currency=EUR")
+        .await;
+    assert_eq!(decimal(&reply.value()[0]["totalBalance"]), "0");
+    let mut total = rust_decimal::Decimal::ZERO;
+    for account in accounts.iter() {
+        let (balance, held, _) = restarted.balances(*account).await;
+        let balance: rust_decimal::Decimal = balance.parse().unwrap();
+        assert!(balance >= rust_decimal::Decimal::ZERO);
+        assert_eq!(held, "0");
+        total += balance;
+    }
+    assert_eq!(
+        total,
+        rust_decimal::Decimal::from(3000),
+        "payments among the accounts keep their sum"
+    );
 }
