@@ -1,0 +1,75 @@
+//! Successful answers: the envelope around a value, and the log position a command reached.
+
+use crate::envelope::{Envelope, Reason};
+use axum::Json;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, json};
+
+/// The global log position a command's answer reached (read-your-writes).
+pub const POSITION_HEADER: HeaderName = HeaderName::from_static("x-folio-position");
+/// A query waits until the read models include this position.
+pub const MIN_POSITION_HEADER: HeaderName = HeaderName::from_static("x-folio-min-position");
+
+/// A 200 with the envelope around `value`; commands also carry their position.
+pub struct Answer<T> {
+    value: T,
+    committed: Option<Committed>,
+}
+
+struct Committed {
+    position: u64,
+    message: &'static str,
+    duplicate: bool,
+}
+
+impl<T> Answer<T> {
+    /// The answer to a query.
+    pub fn read(value: T) -> Answer<T> {
+        Answer {
+            value,
+            committed: None,
+        }
+    }
+
+    /// The answer to a command that committed at (or, if a retry, was found before) `position`.
+    pub fn committed(value: T, position: u64, duplicate: bool, message: &'static str) -> Answer<T> {
+        Answer {
+            value,
+            committed: Some(Committed {
+                position,
+                message,
+                duplicate,
+            }),
+        }
+    }
+}
+
+impl<T: Serialize + Clone> IntoResponse for Answer<T> {
+    fn into_response(self) -> Response {
+        let successes = match &self.committed {
+            None => Vec::new(),
+            Some(committed) => {
+                let mut metadata = Map::new();
+                metadata.insert("position".into(), json!(committed.position));
+                metadata.insert("duplicate".into(), json!(committed.duplicate));
+                vec![Reason {
+                    message: committed.message.to_string(),
+                    metadata,
+                }]
+            }
+        };
+        let mut response = (
+            StatusCode::OK,
+            Json(Envelope::success(self.value, successes)),
+        )
+            .into_response();
+        if let Some(committed) = self.committed
+            && let Ok(value) = HeaderValue::from_str(&committed.position.to_string())
+        {
+            response.headers_mut().insert(POSITION_HEADER, value);
+        }
+        response
+    }
+}

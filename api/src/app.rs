@@ -1,0 +1,225 @@
+//! The router: every route, the middleware every request goes through (request id, tracing,
+//! metrics, auth, read-your-writes) and the envelope for unknown routes and methods.
+
+use crate::answer::MIN_POSITION_HEADER;
+use crate::auth::{Caller, Role, authorize, is_public_route};
+use crate::error::ApiError;
+use crate::extract::BODY_LIMIT;
+use crate::routes::{accounts, health, ops, payments, transactions};
+use crate::state::{AppState, READ_YOUR_WRITES_TIMEOUT};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use std::time::Instant;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route(
+            "/Accounts",
+            post(accounts::open_account).get(accounts::list_accounts),
+        )
+        .route(
+            "/Accounts/reorder-accounts",
+            put(accounts::reorder_accounts),
+        )
+        .route(
+            "/Accounts/{id}",
+            get(accounts::get_account)
+                .patch(accounts::update_account)
+                .delete(accounts::close_account),
+        )
+        .route("/v2/internal/Accounts", post(accounts::open_account_v2))
+        .route(
+            "/v2/ledger/internal/Accounts/search",
+            post(accounts::search_accounts),
+        )
+        .route(
+            "/v2/ledger/internal/Accounts/by-account-numbers",
+            post(accounts::accounts_by_numbers),
+        )
+        .route(
+            "/v2/ledger/internal/Accounts/getAggregatedAmounts",
+            get(accounts::aggregated_amounts),
+        )
+        .route(
+            "/v2/ledger/internal/Accounts/{accountId}",
+            get(accounts::get_account_v2),
+        )
+        .nest("/internal/Payments", payments::routes())
+        .nest("/v2/internal/Payments", payments::routes())
+        .route("/Transactions", get(transactions::transactions_by_filter))
+        .route(
+            "/internal/Transactions",
+            get(transactions::list_transactions),
+        )
+        .route(
+            "/internal/Transactions/query",
+            post(transactions::query_transactions),
+        )
+        .route(
+            "/internal/Transactions/report",
+            get(transactions::transactions_report),
+        )
+        .route(
+            "/internal/Transactions/{id}",
+            get(transactions::get_transaction),
+        )
+        .route(
+            "/internal/DailyAccountBalance",
+            post(ops::daily_account_balance),
+        )
+        .route(
+            "/BaasProvider/available-currencies",
+            get(ops::available_currencies),
+        )
+        .route(
+            "/internal/TreasuryManagement/summary",
+            get(ops::treasury_summary),
+        )
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(health::openapi_json))
+        .route("/docs", get(health::docs))
+        // Innermost first: read-your-writes waits only for authenticated callers, and the
+        // metrics see every answer of a known route, refusals included.
+        .route_layer(middleware::from_fn_with_state(state.clone(), min_position))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .route_layer(middleware::from_fn_with_state(state.clone(), track))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state);
+    api.layer(CatchPanicLayer::custom(|_| {
+        ApiError::Internal("the request handler panicked".into()).into_response()
+    }))
+    .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    .layer(
+        TraceLayer::new_for_http()
+            // One line per answer (status, latency) inside the request's span, so it carries
+            // the request id.
+            .on_response(DefaultOnResponse::new().level(Level::INFO))
+            .make_span_with(|request: &Request| {
+                let request_id = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %request_id,
+                )
+            }),
+    )
+    .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Counts and times every answer by route template.
+async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let response = next.run(request).await;
+    state.metrics.record(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// Resolves the bearer key to a caller and applies the role's route rules. With no keys
+/// configured every caller is the system (the server then listens on loopback only).
+async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let path = request.uri().path().to_string();
+    let role = if state.keys.is_empty() {
+        Role::System
+    } else if is_public_route(&path) {
+        Role::Auditor
+    } else {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| {
+                ApiError::Unauthorized("an Authorization: Bearer <key> header is required".into())
+            })?
+            .to_str()
+            .ok()
+            .and_then(|value| {
+                value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::Unauthorized("the Authorization header must be Bearer <key>".into())
+            })?;
+        state
+            .keys
+            .role_of(presented)
+            .ok_or_else(|| ApiError::Unauthorized("the API key is not valid".into()))?
+    };
+    if !is_public_route(&path) {
+        authorize(role, request.method(), &path)?;
+    }
+    request.extensions_mut().insert(Caller { role });
+    Ok(next.run(request).await)
+}
+
+/// `X-Folio-Min-Position: N`: waits until the read models include position N.
+async fn min_position(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if let Some(value) = request.headers().get(MIN_POSITION_HEADER) {
+        let position: u64 = value
+            .to_str()
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .ok_or_else(|| {
+                ApiError::validation(
+                    "X-Folio-Min-Position",
+                    "X-Folio-Min-Position must be a non-negative integer (a log position)",
+                )
+            })?;
+        state
+            .projector
+            .wait_for(position, READ_YOUR_WRITES_TIMEOUT)
+            .await?;
+    }
+    Ok(next.run(request).await)
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::NotFound(format!(
+        "no route {} {}",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: request.method().to_string(),
+    }
+}

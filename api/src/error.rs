@@ -1,0 +1,267 @@
+//! `ApiError`: every way a request can fail, mapped to a status and the envelope in one place.
+
+use crate::envelope::{Envelope, ErrorReason};
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use folio_domain::LedgerError;
+use folio_engine::EngineError;
+use folio_projections::ProjectionError;
+use serde_json::{Map, Value, json};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ApiError {
+    /// Bad input: a malformed body, a wrong type, a bad parameter. `field` names where.
+    #[error("{message}")]
+    Validation {
+        field: Option<String>,
+        message: String,
+    },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{method} is not allowed on this route")]
+    MethodNotAllowed { method: String },
+    /// Not offered by this server (yet); the message says what instead.
+    #[error("{0}")]
+    NotSupported(String),
+    /// The ledger refused the command; nothing changed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Engine(EngineError),
+    /// The read models did not reach a position in time (read-your-writes).
+    #[error(
+        "the read models have not reached position {wanted} yet (they are at {reached}); retry shortly"
+    )]
+    ReadModelsBehind {
+        wanted: u64,
+        reached: u64,
+        /// Set when a command committed but its result cannot be read back yet.
+        committed_at: Option<u64>,
+    },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::Validation {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status and the stable code of `metadata.code`.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Validation { .. } => (StatusCode::BAD_REQUEST, "ValidationFailed"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"),
+            ApiError::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed")
+            }
+            ApiError::NotSupported(_) => (StatusCode::NOT_IMPLEMENTED, "NotSupported"),
+            ApiError::Ledger(error) => (ledger_status(error), error.code()),
+            ApiError::Engine(EngineError::Rejected(error)) => (ledger_status(error), error.code()),
+            ApiError::Engine(EngineError::CommitFailed(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "CommitFailed")
+            }
+            ApiError::Engine(EngineError::Fenced(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "WriterFenced")
+            }
+            ApiError::Engine(EngineError::Stopped) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "ShuttingDown")
+            }
+            ApiError::Engine(EngineError::Recovery(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "RecoveryFailed")
+            }
+            ApiError::ReadModelsBehind { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "ReadModelsBehind")
+            }
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+        }
+    }
+
+    fn metadata(&self, code: &str) -> Map<String, Value> {
+        let mut metadata = Map::new();
+        metadata.insert("code".into(), json!(code));
+        let mut put = |key: &str, value: Value| {
+            metadata.insert(key.to_string(), value);
+        };
+        match self {
+            ApiError::Validation {
+                field: Some(field), ..
+            } => put("field", json!(field)),
+            ApiError::PayloadTooLarge { limit } => put("limit", json!(limit)),
+            ApiError::ReadModelsBehind {
+                wanted,
+                reached,
+                committed_at,
+            } => {
+                put("wanted", json!(wanted));
+                put("reached", json!(reached));
+                if let Some(position) = committed_at {
+                    put("committedAt", json!(position));
+                }
+            }
+            ApiError::Ledger(error) | ApiError::Engine(EngineError::Rejected(error)) => {
+                ledger_metadata(error, &mut put)
+            }
+            _ => {}
+        }
+        metadata
+    }
+}
+
+/// 400 for input the ledger finds invalid, 404 for unknown entities, 409 for state and
+/// idempotency conflicts, 422 for business rules that refuse a well-formed request.
+fn ledger_status(error: &LedgerError) -> StatusCode {
+    match error {
+        LedgerError::InvalidAmount { .. }
+        | LedgerError::UnknownCurrency { .. }
+        | LedgerError::SameAccount(_)
+        | LedgerError::InvalidCommand { .. } => StatusCode::BAD_REQUEST,
+        LedgerError::AccountNotFound(_) | LedgerError::PaymentNotFound(_) => StatusCode::NOT_FOUND,
+        LedgerError::AccountAlreadyExists(_)
+        | LedgerError::AccountNumberTaken(_)
+        | LedgerError::PaymentAlreadyExists(_)
+        | LedgerError::InvalidAccountState { .. }
+        | LedgerError::InvalidPaymentState { .. }
+        | LedgerError::IdempotencyConflict { .. } => StatusCode::CONFLICT,
+        LedgerError::InsufficientFunds { .. }
+        | LedgerError::CurrencyMismatch { .. }
+        | LedgerError::AccountBlocked(_)
+        | LedgerError::AccountClosed(_)
+        | LedgerError::AccountInactive(_)
+        | LedgerError::AccountNotEmpty { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+/// The ids and figures of a refusal, so a client need not parse the message.
+fn ledger_metadata(error: &LedgerError, put: &mut impl FnMut(&str, Value)) {
+    match error {
+        LedgerError::AccountNotFound(id)
+        | LedgerError::AccountAlreadyExists(id)
+        | LedgerError::AccountBlocked(id)
+        | LedgerError::AccountClosed(id)
+        | LedgerError::AccountInactive(id)
+        | LedgerError::SameAccount(id) => put("accountId", json!(id)),
+        LedgerError::CurrencyMismatch {
+            account,
+            account_currency,
+            payment_currency,
+        } => {
+            put("accountId", json!(account));
+            put("accountCurrency", json!(account_currency.code()));
+            put("paymentCurrency", json!(payment_currency.code()));
+        }
+        LedgerError::InsufficientFunds {
+            account,
+            available,
+            requested,
+        } => {
+            put("accountId", json!(account));
+            put("availableBalance", json!(available.to_string()));
+            put("requested", json!(requested.to_string()));
+        }
+        LedgerError::AccountNotEmpty {
+            account,
+            balance,
+            held,
+            ..
+        } => {
+            put("accountId", json!(account));
+            put("balance", json!(balance.to_string()));
+            put("heldAmount", json!(held.to_string()));
+        }
+        LedgerError::PaymentNotFound(id) | LedgerError::PaymentAlreadyExists(id) => {
+            put("paymentId", json!(id))
+        }
+        LedgerError::InvalidPaymentState {
+            payment, action, ..
+        } => {
+            put("paymentId", json!(payment));
+            put("action", json!(action));
+        }
+        LedgerError::InvalidAccountState { account, .. } => put("accountId", json!(account)),
+        LedgerError::AccountNumberTaken(number) => put("accountNumber", json!(number)),
+        LedgerError::UnknownCurrency { code } => put("currency", json!(code)),
+        LedgerError::InvalidAmount {
+            amount, currency, ..
+        } => {
+            put("amount", json!(amount.to_string()));
+            put("currency", json!(currency.code()));
+        }
+        LedgerError::IdempotencyConflict { .. } | LedgerError::InvalidCommand { .. } => {}
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::Rejected(refusal) => ApiError::Ledger(refusal),
+            other => ApiError::Engine(other),
+        }
+    }
+}
+
+impl From<ProjectionError> for ApiError {
+    fn from(error: ProjectionError) -> Self {
+        match error {
+            ProjectionError::WaitTimeout { wanted, reached } => ApiError::ReadModelsBehind {
+                wanted,
+                reached,
+                committed_at: None,
+            },
+            ProjectionError::WorkerGone(reason) => {
+                ApiError::Unavailable(format!("the read models are not being updated: {reason}"))
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(code, error = %self, "request failed");
+        } else {
+            tracing::debug!(code, error = %self, "request refused");
+        }
+        let error = ErrorReason {
+            message: self.to_string(),
+            metadata: self.metadata(code),
+            reasons: Vec::new(),
+        };
+        let mut response = (status, Json(Envelope::failure(error))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::ReadModelsBehind {
+            committed_at: Some(position),
+            ..
+        } = self
+            && let Ok(value) = HeaderValue::from_str(&position.to_string())
+        {
+            response
+                .headers_mut()
+                .insert(crate::answer::POSITION_HEADER, value);
+        }
+        response
+    }
+}

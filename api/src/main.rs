@@ -1,0 +1,219 @@
+//! `folio`: the ledger server. Opens the event log (SQLite under a data directory, or
+//! PostgreSQL), starts the writer and the projectors in-process and serves the REST API until
+//! SIGTERM or Ctrl-C, then finishes the commands in flight and stops.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use folio_api::auth::ApiKeys;
+use folio_api::metrics::Metrics;
+use folio_api::{AppState, router};
+use folio_engine::{Engine, EngineConfig};
+use folio_projections::{Projector, ProjectorConfig, open_read_models};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "folio",
+    version,
+    about = "Folio: an event-sourced ledger with a REST API (accounts, payments, transactions, balances)",
+    long_about = "Folio: an event-sourced ledger with a REST API.\n\n\
+`folio` (or `folio serve`) opens the event log, starts the single writer and the projectors in \
+this process and serves the API of API.md: accounts, payments (create, draft, pend, post, \
+cancel), transactions, daily balances. The description of every route is at /openapi.json and \
+rendered at /docs; probes at /health/live and /health/ready; Prometheus metrics at /metrics.\n\n\
+Storage: by default SQLite files under --data-dir (events.db, the log; readmodels*.db, the read \
+models). With --database-url postgres://… the log and the read models live in that database.\n\n\
+Auth: callers send `Authorization: Bearer <key>`. Keys come from FOLIO_API_KEYS \
+(`key=system,key=auditor,key=client:<clientId>`) or from the file FOLIO_API_KEYS_FILE (the same \
+entries, one per line). system may do everything, auditor may read everything, a client key \
+sees only its client's accounts and no /internal route. Without keys the server runs open, and \
+only on a loopback address.\n\n\
+Examples:\n  folio                                   # SQLite in ./data, http://127.0.0.1:8080\n  \
+folio serve --data-dir /var/lib/folio --listen 0.0.0.0:8080   # needs FOLIO_API_KEYS\n  \
+DATABASE_URL=postgres://folio@db/folio folio --log-format json",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the REST API (the default when no subcommand is given).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port, printed on start-up).
+    #[arg(long, env = "FOLIO_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Directory of the SQLite log and read models (created if missing). Ignored with
+    /// --database-url.
+    #[arg(long, env = "FOLIO_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://user:pass@host/db) holding the log and the read models
+    /// instead of SQLite.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Log lines as human-readable text or as JSON objects (one per line).
+    #[arg(long, env = "FOLIO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// The time zone business days (daily balances) follow, an IANA name.
+    #[arg(long, env = "FOLIO_TIME_ZONE", default_value = "UTC")]
+    time_zone: String,
+    /// /health/ready fails when a read model is more than this many events behind the log.
+    #[arg(long, env = "FOLIO_READY_MAX_LAG", default_value_t = 10_000)]
+    ready_max_lag: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    };
+    init_logging(args.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn load_keys() -> Result<ApiKeys> {
+    let mut text = std::env::var("FOLIO_API_KEYS").unwrap_or_default();
+    if let Ok(path) = std::env::var("FOLIO_API_KEYS_FILE") {
+        let file = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading FOLIO_API_KEYS_FILE {path}"))?;
+        text.push('\n');
+        text.push_str(&file);
+    }
+    ApiKeys::parse(&text).context("parsing the API keys")
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let keys = load_keys()?;
+    if keys.is_empty() {
+        if !args.listen.ip().is_loopback() {
+            bail!(
+                "no API keys are configured (FOLIO_API_KEYS or FOLIO_API_KEYS_FILE), so Folio \
+                 runs open and refuses to listen on the non-loopback address {}",
+                args.listen
+            );
+        }
+        tracing::warn!(
+            "NO API KEYS CONFIGURED: every caller has the system role. Serving on loopback only; \
+             set FOLIO_API_KEYS before exposing this server"
+        );
+    } else {
+        tracing::info!(keys = keys.len(), "API keys loaded");
+    }
+    let time_zone: chrono_tz::Tz = args
+        .time_zone
+        .parse()
+        .map_err(|error| anyhow::anyhow!("--time-zone {}: {error}", args.time_zone))?;
+    let (log_url, models_url) = match &args.database_url {
+        Some(url) => (url.clone(), url.clone()),
+        None => {
+            std::fs::create_dir_all(&args.data_dir).with_context(|| {
+                format!("creating the data directory {}", args.data_dir.display())
+            })?;
+            (
+                args.data_dir.join("events.db").display().to_string(),
+                args.data_dir.join("readmodels.db").display().to_string(),
+            )
+        }
+    };
+    let log = folio_store::open_store(&log_url)
+        .await
+        .context("opening the event log")?;
+    let models = open_read_models(&models_url)
+        .await
+        .context("opening the read models")?;
+    let engine = Engine::start(log.clone(), EngineConfig::default())
+        .await
+        .context("starting the writer")?;
+    let projectors = Projector::start(
+        log.clone(),
+        models,
+        ProjectorConfig {
+            time_zone,
+            ..ProjectorConfig::default()
+        },
+    )
+    .await
+    .context("starting the projectors")?;
+    let state = AppState {
+        engine: engine.handle(),
+        log: log.clone(),
+        projector: projectors.handle(),
+        keys: Arc::new(keys),
+        metrics: Arc::new(Metrics::default()),
+        ready_max_lag: args.ready_max_lag,
+        time_zone,
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%address, backend = log.backend_name(), "serving");
+    // Tests and scripts read the bound address from this line (port 0 picks a free port).
+    println!("folio listening on http://{address}");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("no request in flight any more: stopping the writer and the projectors");
+    engine.shutdown().await;
+    projectors.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C (SIGINT).
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM; Ctrl-C still stops the server");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutdown requested: finishing the requests in flight");
+}
