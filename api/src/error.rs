@@ -133,18 +133,23 @@ fn ledger_status(error: &LedgerError) -> StatusCode {
         | LedgerError::UnknownCurrency { .. }
         | LedgerError::SameAccount(_)
         | LedgerError::InvalidCommand { .. } => StatusCode::BAD_REQUEST,
-        LedgerError::AccountNotFound(_) | LedgerError::PaymentNotFound(_) => StatusCode::NOT_FOUND,
+        LedgerError::AccountNotFound(_)
+        | LedgerError::PaymentNotFound(_)
+        | LedgerError::ClientNotFound(_) => StatusCode::NOT_FOUND,
         LedgerError::AccountAlreadyExists(_)
         | LedgerError::AccountNumberTaken(_)
         | LedgerError::PaymentAlreadyExists(_)
         | LedgerError::InvalidAccountState { .. }
         | LedgerError::InvalidPaymentState { .. }
+        | LedgerError::ClientAlreadyExists(_)
+        | LedgerError::InvalidClientState { .. }
         | LedgerError::IdempotencyConflict { .. } => StatusCode::CONFLICT,
         LedgerError::InsufficientFunds { .. }
         | LedgerError::CurrencyMismatch { .. }
         | LedgerError::AccountBlocked(_)
         | LedgerError::AccountClosed(_)
         | LedgerError::AccountInactive(_)
+        | LedgerError::ClientBlocked(_)
         | LedgerError::AccountNotEmpty { .. } => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
@@ -196,6 +201,14 @@ fn ledger_metadata(error: &LedgerError, put: &mut impl FnMut(&str, Value)) {
             put("action", json!(action));
         }
         LedgerError::InvalidAccountState { account, .. } => put("accountId", json!(account)),
+        LedgerError::ClientNotFound(id)
+        | LedgerError::ClientAlreadyExists(id)
+        | LedgerError::ClientBlocked(id) => put("clientId", json!(id)),
+        LedgerError::InvalidClientState { client, from, to } => {
+            put("clientId", json!(client));
+            put("from", json!(from));
+            put("to", json!(to));
+        }
         LedgerError::AccountNumberTaken(number) => put("accountNumber", json!(number)),
         LedgerError::UnknownCurrency { code } => put("currency", json!(code)),
         LedgerError::InvalidAmount {
