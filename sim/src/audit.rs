@@ -5,7 +5,7 @@
 
 use crate::block::Io;
 use chrono::{DateTime, Utc};
-use folio_domain::{Currency, Event, Ledger};
+use folio_domain::{Currency, Event, EventBody, Ledger, PaymentEvent};
 use folio_engine::codec::from_recorded;
 use folio_store::hash::verify_link;
 use folio_store::{EventStore, RecordedEvent};
@@ -180,12 +180,42 @@ impl Auditor {
         }
         let event = from_recorded(record)
             .map_err(|e| format!("position {position} does not decode: {e}"))?;
+        self.check_expiry_timing(&event, record.recorded_at, position)?;
         self.ledger.apply(&event);
         self.revisions
             .insert(record.stream_id.clone(), record.stream_revision);
         self.position = position;
         self.hash = record.hash;
         Ok(())
+    }
+
+    /// A hold is released at its expiry, not before, and never posted once it has passed.
+    fn check_expiry_timing(
+        &self,
+        event: &Event,
+        at: DateTime<Utc>,
+        position: u64,
+    ) -> Result<(), String> {
+        let EventBody::Payment(payment_event) = &event.body else {
+            return Ok(());
+        };
+        let id = payment_event.payment_id();
+        let expires_at = self
+            .ledger
+            .payment(id)
+            .and_then(|payment| payment.expires_at);
+        match (payment_event, expires_at) {
+            (PaymentEvent::Expired(_), None) => Err(format!(
+                "payment {id} expired at position {position} but had no expiry"
+            )),
+            (PaymentEvent::Expired(_), Some(expires_at)) if at < expires_at => Err(format!(
+                "payment {id} expired at {at} (position {position}), before its expiry {expires_at}"
+            )),
+            (PaymentEvent::Posted(_), Some(expires_at)) if at >= expires_at => Err(format!(
+                "payment {id} was posted at {at} (position {position}), after its expiry {expires_at}"
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The cheap invariants, over the accounts only: Σ balances = 0 per currency and no
