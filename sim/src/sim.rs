@@ -460,7 +460,14 @@ impl Simulation {
         let now = folio_engine::Clock::now(self.clock.as_ref());
         let (kind, label) = self.workload.next(now);
         let probes = if !self.acknowledged.is_empty() && self.rng.chance(8) {
-            self.rng.pick(&self.acknowledged).copied()
+            // Only a request that differs from the first one under that key is a probe; the same
+            // request again is a resend, which has its own check.
+            self.rng
+                .pick(&self.acknowledged)
+                .copied()
+                .filter(|&original| {
+                    self.logicals[original].kind.fingerprint() != kind.fingerprint()
+                })
         } else {
             None
         };
