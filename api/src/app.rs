@@ -5,7 +5,7 @@ use crate::answer::MIN_POSITION_HEADER;
 use crate::auth::{Caller, Role, authorize, is_public_route};
 use crate::error::ApiError;
 use crate::extract::BODY_LIMIT;
-use crate::routes::{accounts, health, ops, payments, transactions};
+use crate::routes::{accounts, clients, health, ops, payments, transactions};
 use crate::state::{AppState, READ_YOUR_WRITES_TIMEOUT};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -53,6 +53,27 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v2/ledger/internal/Accounts/{accountId}",
             get(accounts::get_account_v2),
+        )
+        .route("/Client", get(clients::own_client))
+        .route(
+            "/internal/Clients",
+            get(clients::list_clients).post(clients::create_client),
+        )
+        .route(
+            "/internal/Clients/{clientId}",
+            get(clients::get_client).put(clients::update_client),
+        )
+        .route(
+            "/internal/Clients/{clientId}/block",
+            put(clients::block_client),
+        )
+        .route(
+            "/internal/Clients/{clientId}/unblock",
+            put(clients::unblock_client),
+        )
+        .route(
+            "/internal/Clients/{clientId}/status",
+            put(clients::set_client_status),
         )
         .nest("/internal/Payments", payments::routes())
         .nest("/v2/internal/Payments", payments::routes())

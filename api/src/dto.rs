@@ -163,7 +163,9 @@ pub struct AccountDto {
     pub balance: Amount,
     pub held_amount: Amount,
     pub available_balance: Amount,
+    /// The client's default account for this currency (at most one per client and currency).
     pub is_default: bool,
+    /// Its place in the client's display order (`PUT /Accounts/reorder-accounts`; 0 first).
     pub order: i32,
     pub created: DateTime<Utc>,
     pub updated: Option<DateTime<Utc>>,
@@ -183,8 +185,8 @@ impl From<&AccountRow> for AccountDto {
             balance: row.balance().into(),
             held_amount: row.held().into(),
             available_balance: row.available_balance().into(),
-            is_default: false,
-            order: 0,
+            is_default: row.is_default,
+            order: i32::try_from(row.order).unwrap_or(i32::MAX),
             created: row.created_at,
             updated: (row.updated_at != row.created_at).then_some(row.updated_at),
         }

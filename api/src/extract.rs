@@ -66,13 +66,27 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// Deserializes a JSON value already read (a body taken apart first), naming the field at fault.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        field_error(&path, &error.into_inner().to_string())
+    })
+}
+
 fn field_error(path: &str, message: &str) -> ApiError {
-    // serde names a missing field in the message, at the parent's path.
-    let field = match (path, message.strip_prefix("missing field `")) {
+    // serde names a missing or an unknown field in the message, at the parent's path.
+    let named = message
+        .strip_prefix("missing field `")
+        .or_else(|| message.strip_prefix("unknown field `"));
+    let field = match (path, named) {
         (_, Some(rest)) => {
             let name = rest.split('`').next().unwrap_or(rest);
             if path == "." {
                 name.to_string()
+            } else if path == name || path.ends_with(&format!(".{name}")) {
+                // serde_path_to_error already put an unknown field on the path.
+                path.to_string()
             } else {
                 format!("{path}.{name}")
             }

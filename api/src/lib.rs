@@ -5,6 +5,7 @@
 pub mod answer;
 pub mod app;
 pub mod auth;
+pub mod client_dto;
 pub mod dto;
 pub mod envelope;
 pub mod error;

@@ -1,7 +1,7 @@
 //! The OpenAPI description of every route and schema, built with utoipa; the payment routes
 //! are listed under both of their prefixes.
 
-use crate::routes::{accounts, health, ops, payments, transactions};
+use crate::routes::{accounts, clients, health, ops, payments, transactions};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -10,13 +10,21 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(
         title = "Folio",
-        description = "Folio's REST API: accounts, payments, transactions and balances of an \
+        description = "Folio's REST API: clients, accounts, payments, transactions and balances of an \
             event-sourced ledger, after the FinLego Core Banking API. Every answer is the \
             FluentResults envelope; errors carry their code in errors[].metadata.code. \
             Commands answer with the header X-Folio-Position; a query sent with \
             X-Folio-Min-Position waits (up to 5 s) until the read models include it."
     ),
     paths(
+        clients::create_client,
+        clients::list_clients,
+        clients::get_client,
+        clients::update_client,
+        clients::block_client,
+        clients::unblock_client,
+        clients::set_client_status,
+        clients::own_client,
         accounts::open_account,
         accounts::open_account_v2,
         accounts::list_accounts,
@@ -49,6 +57,7 @@ use utoipa::{Modify, OpenApi};
     ),
     modifiers(&BearerAuth, &MirroredPayments),
     tags(
+        (name = "Clients", description = "ClientProfile: clients' profiles and status (API.md §2.2)"),
         (name = "Accounts", description = "GeneralLedger accounts (API.md §2.3)"),
         (name = "Payments", description = "GeneralLedger payments (API.md §2.5), also under /v2/internal/Payments"),
         (name = "Transactions", description = "Statement lines and reports (API.md §2.4)"),
@@ -110,4 +119,44 @@ fn operations(
     ]
     .into_iter()
     .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refs(value: &serde_json::Value, found: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(fields) => {
+                for (name, inner) in fields {
+                    match (name.as_str(), inner) {
+                        ("$ref", serde_json::Value::String(target)) => found.push(target.clone()),
+                        _ => refs(inner, found),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|item| refs(item, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_schema_reference_resolves() {
+        let document = serde_json::to_value(document()).unwrap();
+        let mut found = Vec::new();
+        refs(&document, &mut found);
+        assert!(
+            found
+                .iter()
+                .any(|target| target.ends_with("/Envelope_ClientDto")),
+            "{found:?}"
+        );
+        for target in found {
+            let name = target.trim_start_matches("#/components/schemas/");
+            assert!(
+                document["components"]["schemas"].get(name).is_some(),
+                "{target} is not described"
+            );
+        }
+    }
 }

@@ -565,7 +565,7 @@ async fn account_routes_find_update_and_close_accounts(storage: &Storage) {
     assert_eq!(reply.value()["name"], "Savings ¥");
     assert!(reply.position() > 0);
     assert!(reply.value()["updated"].is_string());
-    // isDefault and the account order are not kept by the ledger yet: a clear 501.
+    // isDefault and the account order are kept (tests/account_preferences.rs has the rules).
     let reply = server
         .request(
             Some(SYSTEM_KEY),
@@ -575,7 +575,7 @@ async fn account_routes_find_update_and_close_accounts(storage: &Storage) {
             &[],
         )
         .await;
-    assert_eq!(reply.error_code(501), "NotSupported");
+    assert_eq!(reply.value()["isDefault"], true);
     let reply = server
         .request(
             Some(SYSTEM_KEY),
@@ -585,7 +585,7 @@ async fn account_routes_find_update_and_close_accounts(storage: &Storage) {
             &[],
         )
         .await;
-    assert_eq!(reply.error_code(501), "NotSupported");
+    assert_eq!(reply.value(), &json!(true));
     // DELETE closes an empty account.
     let reply = server
         .request(

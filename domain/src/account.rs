@@ -74,6 +74,13 @@ pub struct Account {
     pub debits_posted: Decimal,
     pub credits_pending: Decimal,
     pub credits_posted: Decimal,
+    /// Its client's default account for its currency (at most one per client and currency).
+    /// Absent from snapshots taken before defaults existed: false.
+    #[serde(default)]
+    pub is_default: bool,
+    /// Where the account comes in its client's display order (0 first).
+    #[serde(default)]
+    pub order: u32,
     /// Revision of the last event on this account's own stream (`account-{id}`).
     pub revision: u64,
 }

@@ -17,6 +17,7 @@ pub const MAX_EMAIL_LEN: usize = 254;
 
 /// `company | individual` (the seed's ClientType).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum ClientType {
     Company,
@@ -26,6 +27,7 @@ pub enum ClientType {
 /// `inactive | active | blocked` (the seed's ClientStatus). The ledger registers clients as
 /// active; no command makes one inactive yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum ClientStatus {
     Inactive,
@@ -36,6 +38,7 @@ pub enum ClientStatus {
 
 /// The seed's Industry enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum Industry {
     AccountingOrConsultingOrLegalServices,
@@ -66,6 +69,7 @@ pub enum Industry {
 
 /// The seed's Turnover enum (its spelling `bellow` kept).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum Turnover {
     Bellow100KEur,
@@ -77,6 +81,7 @@ pub enum Turnover {
 
 /// The seed's CompanyType enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum CompanyType {
     SoleTrader,
@@ -90,6 +95,7 @@ pub enum CompanyType {
 
 /// `uk | eea | other`: where pay-ins come from and pay-outs go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum CountryGroup {
     Uk,
@@ -99,6 +105,7 @@ pub enum CountryGroup {
 
 /// The seed's purposes of opening an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum AccountOpeningPurpose {
     AdministrativeAndOperationalExpenses,
@@ -110,6 +117,7 @@ pub enum AccountOpeningPurpose {
 
 /// AddressDto. `country` is an ISO-3166 alpha-2 code.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = AddressDto))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Address {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,6 +136,7 @@ pub struct Address {
 
 /// BusinessPartnerDto. Volumes are EUR amounts: decimals, never floats.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = BusinessPartnerDto))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BusinessPartner {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -148,6 +157,7 @@ pub struct BusinessPartner {
 
 /// FundFlowsDto.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = FundFlowsDto))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FundFlows {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -162,6 +172,7 @@ pub struct FundFlows {
 
 /// ComplianceEvaluationDto.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ComplianceEvaluationDto))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ComplianceEvaluation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,6 +185,7 @@ pub struct ComplianceEvaluation {
 
 /// A related individual's identity document.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = IdentityDocumentDto))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IdentityDocument {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -193,6 +205,7 @@ pub struct IdentityDocument {
 
 /// RelatedIndividualInfoDto (its 19 fields). Ownerships are percentages: decimals 0–100.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RelatedIndividualInfoDto))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RelatedIndividual {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -253,6 +266,7 @@ macro_rules! client_profile {
     ) => {
         /// Every ClientDto field a command sets (id, status and `created` are the ledger's).
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(rename_all = "camelCase", deny_unknown_fields)]
         pub struct ClientProfile {
             $( $(#[$rmeta])* pub $req: $rty, )*
@@ -266,6 +280,7 @@ macro_rules! client_profile {
         /// A partial update: an absent field is left alone; for an optional field, `Some(None)`
         /// (JSON null) clears it. Lists are replaced whole.
         #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(rename_all = "camelCase", deny_unknown_fields)]
         pub struct ClientPatch {
             $(
@@ -339,6 +354,7 @@ client_profile! {
         business_partners: Vec<BusinessPartner>,
         fund_flows: FundFlows,
         compliance_evaluation: ComplianceEvaluation,
+        #[cfg_attr(feature = "openapi", schema(value_type = Object))]
         custom_options: serde_json::Value,
         related_individuals: Vec<RelatedIndividual>,
         company_type: CompanyType,

@@ -30,6 +30,8 @@ pub fn event_type(body: &EventBody) -> &'static str {
         EventBody::Account(AccountEvent::Blocked(_)) => "AccountBlocked",
         EventBody::Account(AccountEvent::Unblocked(_)) => "AccountUnblocked",
         EventBody::Account(AccountEvent::Closed(_)) => "AccountClosed",
+        EventBody::Account(AccountEvent::DefaultChanged(_)) => "AccountDefaultChanged",
+        EventBody::Account(AccountEvent::Reordered(_)) => "AccountReordered",
         EventBody::Payment(PaymentEvent::Created(_)) => "PaymentCreated",
         EventBody::Payment(PaymentEvent::Pended(_)) => "PaymentPended",
         EventBody::Payment(PaymentEvent::Posted(_)) => "PaymentPosted",
@@ -53,6 +55,8 @@ pub fn encode(body: &EventBody) -> (&'static str, u16, String) {
         EventBody::Account(
             AccountEvent::Activated(e) | AccountEvent::Unblocked(e) | AccountEvent::Closed(e),
         ) => serde_json::to_string(e),
+        EventBody::Account(AccountEvent::DefaultChanged(e)) => serde_json::to_string(e),
+        EventBody::Account(AccountEvent::Reordered(e)) => serde_json::to_string(e),
         EventBody::Payment(PaymentEvent::Created(e)) => serde_json::to_string(e),
         EventBody::Payment(PaymentEvent::Pended(e)) => serde_json::to_string(e),
         EventBody::Payment(PaymentEvent::Posted(e)) => serde_json::to_string(e),
@@ -108,6 +112,12 @@ pub fn decode(
             EventBody::Account(AccountEvent::Unblocked(parse(event_type, v, payload)?))
         }
         "AccountClosed" => EventBody::Account(AccountEvent::Closed(parse(event_type, v, payload)?)),
+        "AccountDefaultChanged" => {
+            EventBody::Account(AccountEvent::DefaultChanged(parse(event_type, v, payload)?))
+        }
+        "AccountReordered" => {
+            EventBody::Account(AccountEvent::Reordered(parse(event_type, v, payload)?))
+        }
         "PaymentCreated" => {
             EventBody::Payment(PaymentEvent::Created(parse(event_type, v, payload)?))
         }

@@ -42,6 +42,18 @@ pub enum CommandKind {
     CloseAccount {
         account_id: AccountId,
     },
+    /// `is_default: true` makes a customer account its client's default for its currency (the
+    /// previous default, if any, stops being it); `false` makes it no longer the default.
+    SetDefaultAccount {
+        account_id: AccountId,
+        is_default: bool,
+    },
+    /// Gives the listed accounts, all of `client_id`, the display order 0, 1, … in the order
+    /// listed; the client's other accounts keep theirs.
+    ReorderAccounts {
+        client_id: ClientId,
+        account_ids: Vec<AccountId>,
+    },
     CreatePayment(CreatePayment),
     PendPayment {
         payment_id: PaymentId,

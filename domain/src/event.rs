@@ -41,6 +41,8 @@ pub enum AccountEvent {
     Blocked(AccountBlocked),
     Unblocked(AccountStatusChanged),
     Closed(AccountStatusChanged),
+    DefaultChanged(AccountDefaultChanged),
+    Reordered(AccountReordered),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +120,23 @@ pub struct AccountBlocked {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccountStatusChanged {
     pub account_id: AccountId,
+}
+
+/// The account became its client's default for its currency (`isDefault: true`), or stopped
+/// being it. Making one account the default also records `false` on the one it replaces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountDefaultChanged {
+    pub account_id: AccountId,
+    pub is_default: bool,
+}
+
+/// The account's place in its client's display order (one event per account reordered).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountReordered {
+    pub account_id: AccountId,
+    pub order: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -224,6 +243,8 @@ impl AccountEvent {
             AccountEvent::Opened(e) => e.account_id,
             AccountEvent::Renamed(e) => e.account_id,
             AccountEvent::Blocked(e) => e.account_id,
+            AccountEvent::DefaultChanged(e) => e.account_id,
+            AccountEvent::Reordered(e) => e.account_id,
             AccountEvent::Activated(e) | AccountEvent::Unblocked(e) | AccountEvent::Closed(e) => {
                 e.account_id
             }

@@ -22,6 +22,8 @@ use uuid::Uuid;
 pub const MAX_LEGS: usize = 16;
 /// Longest idempotency key, name, description or reason accepted.
 pub const MAX_TEXT_LEN: usize = 512;
+/// Most accounts one reorder may list.
+pub const MAX_REORDER: usize = 1_000;
 
 /// The entity a command produced or acted on: what a retry with the same key is answered with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -232,6 +234,14 @@ impl Ledger {
                     Receipt::Account(*account_id),
                 )
             }
+            CommandKind::SetDefaultAccount {
+                account_id,
+                is_default,
+            } => self.decide_default(*account_id, *is_default)?,
+            CommandKind::ReorderAccounts {
+                client_id,
+                account_ids,
+            } => self.decide_reorder(*client_id, account_ids)?,
             CommandKind::CreatePayment(create) => self.decide_create(create, command.at)?,
             CommandKind::PendPayment {
                 payment_id,
@@ -428,6 +438,94 @@ impl Ledger {
             idempotency: None,
         };
         Ok((vec![event], Receipt::Account(open.account_id)))
+    }
+
+    /// The default flag's events: on the account that stops being the default first, then on
+    /// the account named (the command's receipt).
+    fn decide_default(
+        &self,
+        account_id: AccountId,
+        is_default: bool,
+    ) -> Result<(Vec<Event>, Receipt), LedgerError> {
+        let account = self
+            .accounts
+            .get(&account_id)
+            .ok_or(LedgerError::AccountNotFound(account_id))?;
+        let Some(client_id) = account.client_id else {
+            return Err(invalid(format!(
+                "account {account_id} is the bank's: only a client's account can be a default"
+            )));
+        };
+        let mut events = Vec::with_capacity(2);
+        if is_default {
+            if account.status == AccountStatus::Closed {
+                return Err(LedgerError::AccountClosed(account_id));
+            }
+            let previous = self.accounts.values().find(|other| {
+                other.is_default
+                    && other.id != account_id
+                    && other.client_id == Some(client_id)
+                    && other.currency == account.currency
+            });
+            if let Some(previous) = previous {
+                events.push(account_event(
+                    previous,
+                    AccountEvent::DefaultChanged(AccountDefaultChanged {
+                        account_id: previous.id,
+                        is_default: false,
+                    }),
+                ));
+            }
+        }
+        events.push(account_event(
+            account,
+            AccountEvent::DefaultChanged(AccountDefaultChanged {
+                account_id,
+                is_default,
+            }),
+        ));
+        Ok((events, Receipt::Account(account_id)))
+    }
+
+    /// One `AccountReordered` per listed account; the receipt is the last one's.
+    fn decide_reorder(
+        &self,
+        client_id: ClientId,
+        account_ids: &[AccountId],
+    ) -> Result<(Vec<Event>, Receipt), LedgerError> {
+        let Some(&last) = account_ids.last() else {
+            return Err(invalid("a reorder lists at least one account"));
+        };
+        if account_ids.len() > MAX_REORDER {
+            return Err(invalid(format!(
+                "a reorder lists at most {MAX_REORDER} accounts"
+            )));
+        }
+        let mut seen = BTreeSet::new();
+        let mut events = Vec::with_capacity(account_ids.len());
+        for (order, id) in account_ids.iter().enumerate() {
+            if !seen.insert(*id) {
+                return Err(invalid(format!("account {id} is listed twice")));
+            }
+            let account = self
+                .accounts
+                .get(id)
+                .ok_or(LedgerError::AccountNotFound(*id))?;
+            if account.client_id != Some(client_id) {
+                return Err(invalid(format!(
+                    "account {id} is not an account of client {client_id}"
+                )));
+            }
+            let order = u32::try_from(order).map_err(|_| invalid("too many accounts"))?;
+            events.push(account_event(
+                account,
+                AccountEvent::Reordered(AccountReordered {
+                    account_id: *id,
+                    order,
+                }),
+            ));
+        }
+        Ok((events, Receipt::Account(last)))
     }
 
     /// Numbers the ledger assigns: `FL` and ten digits, the first free one from the count of
@@ -834,6 +932,8 @@ impl Ledger {
             }
             AccountEvent::Blocked(_) => account.status = AccountStatus::Blocked,
             AccountEvent::Closed(_) => account.status = AccountStatus::Closed,
+            AccountEvent::DefaultChanged(e) => account.is_default = e.is_default,
+            AccountEvent::Reordered(e) => account.order = e.order,
         }
     }
 
@@ -980,7 +1080,17 @@ impl Ledger {
     /// pending payments.
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut per_currency: BTreeMap<Currency, (Decimal, Decimal, Decimal)> = BTreeMap::new();
+        let mut defaults: HashMap<(Option<ClientId>, Currency), AccountId> = HashMap::new();
         for account in self.accounts.values() {
+            if account.is_default
+                && let Some(other) =
+                    defaults.insert((account.client_id, account.currency), account.id)
+            {
+                return Err(format!(
+                    "accounts {other} and {} are both their client's default in {}",
+                    account.id, account.currency
+                ));
+            }
             let sums = per_currency.entry(account.currency).or_default();
             sums.0 += account.balance();
             sums.1 += account.debits_pending;
@@ -1213,6 +1323,8 @@ fn new_account(opened: &AccountOpened, revision: u64) -> Account {
         debits_posted: Decimal::ZERO,
         credits_pending: Decimal::ZERO,
         credits_posted: Decimal::ZERO,
+        is_default: false,
+        order: 0,
         revision,
     }
 }

@@ -9,9 +9,9 @@ use folio_domain::client::{
 };
 use folio_domain::codec::{self, CURRENT_SCHEMA_VERSION, DecodeError};
 use folio_domain::event::{
-    AccountBlocked, AccountOpened, AccountRenamed, AccountStatusChanged, ClientRegistered,
-    ClientStatusChanged, ClientUpdated, PaymentCancelled, PaymentCreated, PaymentExpired,
-    PaymentPended, PaymentPosted,
+    AccountBlocked, AccountDefaultChanged, AccountOpened, AccountRenamed, AccountReordered,
+    AccountStatusChanged, ClientRegistered, ClientStatusChanged, ClientUpdated, PaymentCancelled,
+    PaymentCreated, PaymentExpired, PaymentPended, PaymentPosted,
 };
 use folio_domain::{
     AccountEvent, AccountId, AccountStatus, AccountType, BalancePolicy, ClientEvent, ClientId,
@@ -297,6 +297,27 @@ fn samples() -> Vec<(&'static str, EventBody)> {
                 reason: None,
             })),
         ),
+        (
+            "AccountDefaultChanged",
+            EventBody::Account(AccountEvent::DefaultChanged(AccountDefaultChanged {
+                account_id: account(),
+                is_default: true,
+            })),
+        ),
+        (
+            "AccountDefaultChanged",
+            EventBody::Account(AccountEvent::DefaultChanged(AccountDefaultChanged {
+                account_id: other(),
+                is_default: false,
+            })),
+        ),
+        (
+            "AccountReordered",
+            EventBody::Account(AccountEvent::Reordered(AccountReordered {
+                account_id: account(),
+                order: 7,
+            })),
+        ),
     ]
 }
 
@@ -305,7 +326,7 @@ fn every_event_type_round_trips() {
     let samples = samples();
     let mut types: Vec<&str> = samples.iter().map(|(t, _)| *t).collect();
     types.dedup();
-    assert_eq!(types.len(), 15, "one sample per event type");
+    assert_eq!(types.len(), 17, "one sample per event type");
     for (expected_type, body) in samples {
         let (event_type, version, payload) = codec::encode(&body);
         assert_eq!(event_type, expected_type);
@@ -493,4 +514,30 @@ fn client_payloads_use_the_api_field_names_and_refuse_unknown_ones() {
     let (_, _, blocked) = codec::encode(&samples()[18].1);
     assert_payload_error("ClientBlocked", &blocked.replace("reason", "why"));
     assert_payload_error("ClientUpdated", &blocked.replace("reason", "patch"));
+}
+
+#[test]
+fn default_and_order_events_refuse_fields_they_do_not_know() {
+    let id = account();
+    let payload = format!(r#"{{"accountId":"{id}","isDefault":true}}"#);
+    assert!(codec::decode("AccountDefaultChanged", 1, &payload).is_ok());
+    let extra = format!(r#"{{"accountId":"{id}","isDefault":true,"currency":"EUR"}}"#);
+    assert!(matches!(
+        codec::decode("AccountDefaultChanged", 1, &extra),
+        Err(DecodeError::Payload { .. })
+    ));
+    let extra = format!(r#"{{"accountId":"{id}","order":1,"clientId":null}}"#);
+    assert!(matches!(
+        codec::decode("AccountReordered", 1, &extra),
+        Err(DecodeError::Payload { .. })
+    ));
+    let negative = format!(r#"{{"accountId":"{id}","order":-1}}"#);
+    assert!(codec::decode("AccountReordered", 1, &negative).is_err());
+    let (_, _, payload) = codec::encode(&EventBody::Account(AccountEvent::Reordered(
+        AccountReordered {
+            account_id: id,
+            order: 2,
+        },
+    )));
+    assert_eq!(payload, format!(r#"{{"accountId":"{id}","order":2}}"#));
 }

@@ -602,13 +602,16 @@ impl Model {
                     }
                 }
             }
-            // Client rules have their own scenarios (tests/clients.rs); this generator draws
-            // only account and payment commands.
+            // Client rules and account defaults/order have their own scenarios
+            // (tests/clients.rs, tests/account_preferences.rs); this generator draws only the
+            // commands that move money or change an account's status.
             CommandKind::RegisterClient { .. }
             | CommandKind::UpdateClient { .. }
             | CommandKind::BlockClient { .. }
-            | CommandKind::UnblockClient { .. } => {
-                panic!("the generator draws no client commands")
+            | CommandKind::UnblockClient { .. }
+            | CommandKind::SetDefaultAccount { .. }
+            | CommandKind::ReorderAccounts { .. } => {
+                panic!("the generator draws no client, default or order commands")
             }
         }
     }

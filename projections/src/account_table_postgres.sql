@@ -17,6 +17,8 @@ CREATE TABLE IF NOT EXISTS {p}{t} (
     balance numeric NOT NULL,
     held numeric NOT NULL,
     available numeric NOT NULL,
+    is_default boolean NOT NULL DEFAULT false,
+    sort_order integer NOT NULL DEFAULT 0,
     version bigint NOT NULL,
     last_position bigint NOT NULL,
     created_at timestamptz NOT NULL,

@@ -17,6 +17,8 @@ CREATE TABLE IF NOT EXISTS {p}{t} (
     balance TEXT NOT NULL,
     held TEXT NOT NULL,
     available TEXT NOT NULL,
+    is_default INTEGER NOT NULL DEFAULT 0,
+    sort_order INTEGER NOT NULL DEFAULT 0,
     version INTEGER NOT NULL,
     last_position INTEGER NOT NULL,
     created_at INTEGER NOT NULL,

@@ -303,6 +303,8 @@ impl Fold {
                     debits_posted: Decimal::ZERO,
                     credits_pending: Decimal::ZERO,
                     credits_posted: Decimal::ZERO,
+                    is_default: false,
+                    order: 0,
                     version: 1,
                     last_position: position,
                     created_at: at,
@@ -324,6 +326,8 @@ impl Fold {
             }
             AccountEvent::Blocked(_) => row.status = folio_domain::AccountStatus::Blocked,
             AccountEvent::Closed(_) => row.status = folio_domain::AccountStatus::Closed,
+            AccountEvent::DefaultChanged(e) => row.is_default = e.is_default,
+            AccountEvent::Reordered(e) => row.order = e.order,
         }
         touch(row, position, at);
         self.dirty_accounts.insert(id);

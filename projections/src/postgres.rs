@@ -76,6 +76,16 @@ impl PgReadModels {
         sqlx::raw_sql(AssertSqlSafe(schema_sql("")))
             .execute(&mut *tx)
             .await?;
+        // Read models created before accounts had a default flag and an order (false and 0:
+        // no event set them before).
+        sqlx::raw_sql(
+            "ALTER TABLE rm_accounts ADD COLUMN IF NOT EXISTS is_default boolean NOT NULL DEFAULT false, \
+             ADD COLUMN IF NOT EXISTS sort_order integer NOT NULL DEFAULT 0; \
+             ALTER TABLE rm_ledger_accounts ADD COLUMN IF NOT EXISTS is_default boolean NOT NULL DEFAULT false, \
+             ADD COLUMN IF NOT EXISTS sort_order integer NOT NULL DEFAULT 0;",
+        )
+        .execute(&mut *tx)
+        .await?;
         sqlx::raw_sql(AssertSqlSafe(with_prefix(INDEXES, "")))
             .execute(&mut *tx)
             .await?;

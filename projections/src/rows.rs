@@ -24,6 +24,12 @@ pub struct AccountRow {
     pub debits_posted: Decimal,
     pub credits_pending: Decimal,
     pub credits_posted: Decimal,
+    /// Its client's default account for its currency.
+    #[serde(default)]
+    pub is_default: bool,
+    /// Its place in its client's display order (0 first).
+    #[serde(default)]
+    pub order: u32,
     /// Events applied to this account (its own and the payments that touched it).
     pub version: u64,
     pub last_position: u64,

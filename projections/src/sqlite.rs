@@ -83,6 +83,7 @@ impl Db {
             "CREATE TABLE IF NOT EXISTS checkpoints (projection TEXT PRIMARY KEY, position INTEGER NOT NULL);",
         )?;
         writer.execute_batch(&schema_sql(""))?;
+        add_preference_columns(&writer)?;
         if !has_indexes(&writer, "accounts")? {
             writer.execute_batch(&indexes_sql("", &index_suffix()))?;
         } else if !has_indexes(&writer, "clients")? {
@@ -603,6 +604,28 @@ fn index_suffix() -> String {
     format!("_g{}", Utc::now().timestamp_micros())
 }
 
+/// Read models created before accounts had a default flag and an order get the two columns
+/// (false and 0: no event set them before).
+fn add_preference_columns(c: &Connection) -> Result<(), ProjectionError> {
+    for table in ["accounts", "ledger_accounts"] {
+        let mut statement = c.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
+        let columns = statement
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        if !columns.iter().any(|name| name == "is_default") {
+            c.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN is_default INTEGER NOT NULL DEFAULT 0;"
+            ))?;
+        }
+        if !columns.iter().any(|name| name == "sort_order") {
+            c.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN sort_order INTEGER NOT NULL DEFAULT 0;"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
 /// Whether `table` has indexes of its own (beyond its primary key).
 fn has_indexes(c: &Connection, table: &str) -> Result<bool, ProjectionError> {
     let count: i64 = c.query_row(
@@ -681,13 +704,15 @@ fn write_accounts(c: &Connection, table: &str, rows: &[AccountRow]) -> Result<()
     let mut update = c.prepare_cached(&format!(
         "UPDATE {table} SET status = ?2, name = ?3, overdraft_limit = ?4, debits_pending = ?5, \
          debits_posted = ?6, credits_pending = ?7, credits_posted = ?8, balance = ?9, held = ?10, \
-         available = ?11, version = ?12, last_position = ?13, updated_at = ?14 WHERE account_id = ?1"
+         available = ?11, version = ?12, last_position = ?13, updated_at = ?14, is_default = ?15, \
+         sort_order = ?16 WHERE account_id = ?1"
     ))?;
     let mut insert = c.prepare_cached(&format!(
         "INSERT INTO {table} (account_id, number, client_id, currency, account_type, status, name, \
          overdraft_limit, debits_pending, debits_posted, credits_pending, credits_posted, balance, held, available, \
-         version, last_position, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+         version, last_position, created_at, updated_at, is_default, sort_order) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
+         ?20, ?21)"
     ))?;
     for a in rows {
         // The exact decimals as text, formatted once for whichever statement runs.
@@ -727,6 +752,8 @@ fn write_accounts(c: &Connection, table: &str, rows: &[AccountRow]) -> Result<()
             a.version as i64,
             a.last_position as i64,
             a.updated_at.timestamp_micros(),
+            a.is_default,
+            i64::from(a.order),
         ])?;
         if updated > 0 {
             continue;
@@ -751,6 +778,8 @@ fn write_accounts(c: &Connection, table: &str, rows: &[AccountRow]) -> Result<()
             a.last_position as i64,
             a.created_at.timestamp_micros(),
             a.updated_at.timestamp_micros(),
+            a.is_default,
+            i64::from(a.order),
         ])?;
     }
     Ok(())
@@ -942,6 +971,9 @@ fn account_from_row(row: &Row<'_>) -> Result<AccountRow, ProjectionError> {
         debits_posted: decimal(&row.get::<_, String>("debits_posted")?)?,
         credits_pending: decimal(&row.get::<_, String>("credits_pending")?)?,
         credits_posted: decimal(&row.get::<_, String>("credits_posted")?)?,
+        is_default: row.get("is_default")?,
+        order: u32::try_from(row.get::<_, i64>("sort_order")?)
+            .map_err(|_| ProjectionError::Corrupt("sort_order is out of range".into()))?,
         version: row.get::<_, i64>("version")? as u64,
         last_position: row.get::<_, i64>("last_position")? as u64,
         created_at: time_from(row.get("created_at")?)?,

@@ -451,7 +451,35 @@ fn assert_models_match_ledger(accounts: &[AccountRow], ledger: &Ledger) {
         assert_eq!(row.held(), account.held());
         assert_eq!(row.available_balance(), account.available_balance());
         assert_eq!(row.status, account.status);
+        assert_eq!(
+            row.is_default, account.is_default,
+            "default of {}",
+            row.account_id
+        );
+        assert_eq!(row.order, account.order, "order of {}", row.account_id);
     }
+}
+
+/// Defaults and order among `accounts` (all of client 5, in EUR): the first made the default,
+/// then the second (which clears the first), and the last three put first, in reverse.
+async fn preferences(handle: &EngineHandle, accounts: &[AccountId]) -> u64 {
+    let run = |kind: CommandKind| {
+        let handle = handle.clone();
+        async move { handle.execute(CommandRequest::new(kind)).await.unwrap() }
+    };
+    for account in &accounts[..2] {
+        run(CommandKind::SetDefaultAccount {
+            account_id: *account,
+            is_default: true,
+        })
+        .await;
+    }
+    run(CommandKind::ReorderAccounts {
+        client_id: ClientId(Uuid::from_u128(5)),
+        account_ids: accounts.iter().rev().take(3).copied().collect(),
+    })
+    .await
+    .position
 }
 
 on_both_backends!(the_read_models_follow_the_log_and_a_reader_can_wait_for_its_write);
@@ -470,6 +498,7 @@ async fn the_read_models_follow_the_log_and_a_reader_can_wait_for_its_write(back
     let projector = worker.handle();
 
     let accounts = open_funded(&handle, 6).await;
+    preferences(&handle, &accounts).await;
     let position = mixed_load(&handle, &accounts, 60).await;
     projector
         .wait_for(position, Duration::from_secs(10))
@@ -479,6 +508,13 @@ async fn the_read_models_follow_the_log_and_a_reader_can_wait_for_its_write(back
     let recovered = recover(log.as_ref()).await.unwrap();
     let (rows, transactions, _, payments, _) = everything(models.as_ref()).await;
     assert_models_match_ledger(&rows, &recovered.ledger);
+    let row = |id: AccountId| rows.iter().find(|r| r.account_id == id).unwrap().clone();
+    assert!(!row(accounts[0]).is_default && row(accounts[1]).is_default);
+    assert_eq!(
+        [5, 4, 3].map(|i| row(accounts[i]).order),
+        [0, 1, 2],
+        "the reorder's accounts in order"
+    );
     assert_eq!(payments.len(), recovered.ledger.payments().count());
 
     // A single account's statement, newest filters: holds only, and an amount range.
@@ -844,6 +880,8 @@ async fn a_row_twice_in_one_batch_is_written_as_its_last_version(backend: Backen
         debits_posted: dec!(0),
         credits_pending: dec!(0),
         credits_posted: dec!(10.5),
+        is_default: true,
+        order: 3,
         version: 1,
         last_position: 1,
         created_at: at,
@@ -852,6 +890,8 @@ async fn a_row_twice_in_one_batch_is_written_as_its_last_version(backend: Backen
     let later = AccountRow {
         name: Some("last".into()),
         credits_posted: dec!(12.125),
+        is_default: false,
+        order: 1,
         version: 2,
         ..account.clone()
     };
@@ -1036,6 +1076,7 @@ async fn sqlite_and_postgres_read_models_hold_the_same_rows() {
     let handle = engine.handle();
     client_load(&handle, 13).await;
     let accounts = open_funded(&handle, 6).await;
+    preferences(&handle, &accounts).await;
     let position = mixed_load(&handle, &accounts, 60).await;
 
     let on_postgres = pg.models().await;
@@ -1315,5 +1356,101 @@ async fn the_clients_read_model_answers_by_id_and_by_filter(backend: Backend) {
     worker.shutdown().await;
     engine.shutdown().await;
     drop((models, log));
+    setup.finish().await;
+}
+
+on_both_backends!(read_models_made_before_defaults_gain_their_columns);
+
+/// Account tables written before accounts had a default flag and an order get both columns when
+/// opened (false and 0), and the projector goes on filling them.
+async fn read_models_made_before_defaults_gain_their_columns(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let log = setup.log().await;
+    let engine = Engine::start(log.clone(), EngineConfig::default())
+        .await
+        .unwrap();
+    let handle = engine.handle();
+    let accounts = open_funded(&handle, 2).await;
+    let position = handle
+        .execute(CommandRequest::new(CommandKind::SetDefaultAccount {
+            account_id: accounts[0],
+            is_default: true,
+        }))
+        .await
+        .unwrap()
+        .position;
+    let project_to = |position: u64| {
+        let models = setup.models();
+        let log = log.clone();
+        async move {
+            let models = models.await;
+            let worker = Projector::start(log, models.clone(), ProjectorConfig::default())
+                .await
+                .unwrap();
+            worker
+                .handle()
+                .wait_for(position, Duration::from_secs(10))
+                .await
+                .unwrap();
+            worker.shutdown().await;
+            models
+        }
+    };
+    let models = project_to(position).await;
+    assert!(
+        models
+            .account(accounts[0])
+            .await
+            .unwrap()
+            .unwrap()
+            .is_default
+    );
+    drop(models);
+
+    // Take the tables back to their earlier shape: no is_default, no sort_order.
+    match backend {
+        Backend::Sqlite => {
+            for file in ["readmodels.db", "readmodels.balances.db"] {
+                let c = rusqlite::Connection::open(setup.dir.path().join(file)).unwrap();
+                for table in ["accounts", "ledger_accounts"] {
+                    c.execute_batch(&format!(
+                        "ALTER TABLE {table} DROP COLUMN is_default; \
+                         ALTER TABLE {table} DROP COLUMN sort_order;"
+                    ))
+                    .unwrap();
+                }
+            }
+        }
+        Backend::Postgres => {
+            let mut c = PgConnection::connect(&setup.databases[0]).await.unwrap();
+            for table in ["rm_accounts", "rm_ledger_accounts"] {
+                sqlx::raw_sql(AssertSqlSafe(format!(
+                    "ALTER TABLE {table} DROP COLUMN is_default, DROP COLUMN sort_order"
+                )))
+                .execute(&mut c)
+                .await
+                .unwrap();
+            }
+            c.close().await.unwrap();
+        }
+    }
+
+    // Reopened: the rows read as never defaulted, and new events fill the columns.
+    let position = handle
+        .execute(CommandRequest::new(CommandKind::SetDefaultAccount {
+            account_id: accounts[1],
+            is_default: true,
+        }))
+        .await
+        .unwrap()
+        .position;
+    let models = project_to(position).await;
+    let first = models.account(accounts[0]).await.unwrap().unwrap();
+    let second = models.account(accounts[1]).await.unwrap().unwrap();
+    assert!(!first.is_default, "the clearing event was projected");
+    assert!(second.is_default);
+    assert_eq!((first.order, second.order), (0, 0));
+    engine.shutdown().await;
+    drop(models);
     setup.finish().await;
 }

@@ -129,7 +129,10 @@ impl Reference {
             | CommandKind::ActivateAccount { .. }
             | CommandKind::BlockAccount { .. }
             | CommandKind::UnblockAccount { .. }
-            | CommandKind::CloseAccount { .. } => {}
+            | CommandKind::CloseAccount { .. }
+            // Defaults and display order move no money either.
+            | CommandKind::SetDefaultAccount { .. }
+            | CommandKind::ReorderAccounts { .. } => {}
         }
     }
 

@@ -10,6 +10,7 @@ use crate::error::ApiError;
 use crate::extract::{CommandContext, JsonBody, QueryParams, parse_uuid};
 use crate::state::{AppState, visible};
 use axum::extract::{Path, State};
+use folio_domain::ledger::MAX_REORDER;
 use folio_domain::{
     AccountId, AccountStatus, AccountType, ClientId, CommandKind, Currency, LedgerError,
     OpenAccount, Receipt,
@@ -48,7 +49,8 @@ pub struct OpenAccountV2Request {
     pub account_number: Option<String>,
     /// Idempotency key: opening again with the same request returns the same account.
     pub external_id: Option<String>,
-    /// Only `false` is accepted: default accounts are not kept by the ledger yet.
+    /// `true`: the new account becomes its client's default for its currency (the previous
+    /// default stops being it). Customer accounts only.
     pub is_default: Option<bool>,
 }
 
@@ -68,7 +70,8 @@ pub struct ListAccountsQuery {
 pub struct UpdateAccountRequest {
     pub name: Option<String>,
     pub status: Option<AccountStatusDto>,
-    /// Only `false` is accepted: default accounts are not kept by the ledger yet.
+    /// `true`: the account becomes its client's default for its currency (the previous default
+    /// stops being it); `false`: it is no longer the default.
     pub is_default: Option<bool>,
 }
 
@@ -165,7 +168,15 @@ pub async fn open_account_v2(
     context: CommandContext,
     JsonBody(body): JsonBody<OpenAccountV2Request>,
 ) -> Result<Answer<AccountDto>, ApiError> {
-    refuse_default_flag(body.is_default)?;
+    let make_default = body.is_default == Some(true);
+    if make_default
+        && (body.client_id.is_none() || AccountType::from(body.account_type).is_internal())
+    {
+        return Err(ApiError::validation(
+            "isDefault",
+            "isDefault: only a client's current or savings account can be a default",
+        ));
+    }
     let open = OpenAccount {
         account_id: AccountId(Uuid::now_v7()),
         client_id: body.client_id.map(ClientId),
@@ -177,7 +188,40 @@ pub async fn open_account_v2(
         status: AccountStatus::Active,
     };
     let key = context.key_with_external_id(body.external_id.as_deref())?;
-    open_and_answer(&state, &context, open, key).await
+    if !make_default {
+        return open_and_answer(&state, &context, open, key).await;
+    }
+    let id = open.account_id;
+    let opened = state
+        .execute(
+            CommandKind::OpenAccount(open),
+            key.clone(),
+            context.correlation_id,
+        )
+        .await?;
+    let id = match opened.receipt {
+        Receipt::Account(opened_id) => opened_id,
+        _ => id,
+    };
+    // A second command, under its own key: a retry of the whole request finds the account
+    // opened (duplicate) and then makes it the default, so the two converge.
+    let committed = state
+        .execute(
+            CommandKind::SetDefaultAccount {
+                account_id: id,
+                is_default: true,
+            },
+            key.map(|key| format!("{key}#default")),
+            context.correlation_id,
+        )
+        .await?;
+    let row = load_account(&state, &context.caller, id).await?;
+    Ok(Answer::committed(
+        AccountDto::from(&row),
+        committed.position,
+        opened.duplicate && committed.duplicate,
+        "account opened",
+    ))
 }
 
 async fn open_and_answer(
@@ -263,7 +307,8 @@ pub async fn get_account_v2(
     Ok(Answer::read(AccountDto::from(&row)))
 }
 
-/// Rename an account and/or change its status (`active`, `blocked`, `closed`).
+/// Rename an account, change its status (`active`, `blocked`, `closed`) and/or make it its
+/// client's default for its currency (`isDefault`).
 #[utoipa::path(patch, path = "/Accounts/{id}", tag = "Accounts", request_body = UpdateAccountRequest,
     params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, description = "The account as it now is", body = Envelope<AccountDto>),
@@ -277,7 +322,6 @@ pub async fn update_account(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UpdateAccountRequest>,
 ) -> Result<Answer<AccountDto>, ApiError> {
-    refuse_default_flag(body.is_default)?;
     let id = AccountId(parse_uuid("id", &id)?);
     let row = load_account(&state, &context.caller, id).await?;
     let mut commands = Vec::new();
@@ -301,6 +345,24 @@ pub async fn update_account(
         }
         if let Some(command) = status_command(&row, target)? {
             commands.push(("status", command));
+        }
+    }
+    if let Some(is_default) = body.is_default {
+        if is_default && row.client_id.is_none() {
+            return Err(ApiError::validation(
+                "isDefault",
+                "isDefault: a bank account cannot be a client's default",
+            ));
+        }
+        // Already so: nothing to record.
+        if is_default != row.is_default {
+            commands.push((
+                "default",
+                CommandKind::SetDefaultAccount {
+                    account_id: id,
+                    is_default,
+                },
+            ));
         }
     }
     let mut last: Option<Committed> = None;
@@ -442,22 +504,80 @@ pub async fn accounts_by_numbers(
     ))
 }
 
-/// Sets the accounts' display order. Not kept by the ledger yet: answers 501.
+/// Sets the display order of one client's accounts: `order` 0, 1, … in the order listed; the
+/// client's other accounts keep theirs.
 #[utoipa::path(put, path = "/Accounts/reorder-accounts", tag = "Accounts",
     request_body = ReorderAccountsRequest,
-    responses((status = 501, description = "Account order is not kept by the ledger yet", body = Envelope<Object>),
-        (status = 404, description = "An account is unknown", body = Envelope<Object>)),
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, description = "true: the accounts are in that order", body = Envelope<bool>),
+        (status = 400, description = "Empty, repeated, a bank account, or accounts of different clients; metadata.field names the entry", body = Envelope<Object>),
+        (status = 404, description = "An account is unknown (or not the caller's)", body = Envelope<Object>)),
     security(("bearer" = [])))]
 pub async fn reorder_accounts(
     State(state): State<AppState>,
-    caller: Caller,
+    context: CommandContext,
     JsonBody(body): JsonBody<ReorderAccountsRequest>,
 ) -> Result<Answer<bool>, ApiError> {
-    for id in body.account_ids {
-        load_account(&state, &caller, AccountId(id)).await?;
+    if body.account_ids.is_empty() {
+        return Err(ApiError::validation(
+            "accountIds",
+            "accountIds lists the accounts in their new order: at least one",
+        ));
     }
-    Err(ApiError::NotSupported(
-        "account order is not recorded by the ledger yet, so it cannot be changed".into(),
+    if body.account_ids.len() > MAX_REORDER {
+        return Err(ApiError::validation(
+            "accountIds",
+            format!("accountIds: at most {MAX_REORDER} accounts"),
+        ));
+    }
+    let mut client: Option<ClientId> = None;
+    for (i, id) in body.account_ids.iter().enumerate() {
+        let field = || format!("accountIds[{i}]");
+        if body.account_ids[..i].contains(id) {
+            return Err(ApiError::validation(
+                field(),
+                format!("{}: account {id} is listed twice", field()),
+            ));
+        }
+        let row = load_account(&state, &context.caller, AccountId(*id)).await?;
+        let Some(owner) = row.client_id else {
+            return Err(ApiError::validation(
+                field(),
+                format!("{}: account {id} is the bank's and has no order", field()),
+            ));
+        };
+        match client {
+            Some(first) if first != owner => {
+                return Err(ApiError::validation(
+                    field(),
+                    format!(
+                        "{}: account {id} is not of client {first}: one client's accounts at a time",
+                        field()
+                    ),
+                ));
+            }
+            _ => client = Some(owner),
+        }
+    }
+    let Some(client_id) = client else {
+        return Err(ApiError::Internal("no client found for the reorder".into()));
+    };
+    let key = context.key_with_external_id(None)?;
+    let committed = state
+        .execute(
+            CommandKind::ReorderAccounts {
+                client_id,
+                account_ids: body.account_ids.into_iter().map(AccountId).collect(),
+            },
+            key,
+            context.correlation_id,
+        )
+        .await?;
+    Ok(Answer::committed(
+        true,
+        committed.position,
+        committed.duplicate,
+        "accounts reordered",
     ))
 }
 
@@ -524,13 +644,4 @@ fn confine_client(caller: &Caller, asked: Option<ClientId>) -> Result<Option<Cli
         (Some(own), _) => Ok(Some(own)),
         (None, asked) => Ok(asked),
     }
-}
-
-fn refuse_default_flag(is_default: Option<bool>) -> Result<(), ApiError> {
-    if is_default == Some(true) {
-        return Err(ApiError::NotSupported(
-            "isDefault is not recorded by the ledger yet; send false or leave it out".into(),
-        ));
-    }
-    Ok(())
 }

@@ -1,7 +1,7 @@
 //! The routes of API.md, one module per family, and what they share: paging and date bounds.
-//! (`clients.rs`, the ClientProfile routes, arrives with the client-profile work.)
 
 pub mod accounts;
+pub mod clients;
 pub mod health;
 pub mod ops;
 pub mod payments;

@@ -18,7 +18,8 @@ use uuid::Uuid;
 pub(super) const ACCOUNT_COLUMNS: &str = "account_id, number, client_id, currency, account_type, status, name, \
      overdraft_limit::text AS overdraft_limit, debits_pending::text AS debits_pending, \
      debits_posted::text AS debits_posted, credits_pending::text AS credits_pending, \
-     credits_posted::text AS credits_posted, version, last_position, created_at, updated_at";
+     credits_posted::text AS credits_posted, is_default, sort_order, version, last_position, \
+     created_at, updated_at";
 
 pub(super) const CLIENT_COLUMNS: &str = "client_id, status, profile::text AS profile, \
      block_reason, version, last_position, created_at, updated_at";
@@ -65,6 +66,9 @@ pub(super) fn account(row: &PgRow) -> Result<AccountRow, ProjectionError> {
         debits_posted: decimal(&row.try_get::<String, _>("debits_posted")?)?,
         credits_pending: decimal(&row.try_get::<String, _>("credits_pending")?)?,
         credits_posted: decimal(&row.try_get::<String, _>("credits_posted")?)?,
+        is_default: row.try_get("is_default")?,
+        order: u32::try_from(row.try_get::<i32, _>("sort_order")?)
+            .map_err(|_| ProjectionError::Corrupt("sort_order is out of range".into()))?,
         version: to_u64(row.try_get("version")?, "version")?,
         last_position: to_u64(row.try_get("last_position")?, "last_position")?,
         created_at: row.try_get("created_at")?,

@@ -143,7 +143,14 @@ async fn accounts(
     let mut positions = Vec::with_capacity(n);
     let mut created: Vec<DateTime<Utc>> = Vec::with_capacity(n);
     let mut updated: Vec<DateTime<Utc>> = Vec::with_capacity(n);
+    let mut defaults: Vec<bool> = Vec::with_capacity(n);
+    let mut orders: Vec<i32> = Vec::with_capacity(n);
     for a in rows {
+        defaults.push(a.is_default);
+        orders
+            .push(i32::try_from(a.order).map_err(|_| {
+                ProjectionError::Corrupt(format!("order {} is too large", a.order))
+            })?);
         ids.push(a.account_id.0);
         numbers.push(a.number.clone());
         clients.push(a.client_id.map(|id| id.0));
@@ -182,11 +189,12 @@ async fn accounts(
     sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO {prefix}{table} (account_id, number, client_id, currency, account_type, \
          status, name, overdraft_limit, debits_pending, debits_posted, credits_pending, \
-         credits_posted, balance, held, available, version, last_position, created_at, updated_at) \
+         credits_posted, balance, held, available, version, last_position, created_at, updated_at, \
+         is_default, sort_order) \
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], \
          $6::text[], $7::text[], $8::numeric[], $9::numeric[], $10::numeric[], $11::numeric[], \
          $12::numeric[], $13::numeric[], $14::numeric[], $15::numeric[], $16::bigint[], \
-         $17::bigint[], $18::timestamptz[], $19::timestamptz[]) \
+         $17::bigint[], $18::timestamptz[], $19::timestamptz[], $20::boolean[], $21::integer[]) \
          ON CONFLICT (account_id) DO UPDATE SET number = EXCLUDED.number, \
          client_id = EXCLUDED.client_id, currency = EXCLUDED.currency, \
          account_type = EXCLUDED.account_type, status = EXCLUDED.status, name = EXCLUDED.name, \
@@ -195,7 +203,8 @@ async fn accounts(
          credits_posted = EXCLUDED.credits_posted, balance = EXCLUDED.balance, \
          held = EXCLUDED.held, available = EXCLUDED.available, version = EXCLUDED.version, \
          last_position = EXCLUDED.last_position, created_at = EXCLUDED.created_at, \
-         updated_at = EXCLUDED.updated_at"
+         updated_at = EXCLUDED.updated_at, is_default = EXCLUDED.is_default, \
+         sort_order = EXCLUDED.sort_order"
     )))
     .bind(ids)
     .bind(numbers)
@@ -216,6 +225,8 @@ async fn accounts(
     .bind(positions)
     .bind(created)
     .bind(updated)
+    .bind(defaults)
+    .bind(orders)
     .execute(&mut **tx)
     .await?;
     Ok(())
