@@ -62,6 +62,8 @@ pub async fn check_against_ledger(
             && row.credits_posted == account.credits_posted
             && row.status == account.status
             && row.currency == account.currency
+            && row.is_default == account.is_default
+            && row.order == account.order
             && row.last_position <= position;
         if !same {
             return Err(format!(

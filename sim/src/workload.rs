@@ -19,6 +19,7 @@ const REMEMBERED_PAYMENTS: usize = 512;
 struct KnownAccount {
     id: AccountId,
     currency: Currency,
+    client: Option<ClientId>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +69,7 @@ impl Workload {
                 self.accounts.push(KnownAccount {
                     id: open.account_id,
                     currency: open.currency,
+                    client: open.client_id,
                 });
                 if self.hot.len() < 3 {
                     self.hot.push(open.account_id);
@@ -386,15 +388,42 @@ impl Workload {
         }
     }
 
+    /// One client's accounts in a shuffled order (sometimes with a stranger's account in it).
+    fn reorder(&mut self) -> CommandKind {
+        let client_id = self.clients[self.rng.below(self.clients.len() as u64) as usize];
+        let mut account_ids: Vec<AccountId> = self
+            .accounts
+            .iter()
+            .filter(|account| account.client == Some(client_id))
+            .map(|account| account.id)
+            .collect();
+        for index in (1..account_ids.len()).rev() {
+            let other = self.rng.below(index as u64 + 1) as usize;
+            account_ids.swap(index, other);
+        }
+        if self.rng.chance(100) {
+            account_ids.push(self.account().id);
+        }
+        CommandKind::ReorderAccounts {
+            client_id,
+            account_ids,
+        }
+    }
+
     fn account_change(&mut self) -> CommandKind {
         let account_id = self.account().id;
-        match self.rng.below(10) {
+        match self.rng.below(12) {
             0 => CommandKind::BlockAccount {
                 account_id,
                 reason: None,
             },
             1..=5 => CommandKind::UnblockAccount { account_id },
             6..=7 => CommandKind::ActivateAccount { account_id },
+            10 => CommandKind::SetDefaultAccount {
+                account_id,
+                is_default: !self.rng.chance(200),
+            },
+            11 => self.reorder(),
             8 => CommandKind::RenameAccount {
                 account_id,
                 name: Some("renamed".to_string()),
