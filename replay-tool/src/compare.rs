@@ -10,7 +10,6 @@ use crate::source::Source;
 use crate::verify::LogPass;
 use chrono::NaiveDate;
 use folio_domain::{AccountId, Currency, Ledger, LedgerSnapshot};
-use folio_engine::codec::from_recorded;
 use folio_projections::query::{AccountFilter, PageRequest, TransactionFilter};
 use folio_projections::rows::{DailyRow, TransactionRow};
 use folio_projections::{FoldScope, ReadModelStore};
@@ -383,15 +382,15 @@ pub async fn first_divergence(
     let mut history: HashMap<AccountId, Vec<(u64, Decimal, Decimal)>> = HashMap::new();
     let mut ledger = Ledger::new();
     let mut progress = Progress::new("tracing", 0, true);
-    scan(source.log.clone(), 0, &mut progress, |event, _| {
-        if let Ok(decoded) = from_recorded(event) {
-            ledger.apply(&decoded);
+    scan(source.log.clone(), 0, true, &mut progress, |visit| {
+        if let Some(Ok(decoded)) = visit.event {
+            ledger.apply(decoded);
             for id in decoded.body.touched_accounts() {
                 if wanted.contains(&id)
                     && let Some(account) = ledger.account(id)
                 {
                     history.entry(id).or_default().push((
-                        event.global_position,
+                        visit.record.global_position,
                         account.balance(),
                         account.available_balance(),
                     ));

@@ -10,7 +10,6 @@ use crate::time::day_end;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use folio_domain::{Currency, Ledger};
-use folio_engine::codec::from_recorded;
 use folio_projections::FoldScope;
 use folio_projections::daily::fill_days;
 use folio_projections::query::DayRange;
@@ -31,16 +30,18 @@ pub async fn daily_check(
     let mut last_position = 0;
     let mut progress = Progress::new("daily-check", head, quiet);
     let mut decode_error = None;
-    scan(source.log.clone(), 0, &mut progress, |event, _| {
+    scan(source.log.clone(), 0, true, &mut progress, |visit| {
+        let event = visit.record;
         if event.recorded_at > end {
             return Ok(Flow::Stop);
         }
-        match from_recorded(event) {
-            Ok(decoded) => ledger.apply(&decoded),
-            Err(error) => {
-                decode_error = Some((event.global_position, error.to_string()));
+        match visit.event {
+            Some(Ok(decoded)) => ledger.apply(decoded),
+            Some(Err(error)) => {
+                decode_error = Some((event.global_position, error.clone()));
                 return Ok(Flow::Stop);
             }
+            None => return Ok(Flow::Stop),
         }
         last_position = event.global_position;
         Ok(Flow::Continue)

@@ -39,7 +39,8 @@ pub async fn export(
         writeln!(out, "{CSV_HEADER}")?;
     }
     let after = from_position.saturating_sub(1);
-    let written = scan(log, after, &mut progress, |event, _| {
+    let written = scan(log, after, false, &mut progress, |visit| {
+        let event = visit.record;
         match format {
             ExportFormat::Csv => write_csv(out, event)?,
             ExportFormat::Jsonl => {

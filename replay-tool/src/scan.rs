@@ -1,20 +1,37 @@
-//! One pass over the log in position order: pages are read (and their hash links checked) by a
-//! task of their own while the caller works on the previous page.
+//! One pass over the log in position order, as a pipeline: one task reads pages, each page's
+//! hash links are checked and its events decoded on the blocking pool (pages in parallel: a
+//! page's first link needs only the previous page's last stored hash), and the caller visits
+//! the events in order while the next pages are being prepared.
 
 use crate::error::ReplayError;
 use crate::progress::Progress;
+use folio_domain::Event;
+use folio_engine::codec::from_recorded;
 use folio_store::hash::verify_link;
 use folio_store::{EventStore, RecordedEvent};
 use std::sync::Arc;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// Events read per round trip.
-pub const PAGE: usize = 16_384;
+pub const PAGE: usize = 8_192;
+/// Pages prepared ahead of the visitor.
+const AHEAD: usize = 4;
 
-/// A page of events, each with whether its hash follows from the previous event's.
-pub struct Page {
-    pub events: Vec<RecordedEvent>,
-    pub links_ok: Vec<bool>,
+/// One event as the visitor gets it.
+pub struct Visit<'a> {
+    pub record: &'a RecordedEvent,
+    /// Whether its hash follows from the previous stored event's.
+    pub link_ok: bool,
+    /// The decoded event, or why it cannot be decoded (None when decoding was not asked for).
+    pub event: Option<&'a Result<Event, String>>,
+}
+
+/// A page of events with their link checks and decoded forms.
+struct Page {
+    events: Vec<RecordedEvent>,
+    links_ok: Vec<bool>,
+    decoded: Vec<Result<Event, String>>,
 }
 
 /// What the visitor wants next.
@@ -24,26 +41,35 @@ pub enum Flow {
     Stop,
 }
 
-/// Reads every event after `after` and hands each to `visit` with its link check. Returns the
-/// number of events visited. A read error (a row the store cannot decode) ends the scan with it.
+/// Reads every event after `after` and hands each to `visit`, decoded when `decode` is set.
+/// Returns the number of events visited. A read error (a row the store cannot decode) ends the
+/// scan with it.
 pub async fn scan<F>(
     log: Arc<dyn EventStore>,
     after: u64,
+    decode: bool,
     progress: &mut Progress,
     mut visit: F,
 ) -> Result<u64, ReplayError>
 where
-    F: FnMut(&RecordedEvent, bool) -> Result<Flow, ReplayError>,
+    F: FnMut(Visit<'_>) -> Result<Flow, ReplayError>,
 {
-    let (pages, mut receive) = mpsc::channel::<Result<Page, ReplayError>>(3);
-    let reader = tokio::spawn(read_pages(log, after, pages));
+    let (pages, mut receive) = mpsc::channel::<Result<JoinHandle<Page>, ReplayError>>(AHEAD);
+    let reader = tokio::spawn(read_pages(log, after, decode, pages));
     let mut visited = 0u64;
     let mut stopped = false;
     while let Some(page) = receive.recv().await {
-        let page = page?;
-        for (event, link_ok) in page.events.iter().zip(page.links_ok.iter()) {
+        let page = page?
+            .await
+            .map_err(|error| ReplayError::Task(error.to_string()))?;
+        for (index, record) in page.events.iter().enumerate() {
             visited += 1;
-            if visit(event, *link_ok)? == Flow::Stop {
+            let step = Visit {
+                record,
+                link_ok: page.links_ok[index],
+                event: page.decoded.get(index),
+            };
+            if visit(step)? == Flow::Stop {
                 stopped = true;
                 break;
             }
@@ -62,11 +88,12 @@ where
     Ok(visited)
 }
 
-/// The reading side: pages in order, hash links checked against the previous stored hash.
+/// The reading side: pages in order, each handed to the blocking pool for its checks.
 async fn read_pages(
     log: Arc<dyn EventStore>,
     after: u64,
-    pages: mpsc::Sender<Result<Page, ReplayError>>,
+    decode: bool,
+    pages: mpsc::Sender<Result<JoinHandle<Page>, ReplayError>>,
 ) {
     let mut position = after;
     let mut previous = match previous_hash(log.as_ref(), after).await {
@@ -86,14 +113,34 @@ async fn read_pages(
         };
         let Some(last) = events.last() else { return };
         position = last.global_position;
-        let mut links_ok = Vec::with_capacity(events.len());
-        for event in &events {
-            links_ok.push(verify_link(&previous, event));
-            previous = event.hash;
-        }
-        if pages.send(Ok(Page { events, links_ok })).await.is_err() {
+        let first_previous = previous;
+        previous = last.hash;
+        let prepared = tokio::task::spawn_blocking(move || prepare(events, first_previous, decode));
+        if pages.send(Ok(prepared)).await.is_err() {
             return;
         }
+    }
+}
+
+/// Checks a page's links (from the stored hash before it) and decodes its events.
+fn prepare(events: Vec<RecordedEvent>, mut previous: [u8; 32], decode: bool) -> Page {
+    let mut links_ok = Vec::with_capacity(events.len());
+    for event in &events {
+        links_ok.push(verify_link(&previous, event));
+        previous = event.hash;
+    }
+    let decoded = if decode {
+        events
+            .iter()
+            .map(|event| from_recorded(event).map_err(|error| error.to_string()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Page {
+        events,
+        links_ok,
+        decoded,
     }
 }
 

@@ -6,12 +6,10 @@ use crate::compare::{self, Expected};
 use crate::error::ReplayError;
 use crate::findings::{Finding, Report};
 use crate::progress::Progress;
-use crate::scan::{Flow, scan};
+use crate::scan::{Flow, Visit, scan};
 use crate::source::Source;
-use folio_domain::{EventBody, Ledger, LedgerSnapshot};
-use folio_engine::codec::from_recorded;
+use folio_domain::{AccountId, ClientId, EventBody, Ledger, LedgerSnapshot, PaymentId};
 use folio_projections::FoldScope;
-use folio_store::RecordedEvent;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 use uuid::Uuid;
@@ -124,7 +122,6 @@ pub async fn log_pass(
     let mut checker = Checker {
         next_position: 1,
         last_recorded_at: None,
-        streams: HashMap::new(),
         ledger: Ledger::new(),
         findings: Vec::new(),
         captured: HashMap::new(),
@@ -134,8 +131,8 @@ pub async fn log_pass(
     if capture_at.contains(&0) {
         checker.captured.insert(0, Expected::default());
     }
-    let scanned = scan(source.log.clone(), 0, &mut progress, |event, link_ok| {
-        checker.check(event, link_ok);
+    let scanned = scan(source.log.clone(), 0, true, &mut progress, |visit| {
+        checker.check(visit);
         Ok(Flow::Continue)
     })
     .await;
@@ -190,8 +187,6 @@ pub async fn log_pass(
 struct Checker<'a> {
     next_position: u64,
     last_recorded_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// Next revision per stream, keyed by the stream's kind and id.
-    streams: HashMap<(u8, Uuid), u64>,
     ledger: Ledger,
     findings: Vec<Finding>,
     captured: HashMap<u64, Expected>,
@@ -200,7 +195,9 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn check(&mut self, event: &RecordedEvent, link_ok: bool) {
+    fn check(&mut self, visit: Visit<'_>) {
+        let event = visit.record;
+        let link_ok = visit.link_ok;
         let position = event.global_position;
         let log_finding = |field: &str, expected: String, found: String| Finding {
             area: "log",
@@ -241,16 +238,17 @@ impl Checker<'_> {
             self.findings.push(finding);
         }
         self.last_recorded_at = Some(event.recorded_at);
-        match from_recorded(event) {
-            Err(error) => {
+        match visit.event {
+            None => {}
+            Some(Err(error)) => {
                 let finding = log_finding(
                     "payload",
                     format!("a valid {} v{}", event.event_type, event.schema_version),
-                    error.to_string(),
+                    error.clone(),
                 );
                 self.findings.push(finding);
             }
-            Ok(decoded) => {
+            Some(Ok(decoded)) => {
                 let stream = stream_key(&decoded.body);
                 if parse_stream(&event.stream_id) != Some(stream) {
                     let finding = log_finding(
@@ -260,8 +258,10 @@ impl Checker<'_> {
                     );
                     self.findings.push(finding);
                 }
-                let next = self.streams.entry(stream).or_insert(0);
-                if event.stream_revision != *next {
+                // The ledger keeps each entity's last revision: the next event of its stream
+                // must take the one after it (0 for a stream's first event).
+                let next = next_revision(&self.ledger, stream);
+                if event.stream_revision != next {
                     let finding = Finding {
                         area: "log",
                         subject: Some(event.stream_id.clone()),
@@ -272,8 +272,7 @@ impl Checker<'_> {
                     };
                     self.findings.push(finding);
                 }
-                *next = event.stream_revision + 1;
-                self.ledger.apply(&decoded);
+                self.ledger.apply(decoded);
             }
         }
         if self.capture_at.contains(&position) {
@@ -287,6 +286,16 @@ impl Checker<'_> {
             compare::compare_snapshot(&self.ledger, snapshot, position, &mut self.findings);
         }
     }
+}
+
+/// The revision the next event of a stream must take, from the entity the ledger holds.
+fn next_revision(ledger: &Ledger, (kind, id): (u8, Uuid)) -> u64 {
+    let last = match kind {
+        0 => ledger.account(AccountId(id)).map(|a| a.revision),
+        1 => ledger.payment(PaymentId(id)).map(|p| p.revision),
+        _ => ledger.client(ClientId(id)).map(|c| c.revision),
+    };
+    last.map_or(0, |revision| revision + 1)
 }
 
 /// A stream as (kind, id): 0 account, 1 payment, 2 client.
