@@ -77,6 +77,8 @@ where
         if let Some(last) = page.events.last() {
             progress.set(last.global_position);
         }
+        // Freeing a page's many small allocations is work too: not on the visitor's thread.
+        tokio::task::spawn_blocking(move || drop(page));
         if stopped {
             break;
         }
