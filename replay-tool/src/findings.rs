@@ -7,7 +7,7 @@ use std::fmt;
 pub struct Finding {
     /// What was checked: `log`, `snapshot`, `balances`, `daily_balances`, `transactions`, …
     pub area: &'static str,
-    /// The account concerned, or the stream for per-stream findings.
+    /// The account concerned, or the stream for per-stream findings of the log.
     pub subject: Option<String>,
     pub field: String,
     pub expected: String,
@@ -19,8 +19,11 @@ pub struct Finding {
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "MISMATCH {}", self.area)?;
-        if let Some(subject) = &self.subject {
-            write!(f, " account={subject}")?;
+        match &self.subject {
+            // Per-stream findings of the log name the stream; the others an account.
+            Some(subject) if self.area == "log" => write!(f, " stream={subject}")?,
+            Some(subject) => write!(f, " account={subject}")?,
+            None => {}
         }
         write!(
             f,
