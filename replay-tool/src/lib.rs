@@ -9,6 +9,7 @@ pub mod findings;
 pub mod fixtures;
 pub mod history;
 pub mod progress;
+pub mod readonly;
 pub mod scan;
 pub mod source;
 pub mod time;

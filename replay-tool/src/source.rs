@@ -1,6 +1,7 @@
 //! Where the log and the read models are: a data directory (SQLite) or a PostgreSQL URL.
 
 use crate::error::ReplayError;
+use crate::readonly::ReadOnlySqlite;
 use folio_projections::{ReadModelStore, open_read_models};
 use folio_store::{EventStore, StoreOptions, open_store_with};
 use std::path::{Path, PathBuf};
@@ -20,8 +21,9 @@ pub struct Source {
 }
 
 impl Source {
-    /// Opens `data_dir` (SQLite) or `database_url` (PostgreSQL). The tool only reads the log:
-    /// no background indexer, no polling, and nothing is ever appended.
+    /// Opens `data_dir` (SQLite, with a read-only connection: nothing can be written to the
+    /// log file) or `database_url` (PostgreSQL: the store without its background indexer or
+    /// poller; the tool never appends).
     pub async fn open(
         data_dir: Option<&Path>,
         database_url: Option<&str>,
@@ -44,9 +46,12 @@ impl Source {
                         dir.display()
                     )));
                 }
-                let url = format!("sqlite://{}", absolute(&log_path).display());
+                let path = absolute(&log_path);
+                let log = tokio::task::spawn_blocking(move || ReadOnlySqlite::open(&path))
+                    .await
+                    .map_err(|error| ReplayError::Task(error.to_string()))??;
                 Ok(Source {
-                    log: open_store_with(&url, &options).await?,
+                    log: Arc::new(log),
                     read_models: absolute(&dir.join(READ_MODELS_FILE)).display().to_string(),
                     description: format!("sqlite {}", dir.display()),
                 })

@@ -264,3 +264,30 @@ fn every_subcommand_explains_itself_with_an_example() {
     let run = replay(&["verify"]);
     assert_eq!(run.code, 2, "no log named is an error");
 }
+
+#[test]
+fn the_log_file_is_only_ever_read() {
+    let dir = sample_copy();
+    let log = dir.path().join("events.db");
+    let before = std::fs::read(&log).unwrap();
+    let mut permissions = std::fs::metadata(&log).unwrap().permissions();
+    permissions.set_readonly(true);
+    std::fs::set_permissions(&log, permissions).unwrap();
+    let account = expected_balances()[0]["account_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for args in [
+        vec!["verify"],
+        vec!["history", "--account", &account],
+        vec!["balance", "--account", &account, "--as-of", "2026-10-01"],
+        vec!["export", "--format", "csv"],
+    ] {
+        let run = replay_dir(dir.path(), &args);
+        assert_eq!(run.code, 0, "{args:?}: {}{}", run.stdout, run.stderr);
+    }
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+    for derived in ["events.accounts.db", "events.db-wal", "events.db-shm"] {
+        assert!(!dir.path().join(derived).exists(), "{derived} was created");
+    }
+}

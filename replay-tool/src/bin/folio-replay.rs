@@ -69,8 +69,8 @@ where they diverge); exits 1 if there is any.\n\nExample:\n  folio-replay --data
     /// An account's events in order with the balance, held and available after each.
     #[command(
         long_about = "An account's raw events in log order (its own stream and every \
-payment leg that touched it, read through the account index, which is first caught up with the \
-log), each with the account's balance, held and available amount right after it, recomputed with \
+payment leg that touched it: on SQLite found by reading the whole log, on PostgreSQL through \
+the account index), each with the account's balance, held and available amount right after it, recomputed with \
 the domain's rules.\n\nExample:\n  folio-replay --data-dir ./data history --account \
 0190a5c4-1c2d-7e3f-8a9b-0c1d2e3f4a5b --from 2026-11-01 --to 2026-11-30 --format csv"
     )]
