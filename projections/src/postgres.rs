@@ -399,6 +399,19 @@ impl ReadModelStore for PgReadModels {
         .await
     }
 
+    async fn last_transactions(&self) -> Result<Vec<TransactionRow>, ProjectionError> {
+        let sql = format!(
+            "SELECT DISTINCT ON (account_id) {TRANSACTION_COLUMNS} FROM rm_transactions \
+             ORDER BY account_id, position DESC, line DESC"
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(rows::transaction)
+            .collect()
+    }
+
     async fn daily_rows(
         &self,
         account_ids: &[AccountId],

@@ -510,6 +510,30 @@ impl ReadModelStore for SqliteReadModels {
         .await
     }
 
+    async fn last_transactions(&self) -> Result<Vec<TransactionRow>, ProjectionError> {
+        self.with_reader(|c| {
+            // The (account_id, position) index gives each account's last position in one scan;
+            // the lines of that position are then looked up, the highest line kept.
+            let mut statement = c.prepare(
+                "SELECT t.* FROM (SELECT account_id, MAX(position) AS last FROM transactions \
+                 GROUP BY account_id) m JOIN transactions t \
+                 ON t.account_id = m.account_id AND t.position = m.last \
+                 ORDER BY t.account_id, t.line",
+            )?;
+            let mut rows = statement.query([])?;
+            let mut out: Vec<TransactionRow> = Vec::new();
+            while let Some(row) = rows.next()? {
+                let line = transaction_from_row(row)?;
+                match out.last_mut() {
+                    Some(last) if last.account_id == line.account_id => *last = line,
+                    _ => out.push(line),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn daily_rows(
         &self,
         account_ids: &[AccountId],

@@ -66,6 +66,40 @@ pub trait ReadModelStore: Send + Sync + 'static {
         filter: &TransactionFilter,
         page: PageRequest,
     ) -> Result<Page<TransactionRow>, ProjectionError>;
+    /// Each account's last statement line (the one with the highest position and line): its
+    /// running balances are the account's as the statement shows them. Ordered by account.
+    /// The default pages through the accounts and each one's lines; the backends answer it in
+    /// one query.
+    async fn last_transactions(&self) -> Result<Vec<TransactionRow>, ProjectionError> {
+        let mut out = Vec::new();
+        let mut number = 1;
+        loop {
+            let accounts = self
+                .accounts(
+                    &AccountFilter::default(),
+                    PageRequest::new(number, MAX_PAGE_SIZE),
+                )
+                .await?;
+            for account in &accounts.items {
+                let filter = TransactionFilter {
+                    account_ids: vec![account.account_id],
+                    ..TransactionFilter::default()
+                };
+                let first = self.transactions(&filter, PageRequest::new(1, 1)).await?;
+                let last_page = u32::try_from(first.total_count).unwrap_or(u32::MAX).max(1);
+                let last = self
+                    .transactions(&filter, PageRequest::new(last_page, 1))
+                    .await?;
+                out.extend(last.items);
+            }
+            if accounts.items.is_empty() || u64::from(number) >= accounts.total_pages {
+                break;
+            }
+            number += 1;
+        }
+        out.sort_by_key(|line| line.account_id);
+        Ok(out)
+    }
     /// The stored daily rows of these accounts (all accounts if empty) up to `until`, ordered
     /// by account and day. Idle days have no row; `daily_balances` fills them in.
     async fn daily_rows(

@@ -1,0 +1,255 @@
+//! A read-only view of a SQLite log: its connection is opened with `SQLITE_OPEN_READ_ONLY`, so
+//! the tool cannot write to the log file even by accident (no migration, no index file).
+
+use async_trait::async_trait;
+use chrono::DateTime;
+use folio_engine::codec::from_recorded;
+use folio_store::{AppendOutcome, EventStore, Head, NewEvent, RecordedEvent, Snapshot, StoreError};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+const COLUMNS: &str = "global_position, stream_id, stream_revision, event_id, event_type, \
+     schema_version, recorded_at, correlation_id, causation_id, idempotency_key, payload, \
+     metadata, hash";
+
+/// A SQLite log opened for reading only.
+pub struct ReadOnlySqlite {
+    path: PathBuf,
+    conn: Arc<Mutex<Connection>>,
+    head: watch::Sender<u64>,
+}
+
+impl ReadOnlySqlite {
+    pub fn open(path: &Path) -> Result<ReadOnlySqlite, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA query_only = ON;")?;
+        let position = read_head(&conn)?.position;
+        Ok(ReadOnlySqlite {
+            path: path.to_path_buf(),
+            conn: Arc::new(Mutex::new(conn)),
+            head: watch::channel(position).0,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&conn)
+        })
+        .await
+        .map_err(|error| StoreError::WorkerGone(error.to_string()))?
+    }
+}
+
+fn read_only() -> StoreError {
+    StoreError::InvalidInput("the replay tool opens the log read-only".into())
+}
+
+fn corrupt(position: u64, reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        position,
+        reason: reason.into(),
+    }
+}
+
+fn read_head(conn: &Connection) -> Result<Head, StoreError> {
+    let row = conn
+        .query_row(
+            "SELECT global_position, hash FROM events ORDER BY global_position DESC LIMIT 1",
+            [],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)),
+        )
+        .optional()?;
+    match row {
+        None => Ok(Head::default()),
+        Some((position, hash)) => {
+            let position = u64::try_from(position).map_err(|_| corrupt(0, "negative head"))?;
+            let hash = hash
+                .try_into()
+                .map_err(|_| corrupt(position, "a hash is 32 bytes"))?;
+            Ok(Head { position, hash })
+        }
+    }
+}
+
+/// One stored row, every value's shape checked.
+fn event_from_row(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
+    let position =
+        u64::try_from(row.get::<_, i64>(0)?).map_err(|_| corrupt(0, "a negative position"))?;
+    let blob = |index: usize| -> Result<Vec<u8>, StoreError> {
+        match row.get_ref(index)? {
+            ValueRef::Blob(bytes) => Ok(bytes.to_vec()),
+            _ => Err(corrupt(position, format!("column {index} is not a blob"))),
+        }
+    };
+    let uuid = |index: usize| -> Result<Uuid, StoreError> {
+        Uuid::from_slice(&blob(index)?)
+            .map_err(|_| corrupt(position, format!("column {index} is not a 16-byte uuid")))
+    };
+    let optional_uuid = |index: usize| -> Result<Option<Uuid>, StoreError> {
+        match row.get_ref(index)? {
+            ValueRef::Null => Ok(None),
+            _ => Ok(Some(uuid(index)?)),
+        }
+    };
+    let micros: i64 = row.get(6)?;
+    Ok(RecordedEvent {
+        global_position: position,
+        stream_id: row.get(1)?,
+        stream_revision: u64::try_from(row.get::<_, i64>(2)?)
+            .map_err(|_| corrupt(position, "a negative stream revision"))?,
+        event_id: uuid(3)?,
+        event_type: row.get(4)?,
+        schema_version: u16::try_from(row.get::<_, i64>(5)?)
+            .map_err(|_| corrupt(position, "schema version out of range"))?,
+        recorded_at: DateTime::from_timestamp_micros(micros)
+            .ok_or_else(|| corrupt(position, format!("timestamp {micros} out of range")))?,
+        correlation_id: optional_uuid(7)?,
+        causation_id: optional_uuid(8)?,
+        idempotency_key: row.get(9)?,
+        payload: row.get(10)?,
+        metadata: row.get(11)?,
+        hash: blob(12)?
+            .try_into()
+            .map_err(|_| corrupt(position, "a hash is 32 bytes"))?,
+    })
+}
+
+fn query_events(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let mut rows = statement.query(params)?;
+    let mut events = Vec::new();
+    while let Some(row) = rows.next()? {
+        events.push(event_from_row(row)?);
+    }
+    Ok(events)
+}
+
+#[async_trait]
+impl EventStore for ReadOnlySqlite {
+    async fn append(&self, _: u64, _: Vec<NewEvent>) -> Result<AppendOutcome, StoreError> {
+        Err(read_only())
+    }
+
+    async fn head(&self) -> Result<Head, StoreError> {
+        let head = self.with(read_head).await?;
+        self.head.send_replace(head.position);
+        Ok(head)
+    }
+
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(move |conn| {
+            query_events(
+                conn,
+                &format!(
+                    "SELECT {COLUMNS} FROM events WHERE global_position > ?1 \
+                     ORDER BY global_position LIMIT ?2"
+                ),
+                params![after, limit],
+            )
+        })
+        .await
+    }
+
+    async fn read_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        let stream_id = stream_id.to_string();
+        self.with(move |conn| {
+            query_events(
+                conn,
+                &format!(
+                    "SELECT {COLUMNS} FROM events WHERE stream_id = ?1 ORDER BY stream_revision"
+                ),
+                params![stream_id],
+            )
+        })
+        .await
+    }
+
+    /// From the log alone: every event is read and the ones that touch the account kept (no
+    /// derived index is trusted or written).
+    async fn read_account(&self, account_id: Uuid) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut found = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.read_all(after, 16_384).await?;
+            let Some(last) = page.last() else { break };
+            after = last.global_position;
+            for record in page {
+                let touches = match from_recorded(&record) {
+                    Ok(event) => event
+                        .body
+                        .touched_accounts()
+                        .iter()
+                        .any(|id| id.0 == account_id),
+                    Err(error) => return Err(corrupt(record.global_position, error.to_string())),
+                };
+                if touches {
+                    found.push(record);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    async fn save_snapshot(&self, _: u64, _: Vec<u8>) -> Result<(), StoreError> {
+        Err(read_only())
+    }
+
+    async fn load_snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
+        self.with(|conn| {
+            let row = conn
+                .query_row(
+                    "SELECT position, taken_at, state FROM snapshots ORDER BY position DESC LIMIT 1",
+                    [],
+                    |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, i64>(1)?,
+                            row.get::<_, Vec<u8>>(2)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((position, taken_at, state)) = row else {
+                return Ok(None);
+            };
+            let position =
+                u64::try_from(position).map_err(|_| corrupt(0, "a negative snapshot position"))?;
+            Ok(Some(Snapshot {
+                position,
+                taken_at: DateTime::from_timestamp_micros(taken_at)
+                    .ok_or_else(|| corrupt(position, "snapshot time out of range"))?,
+                state,
+            }))
+        })
+        .await
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+}
