@@ -214,6 +214,7 @@ impl Fold {
                 self.apply_client(position, recorded_at, client_event)
             }
             EventBody::Client(_) => {}
+            EventBody::Transfer(_) => {}
         }
     }
 
