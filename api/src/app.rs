@@ -5,7 +5,7 @@ use crate::answer::MIN_POSITION_HEADER;
 use crate::auth::{Caller, Role, authorize, is_public_route};
 use crate::error::ApiError;
 use crate::extract::BODY_LIMIT;
-use crate::routes::{accounts, clients, health, ops, payments, transactions};
+use crate::routes::{accounts, clients, health, ops, payments, transactions, transfers};
 use crate::state::{AppState, READ_YOUR_WRITES_TIMEOUT};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -105,6 +105,62 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/internal/TreasuryManagement/summary",
             get(ops::treasury_summary),
+        )
+        .route("/Transfers", get(transfers::list_transfers))
+        .route("/v2/Transfers", get(transfers::list_transfers))
+        .route("/Transfers/type", get(transfers::transfer_type))
+        .route("/Transfers/outgoing", post(transfers::create_outgoing))
+        .route("/Transfers/outgoing/{id}", get(transfers::get_transfer))
+        .route(
+            "/Transfers/outgoing/{id}/confirm",
+            put(transfers::confirm_outgoing),
+        )
+        .route(
+            "/Transfers/outgoing/{id}/cancel",
+            put(transfers::cancel_outgoing),
+        )
+        .route("/Transfers/incoming/{id}", get(transfers::get_transfer))
+        .route("/Transfers/{id}", get(transfers::get_transfer))
+        .route("/v2/Transfers/{id}", get(transfers::get_transfer))
+        .route(
+            "/internal/Transfers/internal",
+            get(transfers::list_internal),
+        )
+        .route(
+            "/internal/Transfers/outgoing",
+            get(transfers::list_outgoing),
+        )
+        .route(
+            "/internal/Transfers/incoming",
+            get(transfers::list_incoming),
+        )
+        .route(
+            "/internal/Transfers/incoming/{id}/assign",
+            put(transfers::assign_incoming),
+        )
+        .route(
+            "/internal/Transfers/outgoing/{id}/continue",
+            post(transfers::continue_outgoing),
+        )
+        .route(
+            "/internal/Transfers/outgoing/{id}/suspend",
+            post(transfers::suspend_outgoing),
+        )
+        .route(
+            "/internal/IncomingRequests",
+            post(transfers::incoming_request),
+        )
+        .route(
+            "/internal/IncomingRequests/completed",
+            post(transfers::provider_completed),
+        )
+        .route(
+            "/internal/IncomingRequests/rejected",
+            post(transfers::provider_rejected),
+        )
+        .route(
+            "/internal/IncomingRequests/failed",
+            post(transfers::provider_failed),
         )
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))

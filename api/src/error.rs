@@ -135,7 +135,8 @@ fn ledger_status(error: &LedgerError) -> StatusCode {
         | LedgerError::InvalidCommand { .. } => StatusCode::BAD_REQUEST,
         LedgerError::AccountNotFound(_)
         | LedgerError::PaymentNotFound(_)
-        | LedgerError::ClientNotFound(_) => StatusCode::NOT_FOUND,
+        | LedgerError::ClientNotFound(_)
+        | LedgerError::TransferNotFound(_) => StatusCode::NOT_FOUND,
         LedgerError::AccountAlreadyExists(_)
         | LedgerError::AccountNumberTaken(_)
         | LedgerError::PaymentAlreadyExists(_)
@@ -143,6 +144,8 @@ fn ledger_status(error: &LedgerError) -> StatusCode {
         | LedgerError::InvalidPaymentState { .. }
         | LedgerError::ClientAlreadyExists(_)
         | LedgerError::InvalidClientState { .. }
+        | LedgerError::TransferAlreadyExists(_)
+        | LedgerError::InvalidTransferState { .. }
         | LedgerError::IdempotencyConflict { .. } => StatusCode::CONFLICT,
         LedgerError::InsufficientFunds { .. }
         | LedgerError::CurrencyMismatch { .. }
@@ -193,6 +196,15 @@ fn ledger_metadata(error: &LedgerError, put: &mut impl FnMut(&str, Value)) {
         }
         LedgerError::PaymentNotFound(id) | LedgerError::PaymentAlreadyExists(id) => {
             put("paymentId", json!(id))
+        }
+        LedgerError::TransferNotFound(id) | LedgerError::TransferAlreadyExists(id) => {
+            put("transferId", json!(id))
+        }
+        LedgerError::InvalidTransferState {
+            transfer, status, ..
+        } => {
+            put("transferId", json!(transfer));
+            put("status", json!(status));
         }
         LedgerError::InvalidPaymentState {
             payment, action, ..

@@ -13,8 +13,10 @@ pub mod extract;
 pub mod metrics;
 pub mod money;
 pub mod openapi;
+pub mod rail;
 pub mod routes;
 pub mod state;
+pub mod transfer_manager;
 
 pub use app::router;
 pub use error::ApiError;

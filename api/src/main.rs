@@ -70,6 +70,22 @@ struct ServeArgs {
     /// /health/ready fails when a read model is more than this many events behind the log.
     #[arg(long, env = "FOLIO_READY_MAX_LAG", default_value_t = 10_000)]
     ready_max_lag: u64,
+    /// The payment rail: the built-in simulator answering by itself (`simulator`), or
+    /// accepting and never answering (`manual`: answers come through /internal/IncomingRequests).
+    #[arg(long, env = "FOLIO_RAIL", default_value = "simulator")]
+    rail: String,
+    /// The rail simulator's answer delay in milliseconds.
+    #[arg(long, env = "FOLIO_RAIL_DELAY_MS", default_value_t = 200)]
+    rail_delay_ms: u64,
+    /// Share (0–1) of outgoing transfers the rail simulator rejects.
+    #[arg(long, env = "FOLIO_RAIL_REJECTION_RATE", default_value_t = 0.0)]
+    rail_rejection_rate: f64,
+    /// Share (0–1) of outgoing transfers the rail simulator fails.
+    #[arg(long, env = "FOLIO_RAIL_FAILURE_RATE", default_value_t = 0.0)]
+    rail_failure_rate: f64,
+    /// The rail simulator's seed (its answers are a function of the seed and the transfer id).
+    #[arg(long, env = "FOLIO_RAIL_SEED", default_value_t = 1)]
+    rail_seed: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -171,6 +187,33 @@ async fn serve(args: ServeArgs) -> Result<()> {
     )
     .await
     .context("starting the projectors")?;
+    let manual = match args.rail.as_str() {
+        "simulator" => false,
+        "manual" => true,
+        other => bail!("--rail {other}: expected simulator or manual"),
+    };
+    for (name, rate) in [
+        ("--rail-rejection-rate", args.rail_rejection_rate),
+        ("--rail-failure-rate", args.rail_failure_rate),
+    ] {
+        if !(0.0..=1.0).contains(&rate) {
+            bail!("{name} {rate}: expected a share between 0 and 1");
+        }
+    }
+    let rail = folio_api::rail::SimulatedRail::new(folio_api::rail::RailSimulatorConfig {
+        delay: std::time::Duration::from_millis(args.rail_delay_ms),
+        rejection_rate: args.rail_rejection_rate,
+        failure_rate: args.rail_failure_rate,
+        seed: args.rail_seed,
+        manual,
+    });
+    let (stop_transfers, stop_signal) = tokio::sync::watch::channel(false);
+    let transfer_manager = folio_api::transfer_manager::TransferManager::new(
+        engine.handle(),
+        projectors.handle(),
+        Arc::new(rail),
+    )
+    .spawn(stop_signal);
     let state = AppState {
         engine: engine.handle(),
         log: log.clone(),
@@ -192,6 +235,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .context("serving")?;
     tracing::info!("no request in flight any more: stopping the writer and the projectors");
+    let _ = stop_transfers.send(true);
+    let _ = transfer_manager.await;
     engine.shutdown().await;
     projectors.shutdown().await;
     tracing::info!("stopped");

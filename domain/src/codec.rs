@@ -1,7 +1,7 @@
 //! The stored form of events: `event_type`, `schema_version` and a JSON payload. Every version
 //! ever written stays decodable (older versions are upcast here, on read).
 
-use crate::event::{AccountEvent, ClientEvent, EventBody, PaymentEvent};
+use crate::event::{AccountEvent, ClientEvent, EventBody, PaymentEvent, TransferEvent};
 use thiserror::Error;
 
 /// The schema version every event type is written with today.
@@ -41,6 +41,24 @@ pub fn event_type(body: &EventBody) -> &'static str {
         EventBody::Client(ClientEvent::Updated(_)) => "ClientUpdated",
         EventBody::Client(ClientEvent::Blocked(_)) => "ClientBlocked",
         EventBody::Client(ClientEvent::Unblocked(_)) => "ClientUnblocked",
+        EventBody::Transfer(event) => transfer_event_type(event),
+    }
+}
+
+fn transfer_event_type(event: &TransferEvent) -> &'static str {
+    match event {
+        TransferEvent::Created(_) => "TransferCreated",
+        TransferEvent::Confirmed(_) => "TransferConfirmed",
+        TransferEvent::ProcessingStarted(_) => "TransferProcessingStarted",
+        TransferEvent::Suspended(_) => "TransferSuspended",
+        TransferEvent::Continued(_) => "TransferContinued",
+        TransferEvent::Completed(_) => "TransferCompleted",
+        TransferEvent::Rejected(_) => "TransferRejected",
+        TransferEvent::Failed(_) => "TransferFailed",
+        TransferEvent::Cancelled(_) => "TransferCancelled",
+        TransferEvent::Received(_) => "TransferReceived",
+        TransferEvent::Unrecognized(_) => "TransferUnrecognized",
+        TransferEvent::Assigned(_) => "TransferAssigned",
     }
 }
 
@@ -67,6 +85,20 @@ pub fn encode(body: &EventBody) -> (&'static str, u16, String) {
         EventBody::Client(ClientEvent::Blocked(e) | ClientEvent::Unblocked(e)) => {
             serde_json::to_string(e)
         }
+        EventBody::Transfer(TransferEvent::Created(e)) => serde_json::to_string(e),
+        EventBody::Transfer(TransferEvent::Received(e)) => serde_json::to_string(e),
+        EventBody::Transfer(TransferEvent::Assigned(e)) => serde_json::to_string(e),
+        EventBody::Transfer(
+            TransferEvent::Confirmed(e)
+            | TransferEvent::ProcessingStarted(e)
+            | TransferEvent::Suspended(e)
+            | TransferEvent::Continued(e)
+            | TransferEvent::Completed(e)
+            | TransferEvent::Rejected(e)
+            | TransferEvent::Failed(e)
+            | TransferEvent::Cancelled(e)
+            | TransferEvent::Unrecognized(e),
+        ) => serde_json::to_string(e),
     }
     .unwrap_or_default();
     (event_type(body), CURRENT_SCHEMA_VERSION, payload)
@@ -136,6 +168,42 @@ pub fn decode(
         "ClientBlocked" => EventBody::Client(ClientEvent::Blocked(parse(event_type, v, payload)?)),
         "ClientUnblocked" => {
             EventBody::Client(ClientEvent::Unblocked(parse(event_type, v, payload)?))
+        }
+        "TransferCreated" => {
+            EventBody::Transfer(TransferEvent::Created(parse(event_type, v, payload)?))
+        }
+        "TransferConfirmed" => {
+            EventBody::Transfer(TransferEvent::Confirmed(parse(event_type, v, payload)?))
+        }
+        "TransferProcessingStarted" => EventBody::Transfer(TransferEvent::ProcessingStarted(
+            parse(event_type, v, payload)?,
+        )),
+        "TransferSuspended" => {
+            EventBody::Transfer(TransferEvent::Suspended(parse(event_type, v, payload)?))
+        }
+        "TransferContinued" => {
+            EventBody::Transfer(TransferEvent::Continued(parse(event_type, v, payload)?))
+        }
+        "TransferCompleted" => {
+            EventBody::Transfer(TransferEvent::Completed(parse(event_type, v, payload)?))
+        }
+        "TransferRejected" => {
+            EventBody::Transfer(TransferEvent::Rejected(parse(event_type, v, payload)?))
+        }
+        "TransferFailed" => {
+            EventBody::Transfer(TransferEvent::Failed(parse(event_type, v, payload)?))
+        }
+        "TransferCancelled" => {
+            EventBody::Transfer(TransferEvent::Cancelled(parse(event_type, v, payload)?))
+        }
+        "TransferReceived" => {
+            EventBody::Transfer(TransferEvent::Received(parse(event_type, v, payload)?))
+        }
+        "TransferUnrecognized" => {
+            EventBody::Transfer(TransferEvent::Unrecognized(parse(event_type, v, payload)?))
+        }
+        "TransferAssigned" => {
+            EventBody::Transfer(TransferEvent::Assigned(parse(event_type, v, payload)?))
         }
         other => return Err(DecodeError::UnknownType(other.to_string())),
     })

@@ -3,8 +3,9 @@
 
 use crate::account::{AccountStatus, AccountType};
 use crate::client::{ClientPatch, ClientProfile};
-use crate::ids::{AccountId, ClientId, PaymentId};
+use crate::ids::{AccountId, ClientId, PaymentId, TransferId};
 use crate::money::Currency;
+use crate::transfer::TransferOutcome;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -93,6 +94,73 @@ pub enum CommandKind {
         client_id: ClientId,
         reason: Option<String>,
     },
+    /// A transfer from a client's account to an IBAN or account number: internal when the
+    /// number is a Folio account's, outgoing otherwise. Its payment is a draft until confirmed.
+    CreateOutgoingTransfer(Box<CreateTransfer>),
+    /// Holds the funds (pend); an internal transfer is also posted and completed at once.
+    ConfirmTransfer {
+        transfer_id: TransferId,
+    },
+    /// Only before processing: the hold, if any, is paid back.
+    CancelTransfer {
+        transfer_id: TransferId,
+        reason: Option<String>,
+    },
+    /// The process manager is about to hand a confirmed transfer to the rail.
+    StartTransferProcessing {
+        transfer_id: TransferId,
+    },
+    SuspendTransfer {
+        transfer_id: TransferId,
+        reason: Option<String>,
+    },
+    /// Ops resume a suspended transfer: it is processing again.
+    ContinueTransfer {
+        transfer_id: TransferId,
+    },
+    /// The provider's final answer: completed posts the payment, rejected or failed cancels it.
+    RecordTransferOutcome {
+        transfer_id: TransferId,
+        outcome: TransferOutcome,
+    },
+    /// A provider notification of money coming in.
+    ReceiveIncomingTransfer(Box<ReceiveTransfer>),
+    /// Moves an unrecognized incoming transfer's money from the suspense account to `account_id`.
+    AssignIncomingTransfer {
+        transfer_id: TransferId,
+        account_id: AccountId,
+        payment_id: PaymentId,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateTransfer {
+    pub transfer_id: TransferId,
+    pub payment_id: PaymentId,
+    pub source_account_id: AccountId,
+    /// An IBAN or account number; a Folio account's number makes the transfer internal.
+    pub beneficiary_account: String,
+    pub beneficiary_name: Option<String>,
+    pub recipient_id: Option<uuid::Uuid>,
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub reference: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiveTransfer {
+    pub transfer_id: TransferId,
+    pub payment_id: PaymentId,
+    pub provider_reference: String,
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub payer_name: Option<String>,
+    pub payer_account: Option<String>,
+    pub beneficiary_account: String,
+    pub reference: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,6 +227,17 @@ impl CommandKind {
             CommandKind::CreatePayment(create) => create.payment_id = PaymentId(uuid::Uuid::nil()),
             CommandKind::RegisterClient { client_id, .. } => {
                 *client_id = ClientId(uuid::Uuid::nil())
+            }
+            CommandKind::CreateOutgoingTransfer(create) => {
+                create.transfer_id = TransferId(uuid::Uuid::nil());
+                create.payment_id = PaymentId(uuid::Uuid::nil());
+            }
+            CommandKind::ReceiveIncomingTransfer(receive) => {
+                receive.transfer_id = TransferId(uuid::Uuid::nil());
+                receive.payment_id = PaymentId(uuid::Uuid::nil());
+            }
+            CommandKind::AssignIncomingTransfer { payment_id, .. } => {
+                *payment_id = PaymentId(uuid::Uuid::nil())
             }
             _ => {}
         }

@@ -2,9 +2,10 @@
 
 use crate::account::AccountStatus;
 use crate::client::ClientStatus;
-use crate::ids::{AccountId, ClientId, PaymentId};
+use crate::ids::{AccountId, ClientId, PaymentId, TransferId};
 use crate::money::Currency;
 use crate::payment::PaymentStatus;
+use crate::transfer::TransferStatus;
 use rust_decimal::Decimal;
 use thiserror::Error;
 
@@ -81,6 +82,16 @@ pub enum LedgerError {
         from: ClientStatus,
         to: ClientStatus,
     },
+    #[error("transfer {0} not found")]
+    TransferNotFound(TransferId),
+    #[error("transfer {0} already exists")]
+    TransferAlreadyExists(TransferId),
+    #[error("transfer {transfer} is {status:?}: cannot {action}")]
+    InvalidTransferState {
+        transfer: TransferId,
+        status: TransferStatus,
+        action: &'static str,
+    },
     #[error("idempotency key {key:?} was used for a different request")]
     IdempotencyConflict { key: String },
     #[error("invalid command: {reason}")]
@@ -111,6 +122,9 @@ impl LedgerError {
             LedgerError::ClientAlreadyExists(_) => "ClientAlreadyExists",
             LedgerError::ClientBlocked(_) => "ClientBlocked",
             LedgerError::InvalidClientState { .. } => "InvalidClientState",
+            LedgerError::TransferNotFound(_) => "TransferNotFound",
+            LedgerError::TransferAlreadyExists(_) => "TransferAlreadyExists",
+            LedgerError::InvalidTransferState { .. } => "InvalidTransferState",
             LedgerError::IdempotencyConflict { .. } => "IdempotencyConflict",
             LedgerError::InvalidCommand { .. } => "InvalidCommand",
         }

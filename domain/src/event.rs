@@ -3,10 +3,12 @@
 
 use crate::account::{AccountStatus, AccountType, BalancePolicy};
 use crate::client::{ClientPatch, ClientProfile};
-use crate::ids::{AccountId, ClientId, PaymentId};
+use crate::ids::{AccountId, ClientId, PaymentId, TransferId};
 use crate::money::Currency;
 use crate::payment::{Leg, PaymentStatus, PostedLeg};
+use crate::transfer::{TransferDirection, TransferType};
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// An event as the ledger produces and applies it: its body, the revision it takes in its
@@ -31,6 +33,27 @@ pub enum EventBody {
     Account(AccountEvent),
     Payment(PaymentEvent),
     Client(ClientEvent),
+    Transfer(TransferEvent),
+}
+
+/// A transfer's steps. Each is recorded in the same command as the payment operation it drives,
+/// so a step and its money movement are never apart.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransferEvent {
+    /// An outgoing or internal transfer, awaiting confirmation (its payment is a draft).
+    Created(Box<TransferCreated>),
+    Confirmed(TransferStepped),
+    ProcessingStarted(TransferStepped),
+    Suspended(TransferStepped),
+    Continued(TransferStepped),
+    Completed(TransferStepped),
+    Rejected(TransferStepped),
+    Failed(TransferStepped),
+    Cancelled(TransferStepped),
+    /// An incoming transfer the provider announced (its payment is posted in the same command).
+    Received(Box<TransferReceived>),
+    Unrecognized(TransferStepped),
+    Assigned(TransferAssigned),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +213,95 @@ pub struct PaymentExpired {
     pub released: Vec<Leg>,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TransferCreated {
+    pub transfer_id: TransferId,
+    /// Outgoing or internal.
+    pub direction: TransferDirection,
+    pub transfer_type: TransferType,
+    pub payment_id: PaymentId,
+    pub source_account_id: AccountId,
+    /// The Folio account credited (internal transfers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_account_id: Option<AccountId>,
+    /// The beneficiary's IBAN or account number as given.
+    pub beneficiary_account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beneficiary_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_id: Option<uuid::Uuid>,
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub fee: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A status step; the event type says which. `reason` for cancels, rejections, failures and
+/// suspensions; `provider_reference` when the provider names its own id for the transfer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TransferStepped {
+    pub transfer_id: TransferId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_reference: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TransferReceived {
+    pub transfer_id: TransferId,
+    /// The pay-in: settlement → beneficiary, or settlement → suspense when unrecognized.
+    pub payment_id: PaymentId,
+    pub provider_reference: String,
+    pub amount: Decimal,
+    pub currency: Currency,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_account: Option<String>,
+    pub beneficiary_account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// The Folio account credited; none when unrecognized (the suspense account holds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_account_id: Option<AccountId>,
+}
+
+/// Ops named the account of an unrecognized incoming transfer; `payment_id` moves the money
+/// from the suspense account to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TransferAssigned {
+    pub transfer_id: TransferId,
+    pub account_id: AccountId,
+    pub payment_id: PaymentId,
+}
+
+impl TransferEvent {
+    pub fn transfer_id(&self) -> TransferId {
+        match self {
+            TransferEvent::Created(e) => e.transfer_id,
+            TransferEvent::Received(e) => e.transfer_id,
+            TransferEvent::Assigned(e) => e.transfer_id,
+            TransferEvent::Confirmed(e)
+            | TransferEvent::ProcessingStarted(e)
+            | TransferEvent::Suspended(e)
+            | TransferEvent::Continued(e)
+            | TransferEvent::Completed(e)
+            | TransferEvent::Rejected(e)
+            | TransferEvent::Failed(e)
+            | TransferEvent::Cancelled(e)
+            | TransferEvent::Unrecognized(e) => e.transfer_id,
+        }
+    }
+}
+
 impl EventBody {
     /// The stream the event belongs to: `account-{id}`, `payment-{id}` or `client-{id}`.
     pub fn stream_id(&self) -> String {
@@ -197,6 +309,7 @@ impl EventBody {
             EventBody::Account(event) => format!("account-{}", event.account_id()),
             EventBody::Payment(event) => format!("payment-{}", event.payment_id()),
             EventBody::Client(event) => format!("client-{}", event.client_id()),
+            EventBody::Transfer(event) => format!("transfer-{}", event.transfer_id()),
         }
     }
 
@@ -210,7 +323,8 @@ impl EventBody {
         };
         match self {
             EventBody::Account(event) => add(event.account_id()),
-            EventBody::Client(_) => {}
+            // Transfers move money only through their payments' events.
+            EventBody::Client(_) | EventBody::Transfer(_) => {}
             EventBody::Payment(PaymentEvent::Created(e)) if e.status == PaymentStatus::Draft => {}
             EventBody::Payment(PaymentEvent::Created(PaymentCreated { legs, .. }))
             | EventBody::Payment(PaymentEvent::Pended(PaymentPended { legs, .. }))

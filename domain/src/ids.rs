@@ -37,3 +37,7 @@ id_type!(
     /// The client (customer) that owns customer accounts.
     ClientId
 );
+id_type!(
+    /// A transfer: the workflow (outgoing, incoming, internal) that a payment backs.
+    TransferId
+);

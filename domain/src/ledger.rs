@@ -9,14 +9,17 @@ use crate::client::{Client, ClientStatus, validate_profile};
 use crate::command::{Command, CommandKind, CreateMode, CreatePayment, LegRequest, OpenAccount};
 use crate::error::LedgerError;
 use crate::event::*;
-use crate::ids::{AccountId, ClientId, PaymentId};
+use crate::ids::{AccountId, ClientId, PaymentId, TransferId};
 use crate::money::Currency;
 use crate::payment::{Leg, Payment, PaymentStatus, PostedLeg};
+use crate::transfer::Transfer;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
+
+mod transfers;
 
 /// Most legs one payment may have: enough for FX with fees, small enough to bound a decision.
 pub const MAX_LEGS: usize = 16;
@@ -32,6 +35,7 @@ pub enum Receipt {
     Account(AccountId),
     Payment(PaymentId),
     Client(ClientId),
+    Transfer(TransferId),
 }
 
 /// What `execute` did: the events it recorded (none for a duplicate) and the entity concerned.
@@ -65,6 +69,7 @@ pub struct Ledger {
     expiries: BTreeSet<(DateTime<Utc>, PaymentId)>,
     idempotency: HashMap<String, IdempotencyRecord>,
     clients: HashMap<ClientId, Client>,
+    transfers: HashMap<TransferId, Transfer>,
 }
 
 /// The ledger in a serializable form, for snapshots.
@@ -76,6 +81,9 @@ pub struct LedgerSnapshot {
     /// Absent in snapshots taken before clients existed.
     #[serde(default)]
     clients: Vec<Client>,
+    /// Absent in snapshots taken before transfers existed.
+    #[serde(default)]
+    transfers: Vec<Transfer>,
 }
 
 /// Namespace of the deterministic ids of the bank's internal accounts.
@@ -116,6 +124,14 @@ impl Ledger {
 
     pub fn clients(&self) -> impl Iterator<Item = &Client> {
         self.clients.values()
+    }
+
+    pub fn transfer(&self, id: TransferId) -> Option<&Transfer> {
+        self.transfers.get(&id)
+    }
+
+    pub fn transfers(&self) -> impl Iterator<Item = &Transfer> {
+        self.transfers.values()
     }
 
     /// The earliest expiry of a pending payment, so a writer can wake up for it.
@@ -309,6 +325,34 @@ impl Ledger {
             CommandKind::UnblockClient { client_id, reason } => {
                 self.decide_client_status(*client_id, ClientStatus::Active, reason)?
             }
+            CommandKind::CreateOutgoingTransfer(create) => {
+                self.decide_create_transfer(create, command.at)?
+            }
+            CommandKind::ConfirmTransfer { transfer_id } => {
+                self.decide_confirm_transfer(*transfer_id, command.at)?
+            }
+            CommandKind::CancelTransfer {
+                transfer_id,
+                reason,
+            } => self.decide_cancel_transfer(*transfer_id, reason)?,
+            CommandKind::StartTransferProcessing { transfer_id } => {
+                self.decide_start_processing(*transfer_id)?
+            }
+            CommandKind::SuspendTransfer {
+                transfer_id,
+                reason,
+            } => self.decide_suspend(*transfer_id, reason)?,
+            CommandKind::ContinueTransfer { transfer_id } => self.decide_continue(*transfer_id)?,
+            CommandKind::RecordTransferOutcome {
+                transfer_id,
+                outcome,
+            } => self.decide_outcome(*transfer_id, outcome)?,
+            CommandKind::ReceiveIncomingTransfer(receive) => self.decide_receive(receive)?,
+            CommandKind::AssignIncomingTransfer {
+                transfer_id,
+                account_id,
+                payment_id,
+            } => self.decide_assign(*transfer_id, *account_id, *payment_id, command.at)?,
             CommandKind::ExpirePayment { payment_id } => {
                 let payment = self
                     .payments
@@ -861,12 +905,16 @@ impl Ledger {
             EventBody::Account(account_event) => self.apply_account(account_event, event.revision),
             EventBody::Payment(payment_event) => self.apply_payment(payment_event, event.revision),
             EventBody::Client(client_event) => self.apply_client(client_event, event.revision),
+            EventBody::Transfer(transfer_event) => {
+                self.apply_transfer(transfer_event, event.revision)
+            }
         }
         if let Some(stamp) = &event.idempotency {
             let receipt = match &event.body {
                 EventBody::Account(e) => Receipt::Account(e.account_id()),
                 EventBody::Payment(e) => Receipt::Payment(e.payment_id()),
                 EventBody::Client(e) => Receipt::Client(e.client_id()),
+                EventBody::Transfer(e) => Receipt::Transfer(e.transfer_id()),
             };
             self.idempotency.insert(
                 stamp.key.clone(),
@@ -1162,11 +1210,14 @@ impl Ledger {
         idempotency.sort_by(|a, b| a.0.cmp(&b.0));
         let mut clients: Vec<Client> = self.clients.values().cloned().collect();
         clients.sort_by_key(|client| client.id);
+        let mut transfers: Vec<Transfer> = self.transfers.values().cloned().collect();
+        transfers.sort_by_key(|transfer| transfer.id);
         LedgerSnapshot {
             accounts,
             payments,
             idempotency,
             clients,
+            transfers,
         }
     }
 
@@ -1188,6 +1239,11 @@ impl Ledger {
             .clients
             .into_iter()
             .map(|client| (client.id, client))
+            .collect();
+        ledger.transfers = snapshot
+            .transfers
+            .into_iter()
+            .map(|transfer| (transfer.id, transfer))
             .collect();
         ledger
     }
@@ -1294,10 +1350,19 @@ fn settlement_number(currency: Currency) -> String {
 /// opens itself with the first pay-in or pay-out; a customer holding its number by then would
 /// leave two accounts sharing one number.
 fn is_reserved_for_another(number: &str, open: &OpenAccount) -> bool {
-    number
-        .strip_prefix("SETTLEMENT-")
-        .and_then(|code| Currency::from_code(code).ok())
-        .is_some_and(|currency| open.account_id != Ledger::settlement_account_id(currency))
+    [
+        ("SETTLEMENT-", AccountType::Settlement),
+        ("SUSPENSE-", AccountType::Suspense),
+    ]
+    .into_iter()
+    .any(|(prefix, account_type)| {
+        number
+            .strip_prefix(prefix)
+            .and_then(|code| Currency::from_code(code).ok())
+            .is_some_and(|currency| {
+                open.account_id != Ledger::internal_account_id(account_type, currency)
+            })
+    })
 }
 
 /// The account an `AccountOpened` event would create, for lookups before it is applied.

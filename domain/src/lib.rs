@@ -11,13 +11,23 @@ pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod payment;
+pub mod transfer;
 
 pub use account::{Account, AccountStatus, AccountType, BalancePolicy};
 pub use client::{Client, ClientPatch, ClientProfile, ClientStatus, ClientType};
-pub use command::{Command, CommandKind, CreateMode, CreatePayment, LegRequest, OpenAccount};
+pub use command::{
+    Command, CommandKind, CreateMode, CreatePayment, CreateTransfer, LegRequest, OpenAccount,
+    ReceiveTransfer,
+};
 pub use error::LedgerError;
-pub use event::{AccountEvent, ClientEvent, Event, EventBody, IdempotencyStamp, PaymentEvent};
-pub use ids::{AccountId, ClientId, PaymentId};
+pub use event::{
+    AccountEvent, ClientEvent, Event, EventBody, IdempotencyStamp, PaymentEvent, TransferEvent,
+};
+pub use ids::{AccountId, ClientId, PaymentId, TransferId};
 pub use ledger::{Executed, Ledger, LedgerSnapshot, Processed, Receipt};
 pub use money::Currency;
 pub use payment::{Leg, Payment, PaymentStatus, PostedLeg};
+pub use transfer::{
+    Transfer, TransferDirection, TransferOutcome, TransferStatus, TransferType,
+    external_transfer_type,
+};

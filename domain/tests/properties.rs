@@ -613,6 +613,18 @@ impl Model {
             | CommandKind::ReorderAccounts { .. } => {
                 panic!("the generator draws no client, default or order commands")
             }
+            // Transfers have their own scenarios (tests/transfers.rs).
+            CommandKind::CreateOutgoingTransfer(_)
+            | CommandKind::ConfirmTransfer { .. }
+            | CommandKind::CancelTransfer { .. }
+            | CommandKind::StartTransferProcessing { .. }
+            | CommandKind::SuspendTransfer { .. }
+            | CommandKind::ContinueTransfer { .. }
+            | CommandKind::RecordTransferOutcome { .. }
+            | CommandKind::ReceiveIncomingTransfer(_)
+            | CommandKind::AssignIncomingTransfer { .. } => {
+                panic!("the generator draws no transfer commands")
+            }
         }
     }
 

@@ -5,13 +5,15 @@
 //! events changes some of them and adds statement lines; `take_changes` hands over each changed
 //! row once, so a batch writes every row once however many events touched it.
 
-use crate::rows::{AccountRow, ClientRow, DailyRow, PaymentRow, TransactionRow, TransactionType};
+use crate::rows::{
+    AccountRow, ClientRow, DailyRow, PaymentRow, TransactionRow, TransactionType, TransferRow,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use folio_domain::event::{PaymentCancelled, PaymentExpired};
 use folio_domain::{
     AccountEvent, AccountId, AccountType, ClientEvent, ClientId, ClientStatus, EventBody, Leg,
-    PaymentEvent, PaymentId, PaymentStatus,
+    PaymentEvent, PaymentId, PaymentStatus, TransferId,
 };
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
@@ -93,6 +95,8 @@ pub struct Changes {
     pub daily: Vec<DailyRow>,
     /// Client rows (ledger scope only).
     pub clients: Vec<ClientRow>,
+    /// Transfer rows (ledger scope only).
+    pub transfers: Vec<TransferRow>,
     /// The position of the last event folded.
     pub position: u64,
 }
@@ -100,6 +104,7 @@ pub struct Changes {
 impl Changes {
     pub fn is_empty(&self) -> bool {
         self.clients.is_empty()
+            && self.transfers.is_empty()
             && self.accounts.is_empty()
             && self.payments.is_empty()
             && self.transactions.is_empty()
@@ -117,6 +122,8 @@ pub struct FoldState {
     pub open_payments: Vec<PaymentRow>,
     /// Every client (ledger scope): an update changes some fields of a whole row.
     pub clients: Vec<ClientRow>,
+    /// Transfers not final yet (ledger scope).
+    pub open_transfers: Vec<TransferRow>,
     pub position: u64,
 }
 
@@ -128,6 +135,8 @@ pub struct Fold {
     open_payments: HashMap<PaymentId, PaymentRow>,
     clients: HashMap<ClientId, ClientRow>,
     dirty_clients: HashSet<ClientId>,
+    open_transfers: HashMap<TransferId, TransferRow>,
+    changed_transfers: HashMap<TransferId, TransferRow>,
     dirty_accounts: HashSet<AccountId>,
     dirty_days: HashSet<AccountId>,
     /// Days a batch closed (a later day began for the account): written once, then dropped.
@@ -166,6 +175,12 @@ impl Fold {
                 .map(|c| (c.client_id, c))
                 .collect(),
             dirty_clients: HashSet::new(),
+            open_transfers: state
+                .open_transfers
+                .into_iter()
+                .map(|t| (t.transfer_id, t))
+                .collect(),
+            changed_transfers: HashMap::new(),
             dirty_accounts: HashSet::new(),
             dirty_days: HashSet::new(),
             closed_days: Vec::new(),
@@ -214,7 +229,26 @@ impl Fold {
                 self.apply_client(position, recorded_at, client_event)
             }
             EventBody::Client(_) => {}
+            EventBody::Transfer(transfer_event) if self.scope == FoldScope::Ledger => {
+                self.apply_transfer(position, recorded_at, transfer_event)
+            }
+            EventBody::Transfer(_) => {}
         }
+    }
+
+    /// The row of a transfer still open (from an earlier batch or this one), taken out.
+    pub(crate) fn take_open_transfer(&mut self, id: TransferId) -> Option<TransferRow> {
+        self.open_transfers
+            .remove(&id)
+            .or_else(|| self.changed_transfers.remove(&id))
+    }
+
+    /// Keeps a changed transfer row for the next write (and open, if it is not final).
+    pub(crate) fn keep_transfer(&mut self, row: TransferRow) {
+        if !row.status.is_final() {
+            self.open_transfers.insert(row.transfer_id, row.clone());
+        }
+        self.changed_transfers.insert(row.transfer_id, row);
     }
 
     fn apply_client(&mut self, position: u64, at: DateTime<Utc>, event: &ClientEvent) {
@@ -278,6 +312,7 @@ impl Fold {
         Changes {
             scope: self.scope,
             clients,
+            transfers: self.changed_transfers.drain().map(|(_, row)| row).collect(),
             accounts,
             payments: self.changed_payments.drain().map(|(_, row)| row).collect(),
             transactions: std::mem::take(&mut self.transactions),

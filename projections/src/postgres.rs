@@ -13,8 +13,11 @@ use crate::store::{ReadModelStore, Tables};
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use filter::Conditions;
-use folio_domain::{AccountId, ClientId, Currency, PaymentId};
-use rows::{ACCOUNT_COLUMNS, CLIENT_COLUMNS, DAILY_COLUMNS, PAYMENT_COLUMNS, TRANSACTION_COLUMNS};
+use folio_domain::{AccountId, ClientId, Currency, PaymentId, TransferId};
+use rows::{
+    ACCOUNT_COLUMNS, CLIENT_COLUMNS, DAILY_COLUMNS, PAYMENT_COLUMNS, TRANSACTION_COLUMNS,
+    TRANSFER_COLUMNS,
+};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgPool, Row};
 use std::time::Duration;
@@ -82,7 +85,8 @@ impl PgReadModels {
             "ALTER TABLE rm_accounts ADD COLUMN IF NOT EXISTS is_default boolean NOT NULL DEFAULT false, \
              ADD COLUMN IF NOT EXISTS sort_order integer NOT NULL DEFAULT 0; \
              ALTER TABLE rm_ledger_accounts ADD COLUMN IF NOT EXISTS is_default boolean NOT NULL DEFAULT false, \
-             ADD COLUMN IF NOT EXISTS sort_order integer NOT NULL DEFAULT 0;",
+             ADD COLUMN IF NOT EXISTS sort_order integer NOT NULL DEFAULT 0; \
+             ALTER TABLE rm_transfers ADD COLUMN IF NOT EXISTS details jsonb;",
         )
         .execute(&mut *tx)
         .await?;
@@ -166,9 +170,19 @@ impl ReadModelStore for PgReadModels {
                 latest_days: Vec::new(),
                 open_payments: Vec::new(),
                 clients: Vec::new(),
+                open_transfers: Vec::new(),
                 position,
             });
         }
+        let open_transfers = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {TRANSFER_COLUMNS} FROM rm_transfers \
+             WHERE status NOT IN ('completed', 'cancelled', 'rejected', 'failed')"
+        )))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(rows::transfer)
+        .collect::<Result<_, _>>()?;
         let clients = sqlx::query(AssertSqlSafe(format!(
             "SELECT {CLIENT_COLUMNS} FROM rm_clients"
         )))
@@ -201,6 +215,7 @@ impl ReadModelStore for PgReadModels {
             latest_days,
             open_payments,
             clients,
+            open_transfers,
             position,
         })
     }
@@ -273,6 +288,44 @@ impl ReadModelStore for PgReadModels {
             "created_at, account_id",
             page,
             rows::account,
+        )
+        .await
+    }
+
+    async fn transfer(&self, id: TransferId) -> Result<Option<TransferRow>, ProjectionError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {TRANSFER_COLUMNS} FROM rm_transfers WHERE transfer_id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(rows::transfer)
+        .transpose()
+    }
+
+    async fn transfers(
+        &self,
+        filter: &TransferFilter,
+        page: PageRequest,
+    ) -> Result<Page<TransferRow>, ProjectionError> {
+        let mut conditions = Conditions::default();
+        conditions.texts("direction", filter.directions.iter().map(rows::enum_text));
+        conditions.texts("status", filter.statuses.iter().map(rows::enum_text));
+        conditions.either_uuid(
+            "source_account_id",
+            "destination_account_id",
+            filter.account_ids.iter().map(|id| id.0),
+        );
+        conditions.time_range("created_at", filter.from, filter.to);
+        filter::paged(
+            &self.pool,
+            "rm_transfers",
+            TRANSFER_COLUMNS,
+            &conditions,
+            "created_at DESC, transfer_id",
+            page,
+            rows::transfer,
         )
         .await
     }

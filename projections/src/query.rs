@@ -144,3 +144,15 @@ pub struct DayRange {
     pub from: NaiveDate,
     pub to: NaiveDate,
 }
+
+/// The transfer lists' filters (API.md §2.6): direction, status, account (either side), dates.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TransferFilter {
+    pub directions: Vec<folio_domain::TransferDirection>,
+    pub statuses: Vec<folio_domain::TransferStatus>,
+    /// Transfers whose source or destination is one of these.
+    pub account_ids: Vec<AccountId>,
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub to: Option<DateTime<Utc>>,
+}

@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use folio_domain::{
     AccountId, AccountStatus, AccountType, ClientId, ClientProfile, ClientStatus, Currency, Leg,
-    PaymentId, PaymentStatus,
+    PaymentId, PaymentStatus, TransferDirection, TransferId, TransferStatus, TransferType,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -166,5 +166,61 @@ pub struct PaymentRow {
     pub expired_at: Option<DateTime<Utc>>,
     pub cancel_reason: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    pub last_position: u64,
+}
+
+/// One step of a transfer's status history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferStep {
+    pub status: TransferStatus,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What a transfer row keeps beyond its filtered columns (stored as JSON in `details`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beneficiary_account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beneficiary_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// For an assigned incoming transfer: the pay-in that parked the money on suspense.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_payment_id: Option<PaymentId>,
+}
+
+/// A transfer with its parties, amounts and status history (the transfer read model).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferRow {
+    pub transfer_id: TransferId,
+    pub direction: TransferDirection,
+    pub status: TransferStatus,
+    pub transfer_type: Option<TransferType>,
+    /// The client's account debited (outgoing, internal).
+    pub source_account_id: Option<AccountId>,
+    /// The Folio account credited (internal, incoming once recognized or assigned).
+    pub destination_account_id: Option<AccountId>,
+    pub recipient_id: Option<Uuid>,
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub fee: Decimal,
+    pub rate: Option<Decimal>,
+    pub reference: Option<String>,
+    pub payment_id: PaymentId,
+    pub status_history: Vec<TransferStep>,
+    pub details: TransferDetails,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
     pub last_position: u64,
 }

@@ -55,8 +55,8 @@ CREATE TABLE IF NOT EXISTS {p}rm_payments (
     CONSTRAINT {p}rm_payments_pkey PRIMARY KEY (payment_id)
 );
 
--- Filled by transfer orchestration (a later issue); the schema is here so that work only adds
--- event types to the projector.
+-- Filled from the transfer events (one row per transfer); details is JSON: counterparty, provider
+-- reference, description, the first pay-in of an assigned incoming transfer.
 CREATE TABLE IF NOT EXISTS {p}rm_transfers (
     transfer_id uuid NOT NULL,
     direction text NOT NULL,
@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS {p}rm_transfers (
     reference text,
     payment_id uuid,
     status_history jsonb NOT NULL,
+    details jsonb,
     created_at timestamptz NOT NULL,
     updated_at timestamptz NOT NULL,
     last_position bigint NOT NULL,

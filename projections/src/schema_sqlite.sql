@@ -56,8 +56,8 @@ CREATE TABLE IF NOT EXISTS {p}payments (
     last_position INTEGER NOT NULL
 );
 
--- Filled by transfer orchestration (a later issue); the schema is here so that work only adds
--- event types to the projector.
+-- Filled from the transfer events (one row per transfer); details is JSON: counterparty, provider
+-- reference, description, the first pay-in of an assigned incoming transfer.
 CREATE TABLE IF NOT EXISTS {p}transfers (
     transfer_id BLOB PRIMARY KEY,
     direction TEXT NOT NULL,
@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS {p}transfers (
     reference TEXT,
     payment_id BLOB,
     status_history TEXT NOT NULL,
+    details TEXT,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     last_position INTEGER NOT NULL

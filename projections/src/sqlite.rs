@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use folio_domain::{
     AccountId, AccountStatus, AccountType, ClientId, ClientStatus, Currency, PaymentId,
-    PaymentStatus,
+    PaymentStatus, TransferId,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
 use rust_decimal::Decimal;
@@ -84,6 +84,7 @@ impl Db {
         )?;
         writer.execute_batch(&schema_sql(""))?;
         add_preference_columns(&writer)?;
+        add_transfer_details_column(&writer)?;
         if !has_indexes(&writer, "accounts")? {
             writer.execute_batch(&indexes_sql("", &index_suffix()))?;
         } else if !has_indexes(&writer, "clients")? {
@@ -214,8 +215,17 @@ impl ReadModelStore for SqliteReadModels {
                     latest_days: Vec::new(),
                     open_payments: Vec::new(),
                     clients: Vec::new(),
+                    open_transfers: Vec::new(),
                     position,
                 });
+            }
+            let mut open_transfers = Vec::new();
+            let mut statement = c.prepare(
+                "SELECT * FROM transfers WHERE status NOT IN ('completed', 'cancelled', 'rejected', 'failed')",
+            )?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                open_transfers.push(transfer_from_row(row)?);
             }
             let mut clients = Vec::new();
             let mut statement = c.prepare("SELECT * FROM clients")?;
@@ -245,6 +255,7 @@ impl ReadModelStore for SqliteReadModels {
                 latest_days,
                 open_payments,
                 clients,
+                open_transfers,
                 position,
             })
         })
@@ -408,6 +419,45 @@ impl ReadModelStore for SqliteReadModels {
                 "created_at, client_id",
                 page,
                 client_from_row,
+            )
+        })
+        .await
+    }
+
+    async fn transfer(&self, id: TransferId) -> Result<Option<TransferRow>, ProjectionError> {
+        self.with_reader(move |c| {
+            c.query_row(
+                "SELECT * FROM transfers WHERE transfer_id = ?1",
+                params![id.0.as_bytes()],
+                |row| Ok(transfer_from_row(row)),
+            )
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn transfers(
+        &self,
+        filter: &TransferFilter,
+        page: PageRequest,
+    ) -> Result<Page<TransferRow>, ProjectionError> {
+        let mut conditions = Conditions::default();
+        conditions.texts("direction", filter.directions.iter().map(enum_text));
+        conditions.texts("status", filter.statuses.iter().map(enum_text));
+        if !filter.account_ids.is_empty() {
+            let ids: Vec<Uuid> = filter.account_ids.iter().map(|id| id.0).collect();
+            conditions.either_blob("source_account_id", "destination_account_id", &ids);
+        }
+        conditions.time_range("created_at", filter.from, filter.to);
+        self.with_reader(move |c| {
+            paged(
+                c,
+                "transfers",
+                &conditions,
+                "created_at DESC, transfer_id",
+                page,
+                transfer_from_row,
             )
         })
         .await
@@ -650,6 +700,19 @@ fn add_preference_columns(c: &Connection) -> Result<(), ProjectionError> {
     Ok(())
 }
 
+/// Read models created before transfers were projected get the `details` column (empty: no
+/// transfer event was folded before it).
+fn add_transfer_details_column(c: &Connection) -> Result<(), ProjectionError> {
+    let mut statement = c.prepare("SELECT name FROM pragma_table_info('transfers')")?;
+    let columns = statement
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    if !columns.iter().any(|name| name == "details") {
+        c.execute_batch("ALTER TABLE transfers ADD COLUMN details TEXT;")?;
+    }
+    Ok(())
+}
+
 /// Whether `table` has indexes of its own (beyond its primary key).
 fn has_indexes(c: &Connection, table: &str) -> Result<bool, ProjectionError> {
     let count: i64 = c.query_row(
@@ -835,6 +898,34 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
             client.updated_at.timestamp_micros(),
         ])?;
     }
+    let mut transfers = c.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {prefix}transfers (transfer_id, direction, status, transfer_type, \
+         source_account_id, destination_account_id, recipient_id, amount, currency, fee, rate, \
+         reference, payment_id, status_history, details, created_at, updated_at, last_position) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+    ))?;
+    for t in &changes.transfers {
+        transfers.execute(params![
+            t.transfer_id.0.as_bytes(),
+            enum_text(&t.direction),
+            enum_text(&t.status),
+            t.transfer_type.as_ref().map(enum_text),
+            t.source_account_id.map(|id| id.0.as_bytes().to_vec()),
+            t.destination_account_id.map(|id| id.0.as_bytes().to_vec()),
+            t.recipient_id.map(|id| id.as_bytes().to_vec()),
+            t.amount.to_string(),
+            t.currency.code(),
+            t.fee.to_string(),
+            t.rate.map(|rate| rate.to_string()),
+            t.reference,
+            t.payment_id.0.as_bytes(),
+            to_json(&t.status_history)?,
+            to_json(&t.details)?,
+            t.created_at.timestamp_micros(),
+            t.updated_at.timestamp_micros(),
+            t.last_position as i64,
+        ])?;
+    }
     let mut transactions = c.prepare_cached(&format!(
         "INSERT OR IGNORE INTO {prefix}transactions (position, line, transaction_id, payment_id, account_id, type, amount, \
          amount_minor, currency, balance_after, available_after, description, created_at) \
@@ -938,6 +1029,11 @@ fn milli_units_bound(amount: Decimal, bound: Bound) -> i64 {
     i64::try_from(mantissa).unwrap_or(if mantissa < 0 { i64::MIN } else { i64::MAX })
 }
 
+/// A value as JSON text.
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ProjectionError> {
+    serde_json::to_string(value).map_err(|e| ProjectionError::Corrupt(e.to_string()))
+}
+
 /// The serde name of an enum value (`current`, `pending`, …).
 fn enum_text<T: serde::Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
@@ -1002,6 +1098,47 @@ fn account_from_row(row: &Row<'_>) -> Result<AccountRow, ProjectionError> {
         last_position: row.get::<_, i64>("last_position")? as u64,
         created_at: time_from(row.get("created_at")?)?,
         updated_at: time_from(row.get("updated_at")?)?,
+    })
+}
+
+fn transfer_from_row(row: &Row<'_>) -> Result<TransferRow, ProjectionError> {
+    let history: String = row.get("status_history")?;
+    let details: Option<String> = row.get("details")?;
+    Ok(TransferRow {
+        transfer_id: TransferId(uuid_from(&row.get::<_, Vec<u8>>("transfer_id")?)?),
+        direction: enum_from(&row.get::<_, String>("direction")?)?,
+        status: enum_from(&row.get::<_, String>("status")?)?,
+        transfer_type: row
+            .get::<_, Option<String>>("transfer_type")?
+            .map(|text| enum_from(&text))
+            .transpose()?,
+        source_account_id: opt_uuid(row, "source_account_id")?.map(AccountId),
+        destination_account_id: opt_uuid(row, "destination_account_id")?.map(AccountId),
+        recipient_id: opt_uuid(row, "recipient_id")?,
+        amount: decimal(&row.get::<_, String>("amount")?)?,
+        currency: currency_from(&row.get::<_, String>("currency")?)?,
+        fee: row
+            .get::<_, Option<String>>("fee")?
+            .map(|text| decimal(&text))
+            .transpose()?
+            .unwrap_or_default(),
+        rate: row
+            .get::<_, Option<String>>("rate")?
+            .map(|text| decimal(&text))
+            .transpose()?,
+        reference: row.get("reference")?,
+        payment_id: PaymentId(uuid_from(&row.get::<_, Vec<u8>>("payment_id")?)?),
+        status_history: serde_json::from_str(&history)
+            .map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
+        details: match details {
+            Some(text) => {
+                serde_json::from_str(&text).map_err(|e| ProjectionError::Corrupt(e.to_string()))?
+            }
+            None => TransferDetails::default(),
+        },
+        created_at: time_from(row.get("created_at")?)?,
+        updated_at: time_from(row.get("updated_at")?)?,
+        last_position: row.get::<_, i64>("last_position")? as u64,
     })
 }
 

@@ -6,7 +6,7 @@ use crate::query::*;
 use crate::rows::*;
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use folio_domain::{AccountId, ClientId, Currency, PaymentId};
+use folio_domain::{AccountId, ClientId, Currency, PaymentId, TransferId};
 use uuid::Uuid;
 
 /// Which set of tables a write goes to: the ones serving, or the fresh ones a rebuild fills.
@@ -54,6 +54,13 @@ pub trait ReadModelStore: Send + Sync + 'static {
         filter: &ClientFilter,
         page: PageRequest,
     ) -> Result<Page<ClientRow>, ProjectionError>;
+    async fn transfer(&self, id: TransferId) -> Result<Option<TransferRow>, ProjectionError>;
+    /// Transfers matching `filter`, newest first (then by id), with the total count.
+    async fn transfers(
+        &self,
+        filter: &TransferFilter,
+        page: PageRequest,
+    ) -> Result<Page<TransferRow>, ProjectionError>;
     async fn payment(&self, id: PaymentId) -> Result<Option<PaymentRow>, ProjectionError>;
     async fn payments(
         &self,

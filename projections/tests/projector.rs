@@ -671,6 +671,19 @@ impl ReadModelStore for FailingWrites {
     ) -> Result<Page<ClientRow>, ProjectionError> {
         self.inner.clients(filter, page).await
     }
+    async fn transfer(
+        &self,
+        id: folio_domain::TransferId,
+    ) -> Result<Option<folio_projections::rows::TransferRow>, ProjectionError> {
+        self.inner.transfer(id).await
+    }
+    async fn transfers(
+        &self,
+        filter: &folio_projections::query::TransferFilter,
+        page: PageRequest,
+    ) -> Result<Page<folio_projections::rows::TransferRow>, ProjectionError> {
+        self.inner.transfers(filter, page).await
+    }
     async fn payment(&self, id: PaymentId) -> Result<Option<PaymentRow>, ProjectionError> {
         self.inner.payment(id).await
     }

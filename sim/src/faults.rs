@@ -471,6 +471,22 @@ impl ReadModelStore for FaultyModels {
         self.call(move |inner| async move { inner.accounts(&filter, page).await })
     }
 
+    async fn transfer(
+        &self,
+        id: folio_domain::TransferId,
+    ) -> Result<Option<folio_projections::rows::TransferRow>, ProjectionError> {
+        self.alive()?;
+        self.call(move |inner| async move { inner.transfer(id).await })
+    }
+    async fn transfers(
+        &self,
+        filter: &folio_projections::query::TransferFilter,
+        page: PageRequest,
+    ) -> Result<Page<folio_projections::rows::TransferRow>, ProjectionError> {
+        self.alive()?;
+        let filter = filter.clone();
+        self.call(move |inner| async move { inner.transfers(&filter, page).await })
+    }
     async fn payment(&self, id: PaymentId) -> Result<Option<PaymentRow>, ProjectionError> {
         self.alive()?;
         self.call(move |inner| async move { inner.payment(id).await })

@@ -6,6 +6,7 @@ pub mod health;
 pub mod ops;
 pub mod payments;
 pub mod transactions;
+pub mod transfers;
 
 use crate::error::ApiError;
 use chrono::{DateTime, NaiveDate, Utc};

@@ -5,7 +5,7 @@ use crate::rows::*;
 use chrono::{DateTime, NaiveDate, Utc};
 use folio_domain::{
     AccountId, AccountStatus, AccountType, ClientId, ClientStatus, Currency, PaymentId,
-    PaymentStatus,
+    PaymentStatus, TransferId,
 };
 use rust_decimal::Decimal;
 use sqlx::Row;
@@ -179,4 +179,53 @@ pub(super) fn to_u64(value: i64, what: &str) -> Result<u64, ProjectionError> {
 pub(super) fn to_i64(value: u64, what: &str) -> Result<i64, ProjectionError> {
     i64::try_from(value)
         .map_err(|_| ProjectionError::Corrupt(format!("{what} {value} does not fit a BIGINT")))
+}
+
+pub(super) const TRANSFER_COLUMNS: &str = "transfer_id, direction, status, transfer_type, \
+     source_account_id, destination_account_id, recipient_id, amount::text AS amount, currency, \
+     fee::text AS fee, rate::text AS rate, reference, payment_id, \
+     status_history::text AS status_history, details::text AS details, created_at, updated_at, \
+     last_position";
+
+pub(super) fn transfer(row: &PgRow) -> Result<TransferRow, ProjectionError> {
+    let corrupt = |e: serde_json::Error| ProjectionError::Corrupt(e.to_string());
+    let history: String = row.try_get("status_history")?;
+    let details: Option<String> = row.try_get("details")?;
+    Ok(TransferRow {
+        transfer_id: TransferId(row.try_get("transfer_id")?),
+        direction: enum_from(&row.try_get::<String, _>("direction")?)?,
+        status: enum_from(&row.try_get::<String, _>("status")?)?,
+        transfer_type: row
+            .try_get::<Option<String>, _>("transfer_type")?
+            .map(|text| enum_from(&text))
+            .transpose()?,
+        source_account_id: row
+            .try_get::<Option<Uuid>, _>("source_account_id")?
+            .map(AccountId),
+        destination_account_id: row
+            .try_get::<Option<Uuid>, _>("destination_account_id")?
+            .map(AccountId),
+        recipient_id: row.try_get("recipient_id")?,
+        amount: decimal(&row.try_get::<String, _>("amount")?)?,
+        currency: currency(&row.try_get::<String, _>("currency")?)?,
+        fee: row
+            .try_get::<Option<String>, _>("fee")?
+            .map(|text| decimal(&text))
+            .transpose()?
+            .unwrap_or_default(),
+        rate: row
+            .try_get::<Option<String>, _>("rate")?
+            .map(|text| decimal(&text))
+            .transpose()?,
+        reference: row.try_get("reference")?,
+        payment_id: PaymentId(row.try_get("payment_id")?),
+        status_history: serde_json::from_str(&history).map_err(corrupt)?,
+        details: match details {
+            Some(text) => serde_json::from_str(&text).map_err(corrupt)?,
+            None => TransferDetails::default(),
+        },
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        last_position: to_u64(row.try_get("last_position")?, "last_position")?,
+    })
 }

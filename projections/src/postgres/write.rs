@@ -3,7 +3,7 @@
 use super::rows::{enum_text, to_i64};
 use crate::error::ProjectionError;
 use crate::fold::{Changes, FoldScope};
-use crate::rows::{AccountRow, ClientRow, DailyRow, PaymentRow, TransactionRow};
+use crate::rows::{AccountRow, ClientRow, DailyRow, PaymentRow, TransactionRow, TransferRow};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 use std::collections::{HashMap, HashSet};
@@ -83,6 +83,9 @@ pub(super) async fn write(
     }
     for chunk in last_per_key(&changes.clients, |c| c.client_id).chunks(CHUNK) {
         clients(&mut tx, prefix, chunk).await?;
+    }
+    for chunk in last_per_key(&changes.transfers, |t| t.transfer_id).chunks(CHUNK) {
+        transfers(&mut tx, prefix, chunk).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -227,6 +230,98 @@ async fn accounts(
     .bind(updated)
     .bind(defaults)
     .bind(orders)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn transfers(
+    tx: &mut Tx,
+    prefix: &str,
+    rows: &[&TransferRow],
+) -> Result<(), ProjectionError> {
+    let n = rows.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut directions = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut types: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut sources: Vec<Option<Uuid>> = Vec::with_capacity(n);
+    let mut destinations: Vec<Option<Uuid>> = Vec::with_capacity(n);
+    let mut recipients: Vec<Option<Uuid>> = Vec::with_capacity(n);
+    let mut amounts: Vec<String> = Vec::with_capacity(n);
+    let mut currencies = Vec::with_capacity(n);
+    let mut fees: Vec<String> = Vec::with_capacity(n);
+    let mut rates: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut references: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut payments = Vec::with_capacity(n);
+    let mut histories = Vec::with_capacity(n);
+    let mut details = Vec::with_capacity(n);
+    let mut created: Vec<DateTime<Utc>> = Vec::with_capacity(n);
+    let mut updated: Vec<DateTime<Utc>> = Vec::with_capacity(n);
+    let mut positions = Vec::with_capacity(n);
+    for t in rows {
+        ids.push(t.transfer_id.0);
+        directions.push(enum_text(&t.direction));
+        statuses.push(enum_text(&t.status));
+        types.push(t.transfer_type.as_ref().map(enum_text));
+        sources.push(t.source_account_id.map(|id| id.0));
+        destinations.push(t.destination_account_id.map(|id| id.0));
+        recipients.push(t.recipient_id);
+        amounts.push(t.amount.to_string());
+        currencies.push(t.currency.code().to_string());
+        fees.push(t.fee.to_string());
+        rates.push(t.rate.map(|rate| rate.to_string()));
+        references.push(t.reference.clone());
+        payments.push(t.payment_id.0);
+        histories.push(
+            serde_json::to_string(&t.status_history)
+                .map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
+        );
+        details.push(
+            serde_json::to_string(&t.details)
+                .map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
+        );
+        created.push(t.created_at);
+        updated.push(t.updated_at);
+        positions.push(to_i64(t.last_position, "last_position")?);
+    }
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {prefix}rm_transfers (transfer_id, direction, status, transfer_type, \
+         source_account_id, destination_account_id, recipient_id, amount, currency, fee, rate, \
+         reference, payment_id, status_history, details, created_at, updated_at, last_position) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], \
+         $6::uuid[], $7::uuid[], $8::numeric[], $9::text[], $10::numeric[], $11::numeric[], \
+         $12::text[], $13::uuid[], $14::jsonb[], $15::jsonb[], $16::timestamptz[], \
+         $17::timestamptz[], $18::bigint[]) \
+         ON CONFLICT (transfer_id) DO UPDATE SET direction = EXCLUDED.direction, \
+         status = EXCLUDED.status, transfer_type = EXCLUDED.transfer_type, \
+         source_account_id = EXCLUDED.source_account_id, \
+         destination_account_id = EXCLUDED.destination_account_id, \
+         recipient_id = EXCLUDED.recipient_id, amount = EXCLUDED.amount, \
+         currency = EXCLUDED.currency, fee = EXCLUDED.fee, rate = EXCLUDED.rate, \
+         reference = EXCLUDED.reference, payment_id = EXCLUDED.payment_id, \
+         status_history = EXCLUDED.status_history, details = EXCLUDED.details, \
+         created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, \
+         last_position = EXCLUDED.last_position"
+    )))
+    .bind(ids)
+    .bind(directions)
+    .bind(statuses)
+    .bind(types)
+    .bind(sources)
+    .bind(destinations)
+    .bind(recipients)
+    .bind(amounts)
+    .bind(currencies)
+    .bind(fees)
+    .bind(rates)
+    .bind(references)
+    .bind(payments)
+    .bind(histories)
+    .bind(details)
+    .bind(created)
+    .bind(updated)
+    .bind(positions)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -1,0 +1,586 @@
+//! Transfer decisions: each step records its transfer event together with the payment event it drives.
+
+use super::{Ledger, check_account_number, check_can_move, check_text, invalid, payment_event};
+use crate::account::{AccountStatus, AccountType, BalancePolicy};
+use crate::command::{CreateMode, CreatePayment, CreateTransfer, LegRequest, ReceiveTransfer};
+use crate::error::LedgerError;
+use crate::event::*;
+use crate::ids::{AccountId, PaymentId, TransferId};
+use crate::ledger::Receipt;
+use crate::money::Currency;
+use crate::payment::{Leg, Payment, PaymentStatus, PostedLeg};
+use crate::transfer::{
+    Transfer, TransferDirection, TransferOutcome, TransferStatus, TransferType,
+    external_transfer_type, is_iban,
+};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+type Decided = Result<(Vec<Event>, Receipt), LedgerError>;
+
+/// A transfer step event at the revision after `transfer`'s plus `offset`.
+fn step_event(transfer: &Transfer, offset: u64, event: TransferEvent) -> Event {
+    Event {
+        body: EventBody::Transfer(event),
+        revision: transfer.revision + 1 + offset,
+        idempotency: None,
+    }
+}
+
+fn stepped(transfer_id: TransferId, reason: Option<String>) -> TransferStepped {
+    TransferStepped {
+        transfer_id,
+        reason,
+        provider_reference: None,
+    }
+}
+
+fn check_optional_text(field: &str, text: &Option<String>) -> Result<(), LedgerError> {
+    match text {
+        Some(text) => check_text(field, text),
+        None => Ok(()),
+    }
+}
+
+/// A posted payment event's legs for a pending payment's holds, posted in full.
+fn posted_in_full(legs: &[Leg]) -> Vec<PostedLeg> {
+    legs.iter()
+        .map(|leg| PostedLeg {
+            debit: leg.debit,
+            credit: leg.credit,
+            currency: leg.currency,
+            held: leg.amount,
+            posted: leg.amount,
+        })
+        .collect()
+}
+
+/// The cancel event of a draft or pending payment at `offset` revisions after its current one
+/// (the holds of a pending one are paid back).
+fn cancel_event(payment: &Payment, offset: u64, reason: Option<String>) -> Event {
+    let released = if payment.status == PaymentStatus::Pending {
+        payment.legs.clone()
+    } else {
+        Vec::new()
+    };
+    let mut event = payment_event(
+        payment,
+        PaymentEvent::Cancelled(PaymentCancelled {
+            payment_id: payment.id,
+            released,
+            reason,
+        }),
+    );
+    event.revision += offset;
+    event
+}
+
+impl Ledger {
+    fn known_transfer(&self, id: TransferId) -> Result<&Transfer, LedgerError> {
+        self.transfers
+            .get(&id)
+            .ok_or(LedgerError::TransferNotFound(id))
+    }
+
+    /// The transfer, if its status is one `allowed` for `action`.
+    fn transfer_in(
+        &self,
+        id: TransferId,
+        action: &'static str,
+        allowed: &[TransferStatus],
+    ) -> Result<&Transfer, LedgerError> {
+        let transfer = self.known_transfer(id)?;
+        if !allowed.contains(&transfer.status) {
+            return Err(LedgerError::InvalidTransferState {
+                transfer: id,
+                status: transfer.status,
+                action,
+            });
+        }
+        Ok(transfer)
+    }
+
+    /// The transfer's payment; a transfer whose payment is unknown is a corrupted state.
+    fn transfer_payment(&self, transfer: &Transfer) -> Result<&Payment, LedgerError> {
+        self.payments
+            .get(&transfer.payment_id)
+            .ok_or(LedgerError::PaymentNotFound(transfer.payment_id))
+    }
+
+    pub(super) fn decide_create_transfer(
+        &self,
+        create: &CreateTransfer,
+        at: DateTime<Utc>,
+    ) -> Decided {
+        if self.transfers.contains_key(&create.transfer_id) {
+            return Err(LedgerError::TransferAlreadyExists(create.transfer_id));
+        }
+        check_optional_text("reference", &create.reference)?;
+        check_optional_text("beneficiary name", &create.beneficiary_name)?;
+        create.currency.check_amount(create.amount)?;
+        let source = self
+            .accounts
+            .get(&create.source_account_id)
+            .ok_or(LedgerError::AccountNotFound(create.source_account_id))?;
+        if source.client_id.is_none() {
+            return Err(invalid(
+                "a transfer is sent from a client's account, not one of the bank's",
+            ));
+        }
+        let beneficiary = create.beneficiary_account.as_str();
+        let destination = self.account_by_number(beneficiary);
+        let (direction, transfer_type, destination_id) = match destination {
+            Some(account) if account.client_id.is_none() => {
+                return Err(invalid(format!(
+                    "account {beneficiary} is the bank's: it receives no transfers"
+                )));
+            }
+            Some(account) => (
+                TransferDirection::Internal,
+                TransferType::Internal,
+                Some(account.id),
+            ),
+            None => {
+                if !is_iban(beneficiary) {
+                    check_account_number(beneficiary)?;
+                }
+                (
+                    TransferDirection::Outgoing,
+                    external_transfer_type(beneficiary, create.currency),
+                    None,
+                )
+            }
+        };
+        let payment = CreatePayment {
+            payment_id: create.payment_id,
+            legs: vec![LegRequest {
+                debit: Some(create.source_account_id),
+                credit: destination_id,
+                amount: create.amount,
+                currency: create.currency,
+            }],
+            mode: CreateMode::Draft,
+            description: create.description.clone(),
+            external_id: None,
+            metadata: Some(serde_json::json!({ "transferId": create.transfer_id.to_string() })),
+            expires_at: None,
+        };
+        let (mut events, _) = self.decide_create(&payment, at)?;
+        events.push(Event {
+            body: EventBody::Transfer(TransferEvent::Created(Box::new(TransferCreated {
+                transfer_id: create.transfer_id,
+                direction,
+                transfer_type,
+                payment_id: create.payment_id,
+                source_account_id: create.source_account_id,
+                destination_account_id: destination_id,
+                beneficiary_account: create.beneficiary_account.clone(),
+                beneficiary_name: create.beneficiary_name.clone(),
+                recipient_id: create.recipient_id,
+                amount: create.amount,
+                currency: create.currency,
+                fee: Decimal::ZERO,
+                reference: create.reference.clone(),
+                description: create.description.clone(),
+            }))),
+            revision: 0,
+            idempotency: None,
+        });
+        Ok((events, Receipt::Transfer(create.transfer_id)))
+    }
+
+    /// Pends the payment (funds held); an internal transfer is posted and completed too.
+    pub(super) fn decide_confirm_transfer(
+        &self,
+        transfer_id: TransferId,
+        at: DateTime<Utc>,
+    ) -> Decided {
+        let transfer = self.transfer_in(
+            transfer_id,
+            "confirm",
+            &[TransferStatus::PendingConfirmation],
+        )?;
+        let payment = self.transfer_payment(transfer)?;
+        let (mut events, _) = self.decide_pend(payment.id, None, at)?;
+        events.push(step_event(
+            transfer,
+            0,
+            TransferEvent::Confirmed(stepped(transfer_id, None)),
+        ));
+        if transfer.direction == TransferDirection::Internal {
+            let mut posted = payment_event(
+                payment,
+                PaymentEvent::Posted(PaymentPosted {
+                    payment_id: payment.id,
+                    legs: posted_in_full(&payment.legs),
+                }),
+            );
+            posted.revision += 1;
+            // The payment events first, then the transfer's: the last one carries the receipt.
+            events.insert(1, posted);
+            events.push(step_event(
+                transfer,
+                1,
+                TransferEvent::Completed(stepped(transfer_id, None)),
+            ));
+        }
+        Ok((events, Receipt::Transfer(transfer_id)))
+    }
+
+    pub(super) fn decide_cancel_transfer(
+        &self,
+        transfer_id: TransferId,
+        reason: &Option<String>,
+    ) -> Decided {
+        check_optional_text("reason", reason)?;
+        let transfer = self.transfer_in(
+            transfer_id,
+            "cancel",
+            &[
+                TransferStatus::PendingConfirmation,
+                TransferStatus::Confirmed,
+            ],
+        )?;
+        let payment = self.transfer_payment(transfer)?;
+        let events = vec![
+            cancel_event(payment, 0, reason.clone()),
+            step_event(
+                transfer,
+                0,
+                TransferEvent::Cancelled(stepped(transfer_id, reason.clone())),
+            ),
+        ];
+        Ok((events, Receipt::Transfer(transfer_id)))
+    }
+
+    pub(super) fn decide_start_processing(&self, transfer_id: TransferId) -> Decided {
+        let transfer = self.transfer_in(transfer_id, "process", &[TransferStatus::Confirmed])?;
+        let event = step_event(
+            transfer,
+            0,
+            TransferEvent::ProcessingStarted(stepped(transfer_id, None)),
+        );
+        Ok((vec![event], Receipt::Transfer(transfer_id)))
+    }
+
+    pub(super) fn decide_suspend(
+        &self,
+        transfer_id: TransferId,
+        reason: &Option<String>,
+    ) -> Decided {
+        check_optional_text("reason", reason)?;
+        let transfer = self.transfer_in(transfer_id, "suspend", &[TransferStatus::Processing])?;
+        let event = step_event(
+            transfer,
+            0,
+            TransferEvent::Suspended(stepped(transfer_id, reason.clone())),
+        );
+        Ok((vec![event], Receipt::Transfer(transfer_id)))
+    }
+
+    pub(super) fn decide_continue(&self, transfer_id: TransferId) -> Decided {
+        let transfer = self.transfer_in(transfer_id, "continue", &[TransferStatus::Suspended])?;
+        let event = step_event(
+            transfer,
+            0,
+            TransferEvent::Continued(stepped(transfer_id, None)),
+        );
+        Ok((vec![event], Receipt::Transfer(transfer_id)))
+    }
+
+    /// The provider's answer: only a transfer handed to the rail (processing) takes one.
+    pub(super) fn decide_outcome(
+        &self,
+        transfer_id: TransferId,
+        outcome: &TransferOutcome,
+    ) -> Decided {
+        let transfer = self.transfer_in(
+            transfer_id,
+            "record the provider's answer on",
+            &[TransferStatus::Processing],
+        )?;
+        let payment = self.transfer_payment(transfer)?;
+        if payment.status != PaymentStatus::Pending {
+            return Err(LedgerError::InvalidPaymentState {
+                payment: payment.id,
+                status: payment.status,
+                action: "settle the transfer",
+            });
+        }
+        let events = match outcome {
+            TransferOutcome::Completed { provider_reference } => {
+                check_optional_text("provider reference", provider_reference)?;
+                vec![
+                    payment_event(
+                        payment,
+                        PaymentEvent::Posted(PaymentPosted {
+                            payment_id: payment.id,
+                            legs: posted_in_full(&payment.legs),
+                        }),
+                    ),
+                    step_event(
+                        transfer,
+                        0,
+                        TransferEvent::Completed(TransferStepped {
+                            transfer_id,
+                            reason: None,
+                            provider_reference: provider_reference.clone(),
+                        }),
+                    ),
+                ]
+            }
+            TransferOutcome::Rejected { reason } | TransferOutcome::Failed { reason } => {
+                check_optional_text("reason", reason)?;
+                let step = stepped(transfer_id, reason.clone());
+                let event = if matches!(outcome, TransferOutcome::Rejected { .. }) {
+                    TransferEvent::Rejected(step)
+                } else {
+                    TransferEvent::Failed(step)
+                };
+                vec![
+                    cancel_event(payment, 0, reason.clone()),
+                    step_event(transfer, 0, event),
+                ]
+            }
+        };
+        Ok((events, Receipt::Transfer(transfer_id)))
+    }
+
+    /// The account an incoming transfer names, if it can take the money: a client's account in
+    /// the transfer's currency, neither blocked nor closed.
+    fn beneficiary_for(&self, number: &str, currency: Currency) -> Option<AccountId> {
+        self.account_by_number(number)
+            .filter(|account| {
+                account.client_id.is_some()
+                    && account.currency == currency
+                    && matches!(
+                        account.status,
+                        AccountStatus::Active | AccountStatus::Inactive
+                    )
+            })
+            .map(|account| account.id)
+    }
+
+    /// The opening of the bank's `account_type` account for `currency`, when it does not exist.
+    fn internal_opening(&self, account_type: AccountType, currency: Currency) -> Option<Event> {
+        let id = Ledger::internal_account_id(account_type, currency);
+        if self.accounts.contains_key(&id) {
+            return None;
+        }
+        let prefix = match account_type {
+            AccountType::Suspense => "SUSPENSE",
+            _ => "SETTLEMENT",
+        };
+        Some(Event {
+            body: EventBody::Account(AccountEvent::Opened(AccountOpened {
+                account_id: id,
+                number: format!("{prefix}-{}", currency.code()),
+                client_id: None,
+                currency,
+                account_type,
+                status: AccountStatus::Active,
+                name: Some(format!("{} {}", currency.code(), prefix.to_lowercase())),
+                policy: BalancePolicy::for_type(account_type, Decimal::ZERO),
+            })),
+            revision: 0,
+            idempotency: None,
+        })
+    }
+
+    /// Posts the pay-in (settlement → beneficiary, or → suspense) with the transfer's record.
+    pub(super) fn decide_receive(&self, receive: &ReceiveTransfer) -> Decided {
+        if self.transfers.contains_key(&receive.transfer_id) {
+            return Err(LedgerError::TransferAlreadyExists(receive.transfer_id));
+        }
+        if self.payments.contains_key(&receive.payment_id) {
+            return Err(LedgerError::PaymentAlreadyExists(receive.payment_id));
+        }
+        receive.currency.check_amount(receive.amount)?;
+        if receive.provider_reference.is_empty() {
+            return Err(invalid("the provider reference is empty"));
+        }
+        for (field, text) in [
+            ("provider reference", Some(&receive.provider_reference)),
+            ("beneficiary account", Some(&receive.beneficiary_account)),
+            ("payer name", receive.payer_name.as_ref()),
+            ("payer account", receive.payer_account.as_ref()),
+            ("reference", receive.reference.as_ref()),
+        ] {
+            if let Some(text) = text {
+                check_text(field, text)?;
+            }
+        }
+        let currency = receive.currency;
+        let destination = self.beneficiary_for(&receive.beneficiary_account, currency);
+        let mut events: Vec<Event> = [AccountType::Settlement, AccountType::Suspense]
+            .into_iter()
+            .filter(|kind| *kind == AccountType::Settlement || destination.is_none())
+            .filter_map(|kind| self.internal_opening(kind, currency))
+            .collect();
+        let credit = destination
+            .unwrap_or_else(|| Ledger::internal_account_id(AccountType::Suspense, currency));
+        events.push(Event {
+            body: EventBody::Payment(PaymentEvent::Created(PaymentCreated {
+                payment_id: receive.payment_id,
+                status: PaymentStatus::Posted,
+                legs: vec![Leg {
+                    debit: Ledger::settlement_account_id(currency),
+                    credit,
+                    amount: receive.amount,
+                    currency,
+                }],
+                description: receive.reference.clone(),
+                external_id: None,
+                metadata: Some(
+                    serde_json::json!({ "transferId": receive.transfer_id.to_string() }),
+                ),
+                expires_at: None,
+            })),
+            revision: 0,
+            idempotency: None,
+        });
+        events.push(Event {
+            body: EventBody::Transfer(TransferEvent::Received(Box::new(TransferReceived {
+                transfer_id: receive.transfer_id,
+                payment_id: receive.payment_id,
+                provider_reference: receive.provider_reference.clone(),
+                amount: receive.amount,
+                currency,
+                payer_name: receive.payer_name.clone(),
+                payer_account: receive.payer_account.clone(),
+                beneficiary_account: receive.beneficiary_account.clone(),
+                reference: receive.reference.clone(),
+                destination_account_id: destination,
+            }))),
+            revision: 0,
+            idempotency: None,
+        });
+        let outcome = stepped(receive.transfer_id, None);
+        events.push(Event {
+            body: EventBody::Transfer(match destination {
+                Some(_) => TransferEvent::Completed(outcome),
+                None => TransferEvent::Unrecognized(outcome),
+            }),
+            revision: 1,
+            idempotency: None,
+        });
+        Ok((events, Receipt::Transfer(receive.transfer_id)))
+    }
+
+    /// Moves the money of an unrecognized incoming transfer from suspense to `account_id`.
+    pub(super) fn decide_assign(
+        &self,
+        transfer_id: TransferId,
+        account_id: AccountId,
+        payment_id: PaymentId,
+        at: DateTime<Utc>,
+    ) -> Decided {
+        let transfer = self.transfer_in(transfer_id, "assign", &[TransferStatus::Unrecognized])?;
+        let account = self
+            .accounts
+            .get(&account_id)
+            .ok_or(LedgerError::AccountNotFound(account_id))?;
+        if account.client_id.is_none() {
+            return Err(invalid(format!(
+                "account {account_id} is the bank's: assign to a client's account"
+            )));
+        }
+        let suspense = Ledger::internal_account_id(AccountType::Suspense, transfer.currency);
+        let legs = [Leg {
+            debit: suspense,
+            credit: account_id,
+            amount: transfer.amount,
+            currency: transfer.currency,
+        }];
+        check_can_move(&legs, |id| self.accounts.get(&id), |_| false)?;
+        let payment = CreatePayment {
+            payment_id,
+            legs: vec![LegRequest {
+                debit: Some(suspense),
+                credit: Some(account_id),
+                amount: transfer.amount,
+                currency: transfer.currency,
+            }],
+            mode: CreateMode::Posted,
+            description: Some("assigned incoming transfer".to_string()),
+            external_id: None,
+            metadata: Some(serde_json::json!({ "transferId": transfer_id.to_string() })),
+            expires_at: None,
+        };
+        let (mut events, _) = self.decide_create(&payment, at)?;
+        events.push(step_event(
+            transfer,
+            0,
+            TransferEvent::Assigned(TransferAssigned {
+                transfer_id,
+                account_id,
+                payment_id,
+            }),
+        ));
+        events.push(step_event(
+            transfer,
+            1,
+            TransferEvent::Completed(stepped(transfer_id, None)),
+        ));
+        Ok((events, Receipt::Transfer(transfer_id)))
+    }
+
+    pub(super) fn apply_transfer(&mut self, event: &TransferEvent, revision: u64) {
+        let id = event.transfer_id();
+        match event {
+            TransferEvent::Created(created) => {
+                self.transfers.insert(
+                    id,
+                    Transfer {
+                        id,
+                        direction: created.direction,
+                        status: TransferStatus::PendingConfirmation,
+                        payment_id: created.payment_id,
+                        amount: created.amount,
+                        currency: created.currency,
+                        revision,
+                    },
+                );
+                return;
+            }
+            TransferEvent::Received(received) => {
+                self.transfers.insert(
+                    id,
+                    Transfer {
+                        id,
+                        direction: TransferDirection::Incoming,
+                        status: TransferStatus::Received,
+                        payment_id: received.payment_id,
+                        amount: received.amount,
+                        currency: received.currency,
+                        revision,
+                    },
+                );
+                return;
+            }
+            _ => {}
+        }
+        let Some(transfer) = self.transfers.get_mut(&id) else {
+            return;
+        };
+        transfer.revision = revision;
+        transfer.status = match event {
+            TransferEvent::Created(_) => TransferStatus::PendingConfirmation,
+            TransferEvent::Received(_) => TransferStatus::Received,
+            TransferEvent::Confirmed(_) => TransferStatus::Confirmed,
+            TransferEvent::ProcessingStarted(_) | TransferEvent::Continued(_) => {
+                TransferStatus::Processing
+            }
+            TransferEvent::Suspended(_) => TransferStatus::Suspended,
+            TransferEvent::Completed(_) => TransferStatus::Completed,
+            TransferEvent::Rejected(_) => TransferStatus::Rejected,
+            TransferEvent::Failed(_) => TransferStatus::Failed,
+            TransferEvent::Cancelled(_) => TransferStatus::Cancelled,
+            TransferEvent::Unrecognized(_) => TransferStatus::Unrecognized,
+            TransferEvent::Assigned(assigned) => {
+                transfer.payment_id = assigned.payment_id;
+                TransferStatus::Assigned
+            }
+        };
+    }
+}
