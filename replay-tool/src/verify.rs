@@ -8,7 +8,7 @@ use crate::findings::{Finding, Report};
 use crate::progress::Progress;
 use crate::scan::{Flow, Visit, scan};
 use crate::source::Source;
-use folio_domain::{AccountId, ClientId, EventBody, Ledger, LedgerSnapshot, PaymentId};
+use folio_domain::{AccountId, ClientId, EventBody, Ledger, LedgerSnapshot, PaymentId, TransferId};
 use folio_projections::FoldScope;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -293,17 +293,19 @@ fn next_revision(ledger: &Ledger, (kind, id): (u8, Uuid)) -> u64 {
     let last = match kind {
         0 => ledger.account(AccountId(id)).map(|a| a.revision),
         1 => ledger.payment(PaymentId(id)).map(|p| p.revision),
-        _ => ledger.client(ClientId(id)).map(|c| c.revision),
+        2 => ledger.client(ClientId(id)).map(|c| c.revision),
+        _ => ledger.transfer(TransferId(id)).map(|t| t.revision),
     };
     last.map_or(0, |revision| revision + 1)
 }
 
-/// A stream as (kind, id): 0 account, 1 payment, 2 client.
+/// A stream as (kind, id): 0 account, 1 payment, 2 client, 3 transfer.
 fn stream_key(body: &EventBody) -> (u8, Uuid) {
     match body {
         EventBody::Account(event) => (0, event.account_id().0),
         EventBody::Payment(event) => (1, event.payment_id().0),
         EventBody::Client(event) => (2, event.client_id().0),
+        EventBody::Transfer(event) => (3, event.transfer_id().0),
     }
 }
 
@@ -313,6 +315,7 @@ fn parse_stream(stream_id: &str) -> Option<(u8, Uuid)> {
         "account" => 0,
         "payment" => 1,
         "client" => 2,
+        "transfer" => 3,
         _ => return None,
     };
     Some((kind, Uuid::parse_str(id).ok()?))
