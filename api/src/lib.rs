@@ -5,6 +5,7 @@
 pub mod answer;
 pub mod app;
 pub mod auth;
+pub mod committed;
 pub mod dto;
 pub mod envelope;
 pub mod error;

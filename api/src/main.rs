@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use folio_api::auth::ApiKeys;
 use folio_api::metrics::Metrics;
+use folio_api::state::Shared;
 use folio_api::{AppState, router};
 use folio_engine::{Engine, EngineConfig};
 use folio_projections::{Projector, ProjectorConfig, open_read_models};
@@ -70,6 +71,11 @@ struct ServeArgs {
     /// /health/ready fails when a read model is more than this many events behind the log.
     #[arg(long, env = "FOLIO_READY_MAX_LAG", default_value_t = 10_000)]
     ready_max_lag: u64,
+    /// Milliseconds a projector gathers new events before writing them to the read models, so
+    /// a busy server writes a few large read-model transactions rather than many small ones.
+    /// Reads asking for X-Folio-Min-Position wait up to this much longer; 0 writes at once.
+    #[arg(long, env = "FOLIO_PROJECTION_GATHER_MS", default_value_t = 10)]
+    projection_gather_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -166,12 +172,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         models,
         ProjectorConfig {
             time_zone,
+            gather: std::time::Duration::from_millis(args.projection_gather_ms),
             ..ProjectorConfig::default()
         },
     )
     .await
     .context("starting the projectors")?;
-    let state = AppState {
+    let state = AppState::new(Shared {
         engine: engine.handle(),
         log: log.clone(),
         projector: projectors.handle(),
@@ -179,7 +186,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         metrics: Arc::new(Metrics::default()),
         ready_max_lag: args.ready_max_lag,
         time_zone,
-    };
+    });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

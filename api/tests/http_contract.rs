@@ -565,7 +565,8 @@ async fn account_routes_find_update_and_close_accounts(storage: &Storage) {
     assert_eq!(reply.value()["name"], "Savings ¥");
     assert!(reply.position() > 0);
     assert!(reply.value()["updated"].is_string());
-    // isDefault and the account order are not kept by the ledger yet: a clear 501.
+    // isDefault and the account order are not kept by the ledger yet: a clear 422 NotSupported
+    // (a 4xx: nothing is wrong with the server).
     let reply = server
         .request(
             Some(SYSTEM_KEY),
@@ -575,7 +576,7 @@ async fn account_routes_find_update_and_close_accounts(storage: &Storage) {
             &[],
         )
         .await;
-    assert_eq!(reply.error_code(501), "NotSupported");
+    assert_eq!(reply.error_code(422), "NotSupported");
     let reply = server
         .request(
             Some(SYSTEM_KEY),
@@ -585,7 +586,7 @@ async fn account_routes_find_update_and_close_accounts(storage: &Storage) {
             &[],
         )
         .await;
-    assert_eq!(reply.error_code(501), "NotSupported");
+    assert_eq!(reply.error_code(422), "NotSupported");
     // DELETE closes an empty account.
     let reply = server
         .request(
