@@ -178,13 +178,10 @@ impl Db {
 fn open_connection(path: &Path) -> Result<Connection, ProjectionError> {
     let connection = Connection::open(path)?;
     // Read models are derived data: NORMAL is durable enough (a lost tail is re-projected from
-    // the log, whose checkpoint is in the same transaction). The WAL is checkpointed every
-    // 16,384 pages rather than SQLite's 1,000: the same hot pages (account rows, index nodes)
-    // are copied back once per checkpoint instead of sixteen times, which was a seventh of the
-    // server's CPU under an HTTP load. The WAL file may grow to about 64 MiB.
+    // the log, whose checkpoint is in the same transaction).
     connection.execute_batch(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-131072; \
-         PRAGMA temp_store=MEMORY; PRAGMA busy_timeout=10000; PRAGMA wal_autocheckpoint=16384;",
+         PRAGMA temp_store=MEMORY; PRAGMA busy_timeout=10000;",
     )?;
     Ok(connection)
 }
