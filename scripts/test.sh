@@ -30,3 +30,6 @@ cargo test --workspace
 
 echo "test.sh: deterministic simulation (scripts/simulate.sh)"
 bash scripts/simulate.sh
+
+echo "test.sh: schemathesis against a running folio (scripts/schemathesis.sh)"
+bash scripts/schemathesis.sh

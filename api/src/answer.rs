@@ -46,7 +46,7 @@ impl<T> Answer<T> {
     }
 }
 
-impl<T: Serialize + Clone> IntoResponse for Answer<T> {
+impl<T: Serialize> IntoResponse for Answer<T> {
     fn into_response(self) -> Response {
         let successes = match &self.committed {
             None => Vec::new(),
@@ -62,7 +62,8 @@ impl<T: Serialize + Clone> IntoResponse for Answer<T> {
         };
         let mut response = (
             StatusCode::OK,
-            Json(Envelope::success(self.value, successes)),
+            // By reference: `value` and `valueOrDefault` serialize the same value, uncloned.
+            Json(Envelope::success(&self.value, successes)),
         )
             .into_response();
         if let Some(committed) = self.committed

@@ -71,7 +71,8 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed")
             }
-            ApiError::NotSupported(_) => (StatusCode::NOT_IMPLEMENTED, "NotSupported"),
+            // A 4xx: the request asks for something this ledger does not record; the server is fine.
+            ApiError::NotSupported(_) => (StatusCode::UNPROCESSABLE_ENTITY, "NotSupported"),
             ApiError::Ledger(error) => (ledger_status(error), error.code()),
             ApiError::Engine(EngineError::Rejected(error)) => (ledger_status(error), error.code()),
             ApiError::Engine(EngineError::CommitFailed(_)) => {

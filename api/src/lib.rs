@@ -6,6 +6,7 @@ pub mod answer;
 pub mod app;
 pub mod auth;
 pub mod client_dto;
+pub mod committed;
 pub mod dto;
 pub mod envelope;
 pub mod error;

@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use folio_api::auth::ApiKeys;
 use folio_api::metrics::Metrics;
+use folio_api::state::Shared;
 use folio_api::{AppState, router};
 use folio_engine::{Engine, EngineConfig};
 use folio_projections::{Projector, ProjectorConfig, open_read_models};
@@ -86,6 +87,11 @@ struct ServeArgs {
     /// The rail simulator's seed (its answers are a function of the seed and the transfer id).
     #[arg(long, env = "FOLIO_RAIL_SEED", default_value_t = 1)]
     rail_seed: u64,
+    /// Milliseconds a projector gathers new events before writing them to the read models, so
+    /// a busy server writes a few large read-model transactions rather than many small ones.
+    /// Reads asking for X-Folio-Min-Position wait up to this much longer; 0 writes at once.
+    #[arg(long, env = "FOLIO_PROJECTION_GATHER_MS", default_value_t = 10)]
+    projection_gather_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -182,6 +188,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         models,
         ProjectorConfig {
             time_zone,
+            gather: std::time::Duration::from_millis(args.projection_gather_ms),
             ..ProjectorConfig::default()
         },
     )
@@ -214,7 +221,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         Arc::new(rail),
     )
     .spawn(stop_signal);
-    let state = AppState {
+    let state = AppState::new(Shared {
         engine: engine.handle(),
         log: log.clone(),
         projector: projectors.handle(),
@@ -222,7 +229,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         metrics: Arc::new(Metrics::default()),
         ready_max_lag: args.ready_max_lag,
         time_zone,
-    };
+    });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

@@ -1,9 +1,10 @@
 //! Prometheus metrics: request counts and latencies by route, the engine's batches and commit
 //! time, and the projections' lag — rendered as text on `/metrics`.
 
+use axum::http::Method;
 use folio_engine::EngineStats;
 use folio_projections::{FoldScope, Projector};
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
@@ -22,35 +23,67 @@ struct RouteLatency {
     count: u64,
 }
 
+/// One route template under one method: answers by status and the latency histogram.
+#[derive(Default)]
+struct RouteMetrics {
+    statuses: Vec<(u16, u64)>,
+    latency: RouteLatency,
+}
+
 #[derive(Default)]
 pub struct Metrics {
-    /// (method, route, status) → requests.
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    /// (method, route) → latency histogram.
-    latency: Mutex<BTreeMap<(String, String), RouteLatency>>,
+    /// method → route template → its metrics. Looked up by `&str`, so recording an answer of a
+    /// route seen before allocates nothing and takes one lock.
+    routes: Mutex<HashMap<Method, HashMap<String, RouteMetrics>>>,
 }
 
 impl Metrics {
-    pub fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        if let Ok(mut requests) = self.requests.lock() {
-            *requests
-                .entry((method.to_string(), route.to_string(), status))
-                .or_default() += 1;
+    pub fn record(&self, method: &Method, route: &str, status: u16, elapsed: Duration) {
+        let Ok(mut routes) = self.routes.lock() else {
+            return;
+        };
+        if !routes.contains_key(method) {
+            routes.insert(method.clone(), HashMap::new());
         }
-        if let Ok(mut latency) = self.latency.lock() {
-            let entry = latency
-                .entry((method.to_string(), route.to_string()))
-                .or_default();
-            let seconds = elapsed.as_secs_f64();
-            for (index, bound) in BUCKETS.iter().enumerate() {
-                if seconds <= *bound {
-                    entry.buckets[index] += 1;
-                }
+        let Some(by_route) = routes.get_mut(method) else {
+            return;
+        };
+        if !by_route.contains_key(route) {
+            by_route.insert(route.to_string(), RouteMetrics::default());
+        }
+        let Some(entry) = by_route.get_mut(route) else {
+            return;
+        };
+        match entry.statuses.iter_mut().find(|(seen, _)| *seen == status) {
+            Some((_, count)) => *count += 1,
+            None => entry.statuses.push((status, 1)),
+        }
+        let latency = &mut entry.latency;
+        let seconds = elapsed.as_secs_f64();
+        for (index, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                latency.buckets[index] += 1;
             }
-            entry.buckets[BUCKETS.len()] += 1;
-            entry.sum_seconds += seconds;
-            entry.count += 1;
         }
+        latency.buckets[BUCKETS.len()] += 1;
+        latency.sum_seconds += seconds;
+        latency.count += 1;
+    }
+
+    /// (method, route) pairs in a stable order, with their metrics.
+    fn sorted(
+        routes: &HashMap<Method, HashMap<String, RouteMetrics>>,
+    ) -> Vec<(&str, &str, &RouteMetrics)> {
+        let mut all: Vec<_> = routes
+            .iter()
+            .flat_map(|(method, by_route)| {
+                by_route
+                    .iter()
+                    .map(move |(route, metrics)| (method.as_str(), route.as_str(), metrics))
+            })
+            .collect();
+        all.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        all
     }
 
     /// The Prometheus text exposition of every metric.
@@ -60,8 +93,12 @@ impl Metrics {
             "# HELP folio_http_requests_total HTTP requests answered, by route and status.\n",
         );
         out.push_str("# TYPE folio_http_requests_total counter\n");
-        if let Ok(requests) = self.requests.lock() {
-            for ((method, route, status), count) in requests.iter() {
+        let routes = self.routes.lock().ok();
+        let sorted = routes.as_deref().map(Metrics::sorted).unwrap_or_default();
+        for (method, route, metrics) in &sorted {
+            let mut statuses = metrics.statuses.clone();
+            statuses.sort_unstable();
+            for (status, count) in statuses {
                 let _ = writeln!(
                     out,
                     "folio_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {count}",
@@ -71,33 +108,33 @@ impl Metrics {
         }
         out.push_str("# HELP folio_http_request_duration_seconds Time to answer, by route.\n");
         out.push_str("# TYPE folio_http_request_duration_seconds histogram\n");
-        if let Ok(latency) = self.latency.lock() {
-            for ((method, route), histogram) in latency.iter() {
-                let labels = format!("method=\"{method}\",route=\"{}\"", escape(route));
-                for (index, bound) in BUCKETS.iter().enumerate() {
-                    let _ = writeln!(
-                        out,
-                        "folio_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
-                        histogram.buckets[index]
-                    );
-                }
+        for (method, route, metrics) in &sorted {
+            let histogram = &metrics.latency;
+            let labels = format!("method=\"{method}\",route=\"{}\"", escape(route));
+            for (index, bound) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(
                     out,
-                    "folio_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                    histogram.buckets[BUCKETS.len()]
-                );
-                let _ = writeln!(
-                    out,
-                    "folio_http_request_duration_seconds_sum{{{labels}}} {}",
-                    histogram.sum_seconds
-                );
-                let _ = writeln!(
-                    out,
-                    "folio_http_request_duration_seconds_count{{{labels}}} {}",
-                    histogram.count
+                    "folio_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
+                    histogram.buckets[index]
                 );
             }
+            let _ = writeln!(
+                out,
+                "folio_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                histogram.buckets[BUCKETS.len()]
+            );
+            let _ = writeln!(
+                out,
+                "folio_http_request_duration_seconds_sum{{{labels}}} {}",
+                histogram.sum_seconds
+            );
+            let _ = writeln!(
+                out,
+                "folio_http_request_duration_seconds_count{{{labels}}} {}",
+                histogram.count
+            );
         }
+        drop(routes);
         let counters = [
             (
                 "folio_engine_commands_accepted_total",

@@ -13,12 +13,30 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// How long a command's answer waits for the read models to show its effect, and how long a
-/// query waits for `X-Folio-Min-Position`.
+/// How long a query waits for `X-Folio-Min-Position` (and a retried command for the read models
+/// to show its first answer).
 pub const READ_YOUR_WRITES_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Shared by every handler and middleware; cloned for each of them on every request, so it is
+/// one `Arc` (a clone is one atomic increment, not one per field).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub engine: EngineHandle,
     pub log: Arc<dyn EventStore>,
     pub projector: Projector,
@@ -35,8 +53,8 @@ impl AppState {
         self.projector.models().as_ref()
     }
 
-    /// Runs a command and waits until the read models include it, so the handler can answer
-    /// with the entity as it now is.
+    /// Runs a command: answers once its events are committed (durable), without waiting for
+    /// the read models. The answer is built from the committed events (`crate::committed`).
     pub async fn execute(
         &self,
         kind: CommandKind,
@@ -51,9 +69,14 @@ impl AppState {
                 causation_id: None,
             },
         };
-        let committed = self.engine.execute(request).await?;
+        Ok(self.engine.execute(request).await?)
+    }
+
+    /// Waits until the read models include `position`, for the answers that must read an entity
+    /// back (a retried command, whose first answer is only in the read models).
+    pub async fn wait_for_read_models(&self, position: u64) -> Result<(), ApiError> {
         self.projector
-            .wait_for(committed.position, READ_YOUR_WRITES_TIMEOUT)
+            .wait_for(position, READ_YOUR_WRITES_TIMEOUT)
             .await
             .map_err(|error| match ApiError::from(error) {
                 ApiError::ReadModelsBehind {
@@ -61,11 +84,10 @@ impl AppState {
                 } => ApiError::ReadModelsBehind {
                     wanted,
                     reached,
-                    committed_at: Some(committed.position),
+                    committed_at: Some(position),
                 },
                 other => other,
-            })?;
-        Ok(committed)
+            })
     }
 }
 

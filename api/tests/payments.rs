@@ -18,6 +18,7 @@ end_to_end!(
     concurrent_payments_keep_the_books_balanced,
     reports_and_daily_balances_follow_the_payments,
     sigkill_under_load_loses_no_acknowledged_payment,
+    a_command_answer_is_what_the_read_models_show_at_its_position,
 );
 
 fn assert_balances(actual: (String, String, String), expected: (&str, &str, &str), step: &str) {
@@ -774,4 +775,165 @@ async fn sigkill_under_load_loses_no_acknowledged_payment(storage: &Storage) {
         rust_decimal::Decimal::from(3000),
         "payments among the accounts keep their sum"
     );
+}
+
+/// Commands answer from their committed events, before the projectors have run: the payment in
+/// each answer (status, times, statement lines with their running balances) must be exactly the
+/// one a read at the answer's position returns, and so must an opened account.
+async fn a_command_answer_is_what_the_read_models_show_at_its_position(storage: &Storage) {
+    let server = Server::start(storage).await;
+    let opened = server
+        .post(
+            "/Accounts",
+            json!({"clientId": server.client_a, "currency": "EUR", "name": "Alice"}),
+        )
+        .await;
+    let alice = uuid_of(opened.value());
+    let read = server.get(&format!("/Accounts/{alice}")).await;
+    assert_eq!(opened.value(), read.value(), "the opened account");
+    let bob = server.open_account(server.client_b, "EUR").await;
+    let same_as_read = |answer: &common::Reply, read: &common::Reply, step: &str| {
+        assert_eq!(
+            answer.value(),
+            read.value(),
+            "{step}: the answer and the read differ"
+        );
+    };
+    let check = |step: &'static str, answer: common::Reply| {
+        let server = &server;
+        async move {
+            let id = uuid_of(answer.value());
+            let read = server
+                .request(
+                    Some(common::SYSTEM_KEY),
+                    Method::GET,
+                    &format!("/internal/Payments/{id}"),
+                    None,
+                    &[("X-Folio-Min-Position", answer.position().to_string())],
+                )
+                .await;
+            same_as_read(&answer, &read, step);
+            id
+        }
+    };
+    check(
+        "a pay-in",
+        server
+            .post(
+                "/internal/Payments",
+                json!({"destinationAccountId": alice, "amount": "500.10", "currency": "EUR",
+                       "description": "salary", "metadata": {"source": "payroll"}}),
+            )
+            .await,
+    )
+    .await;
+    check(
+        "a move",
+        server
+            .post(
+                "/internal/Payments",
+                json!({"sourceAccountId": alice, "destinationAccountId": bob, "amount": 20,
+                       "currency": "EUR", "externalId": "move-1"}),
+            )
+            .await,
+    )
+    .await;
+    // Draft → pend → post (partial), each answered before the read models have it.
+    let draft = check(
+        "a draft",
+        server
+            .post(
+                "/internal/Payments/draft",
+                json!({"sourceAccountId": alice, "destinationAccountId": bob, "amount": 80,
+                       "currency": "EUR", "description": "rent"}),
+            )
+            .await,
+    )
+    .await;
+    check(
+        "a pend",
+        server
+            .post(&format!("/internal/Payments/{draft}/pend"), json!({}))
+            .await,
+    )
+    .await;
+    check(
+        "a partial post",
+        server
+            .post(
+                &format!("/internal/Payments/{draft}/post"),
+                json!({"amount": "60.5"}),
+            )
+            .await,
+    )
+    .await;
+    // Draft → pend → cancel (the hold paid back), and a draft cancelled at once.
+    let held = check(
+        "a second draft",
+        server
+            .post(
+                "/v2/internal/Payments/draft",
+                json!({"sourceAccountId": alice, "amount": 5, "currency": "EUR"}),
+            )
+            .await,
+    )
+    .await;
+    check(
+        "a second pend",
+        server
+            .post(&format!("/v2/internal/Payments/{held}/pend"), json!({}))
+            .await,
+    )
+    .await;
+    check(
+        "a cancel of a hold",
+        server
+            .post(
+                &format!("/v2/internal/Payments/{held}/cancel"),
+                json!({"reason": "changed my mind"}),
+            )
+            .await,
+    )
+    .await;
+    let drafted = check(
+        "a third draft",
+        server
+            .post(
+                "/internal/Payments/draft",
+                json!({"destinationAccountId": bob, "amount": 1, "currency": "EUR"}),
+            )
+            .await,
+    )
+    .await;
+    check(
+        "a cancel of a draft",
+        server
+            .post(&format!("/internal/Payments/{drafted}/cancel"), json!({}))
+            .await,
+    )
+    .await;
+    // A retry answers the first payment, read back.
+    check(
+        "a retry",
+        server
+            .post(
+                "/internal/Payments",
+                json!({"sourceAccountId": alice, "destinationAccountId": bob, "amount": 20,
+                       "currency": "EUR", "externalId": "move-1"}),
+            )
+            .await,
+    )
+    .await;
+    // A rename answers the account as the read models then show it.
+    let renamed = server
+        .request(
+            Some(common::SYSTEM_KEY),
+            Method::PATCH,
+            &format!("/Accounts/{alice}"),
+            Some(json!({"name": "Alice B."})),
+            &[],
+        )
+        .await;
+    let read = server.get(&format!("/Accounts/{alice}")).await;
+    same_as_read(&renamed, &read, "a rename");
 }

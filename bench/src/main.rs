@@ -2,6 +2,7 @@
 //! workloads on SQLite in a temporary directory and prints one line per workload.
 
 mod crash_load;
+mod http;
 mod rng;
 mod workloads;
 
@@ -63,6 +64,10 @@ enum Command {
     /// Runs payments through the engine and prints `ACK <payment id>` for each acknowledged one
     /// (used by the crash test, which kills this process with SIGKILL mid-load).
     CrashLoad(crash_load::CrashLoadArgs),
+    /// The REST benchmark: starts the release `folio` binary on a fresh SQLite directory (or
+    /// targets --url), opens and funds accounts over HTTP, then sends create-and-post payments
+    /// over keep-alive connections and prints one `http` line (payments/s, p50/p99/p999).
+    Http(http::HttpArgs),
 }
 
 fn main() -> Result<()> {
@@ -80,6 +85,7 @@ fn main() -> Result<()> {
         .context("starting the tokio runtime")?;
     match cli.command {
         Some(Command::CrashLoad(args)) => runtime.block_on(crash_load::run(args)),
+        Some(Command::Http(args)) => runtime.block_on(http::run(args)),
         None => runtime.block_on(run_standard(cli.run)),
     }
 }

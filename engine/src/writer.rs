@@ -14,7 +14,10 @@ use crate::error::EngineError;
 use crate::ids::{EventIds, RandomEventIds};
 use crate::recovery::recover;
 use chrono::{DateTime, Utc};
-use folio_domain::{Command, CommandKind, Event, Ledger, LedgerSnapshot, Receipt};
+use folio_domain::{
+    Account, AccountId, Command, CommandKind, Event, EventBody, Ledger, LedgerSnapshot,
+    PaymentEvent, Receipt,
+};
 use folio_store::{EventStore, NewEvent, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -82,6 +85,10 @@ pub struct Committed {
     /// that has applied up to here sees the command's effect.
     pub position: u64,
     pub events: Vec<Event>,
+    /// Every existing account the events touch, as it was just before them (an account the
+    /// command opens is not here). With `events` this gives the command's effect — balances
+    /// after each movement included — without reading the read models back.
+    pub accounts: Vec<Account>,
     /// The instant the command was decided at (the events' `recorded_at`).
     pub at: DateTime<Utc>,
 }
@@ -358,8 +365,13 @@ impl Decider {
                 idempotency_key: request.idempotency_key,
                 kind: request.kind,
             };
-            let outcome = match self.ledger.execute(&command) {
+            // `Ledger::execute`, split so the touched accounts are seen before the events apply.
+            let outcome = match self.ledger.decide(&command) {
                 Ok(executed) => {
+                    let accounts = accounts_before(&self.ledger, &executed.events);
+                    for event in &executed.events {
+                        self.ledger.apply(event);
+                    }
                     for event in &executed.events {
                         let id = self.config.event_ids.next_event_id();
                         events.push(to_new_event(event, id, at, request.trace));
@@ -370,6 +382,7 @@ impl Decider {
                         duplicate: executed.duplicate,
                         position: expected_head + events.len() as u64,
                         events: executed.events,
+                        accounts,
                         at,
                     })
                 }
@@ -425,6 +438,31 @@ impl Decider {
         self.events_since_snapshot = recovered.events_replayed;
         Ok(())
     }
+}
+
+/// The accounts `events` touch or name (a draft's legs too: its sides are shown by account
+/// type) that exist already, each once, in their current state.
+fn accounts_before(ledger: &Ledger, events: &[Event]) -> Vec<Account> {
+    let mut ids: Vec<AccountId> = Vec::with_capacity(2);
+    let mut add = |id: AccountId| {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    };
+    for event in events {
+        if let EventBody::Payment(PaymentEvent::Created(created)) = &event.body {
+            for leg in &created.legs {
+                add(leg.debit);
+                add(leg.credit);
+            }
+        }
+        for id in event.body.touched_accounts() {
+            add(id);
+        }
+    }
+    ids.into_iter()
+        .filter_map(|id| ledger.account(id).cloned())
+        .collect()
 }
 
 async fn fail_all(

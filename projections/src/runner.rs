@@ -22,6 +22,11 @@ pub struct ProjectorConfig {
     pub time_zone: Tz,
     /// Wait before retrying after a failed batch.
     pub retry_delay: Duration,
+    /// After a batch smaller than `batch_size`, wait this long before reading the next one, so
+    /// the events arriving meanwhile are written in one read-model transaction instead of
+    /// many small ones (each commit has a fixed cost). Raises the lag by up to this much;
+    /// zero (the default) reads again at once.
+    pub gather: Duration,
 }
 
 impl Default for ProjectorConfig {
@@ -30,6 +35,7 @@ impl Default for ProjectorConfig {
             batch_size: 4_096,
             time_zone: Tz::UTC,
             retry_delay: Duration::from_millis(200),
+            gather: Duration::ZERO,
         }
     }
 }
@@ -361,8 +367,16 @@ async fn run(shared: Arc<Shared>, scope: FoldScope, mut shutdown: watch::Receive
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 }
             }
-            Ok(_) => {
+            Ok(applied) => {
                 position.send_replace(fold.position());
+                let gather = shared.config.gather;
+                if applied < shared.config.batch_size && !gather.is_zero() {
+                    tokio::select! {
+                        biased;
+                        _ = shutdown.changed() => {}
+                        _ = tokio::time::sleep(gather) => {}
+                    }
+                }
             }
             Err(error) => {
                 // The batch's transaction did not commit; the fold is ahead of the tables.

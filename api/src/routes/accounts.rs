@@ -4,6 +4,7 @@
 use super::{currencies, page_request};
 use crate::answer::Answer;
 use crate::auth::{Caller, Role};
+use crate::committed;
 use crate::dto::{AccountDto, AccountStatusDto, AccountTypeDto, AggregatedAmountDto, PagedList};
 use crate::envelope::Envelope;
 use crate::error::ApiError;
@@ -161,7 +162,8 @@ pub async fn open_account(
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first answer")),
     responses((status = 200, description = "The new account", body = Envelope<AccountDto>),
         (status = 400, description = "Invalid input", body = Envelope<Object>),
-        (status = 409, description = "Account number taken, or the key was used for another request", body = Envelope<Object>)),
+        (status = 409, description = "Account number taken, or the key was used for another request", body = Envelope<Object>),
+        (status = 422, description = "A business rule refuses it (e.g. a bank account cannot be a default)", body = Envelope<Object>)),
     security(("bearer" = [])))]
 pub async fn open_account_v2(
     State(state): State<AppState>,
@@ -323,6 +325,11 @@ pub async fn update_account(
     JsonBody(body): JsonBody<UpdateAccountRequest>,
 ) -> Result<Answer<AccountDto>, ApiError> {
     let id = AccountId(parse_uuid("id", &id)?);
+    // The change is decided from the account's current status: read it with every command
+    // committed so far applied (commands answer before the read models show them).
+    state
+        .wait_for_read_models(state.engine.committed_position())
+        .await?;
     let row = load_account(&state, &context.caller, id).await?;
     let mut commands = Vec::new();
     if let Some(name) = body.name {
@@ -375,7 +382,11 @@ pub async fn update_account(
         last = Some(state.execute(command, key, context.correlation_id).await?);
     }
     let row = match &last {
-        Some(_) => load_account(&state, &context.caller, id).await?,
+        Some(committed) => AccountRow {
+            // The writer keeps no opening time; the row read before the change has it.
+            created_at: row.created_at,
+            ..committed_account(&state, committed).await?
+        },
         None => row,
     };
     let position = last.as_ref().map_or(row.last_position, |c| c.position);
@@ -430,6 +441,10 @@ pub async fn close_account(
     Path(id): Path<String>,
 ) -> Result<Answer<bool>, ApiError> {
     let id = AccountId(parse_uuid("id", &id)?);
+    // An account opened a moment ago is visible once the read models include it.
+    state
+        .wait_for_read_models(state.engine.committed_position())
+        .await?;
     load_account(&state, &context.caller, id).await?;
     let key = context.key_with_external_id(None)?;
     let committed = state
@@ -619,6 +634,9 @@ pub async fn load_account(
     )
 }
 
+/// The account as the command left it, folded from the committed events over the account as
+/// the writer decided them (no read model is waited for). A retried command recorded nothing
+/// new: its answer is read back once the read models include it.
 async fn committed_account(
     state: &AppState,
     committed: &Committed,
@@ -628,6 +646,17 @@ async fn committed_account(
             "the command did not answer with an account".into(),
         ));
     };
+    if !committed.duplicate && !committed.events.is_empty() {
+        let changes = committed::fold(committed, state.time_zone, None);
+        if let Some(row) = changes
+            .accounts
+            .into_iter()
+            .find(|row| row.account_id == id)
+        {
+            return Ok(row);
+        }
+    }
+    state.wait_for_read_models(committed.position).await?;
     state
         .models()
         .account(id)

@@ -3,6 +3,7 @@
 
 use super::{DateBound, currencies, page_request};
 use crate::answer::Answer;
+use crate::committed;
 use crate::dto::{PagedList, PaymentDto, PaymentStatusDto};
 use crate::envelope::Envelope;
 use crate::error::ApiError;
@@ -13,11 +14,12 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use folio_domain::{
-    AccountId, CommandKind, CreateMode, CreatePayment, Currency, LegRequest, PaymentId, Receipt,
+    AccountId, CommandKind, CreateMode, CreatePayment, Currency, EventBody, LegRequest,
+    PaymentEvent, PaymentId, PaymentStatus, Receipt,
 };
 use folio_engine::Committed;
 use folio_projections::query::{MAX_PAGE_SIZE, PageRequest, PaymentFilter, TransactionFilter};
-use folio_projections::rows::TransactionRow;
+use folio_projections::rows::{PaymentRow, TransactionRow};
 use serde::Deserialize;
 use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
@@ -232,6 +234,9 @@ async fn transition(
     answer(state, &committed, message).await
 }
 
+/// The payment as the command left it, built from the committed events: no read model is
+/// waited for (the answer's `X-Folio-Position` lets a later read see it). A retried command
+/// recorded nothing new, so its answer is read back once the read models include it.
 async fn answer(
     state: &AppState,
     committed: &Committed,
@@ -242,13 +247,90 @@ async fn answer(
             "the command did not answer with a payment".into(),
         ));
     };
-    let payment = load_payment(state, id).await?;
+    let payment = match payment_event(committed, id) {
+        Some(event) if !committed.duplicate => folded_payment(state, committed, id, event).await?,
+        _ => read_back(state, committed.position, id).await?,
+    };
     Ok(Answer::committed(
         payment,
         committed.position,
         committed.duplicate,
         message,
     ))
+}
+
+/// The command's event on the payment's own stream.
+fn payment_event(committed: &Committed, id: PaymentId) -> Option<&PaymentEvent> {
+    committed.events.iter().find_map(|event| match &event.body {
+        EventBody::Payment(payment) if payment.payment_id() == id => Some(payment),
+        _ => None,
+    })
+}
+
+async fn read_back(state: &AppState, position: u64, id: PaymentId) -> Result<PaymentDto, ApiError> {
+    state.wait_for_read_models(position).await?;
+    load_payment(state, id).await
+}
+
+/// Folds the command's events over the payment as it was before them. A new payment needs
+/// nothing else; a transition needs the payment's earlier row and statement lines, which the
+/// read models hold once they include the payment's previous event — normally long since.
+async fn folded_payment(
+    state: &AppState,
+    committed: &Committed,
+    id: PaymentId,
+    event: &PaymentEvent,
+) -> Result<PaymentDto, ApiError> {
+    let (before, mut lines) = match event {
+        PaymentEvent::Created(_) => (None, Vec::new()),
+        _ => match payment_before(state, committed, id, event).await? {
+            Some((row, lines)) => (Some(row), lines),
+            // The read models already include this command: read it as they show it.
+            None => return read_back(state, committed.position, id).await,
+        },
+    };
+    let changes = committed::fold(committed, state.time_zone, before);
+    let row = changes
+        .payments
+        .iter()
+        .find(|row| row.payment_id == id)
+        .ok_or_else(|| ApiError::Internal(format!("payment {id} is not in its own events")))?;
+    lines.extend(committed::lines_of(changes.transactions, id));
+    Ok(PaymentDto::from_row(row, &lines))
+}
+
+/// The payment's row and statement lines just before the command, from the read models; None
+/// when they have already applied the command itself.
+async fn payment_before(
+    state: &AppState,
+    committed: &Committed,
+    id: PaymentId,
+    event: &PaymentEvent,
+) -> Result<Option<(PaymentRow, Vec<TransactionRow>)>, ApiError> {
+    let first = committed::first_position(committed);
+    // Each event of a payment moves it to another status, so the status it had before this
+    // one says which row is wanted.
+    let status_before = match event {
+        PaymentEvent::Pended(_) => PaymentStatus::Draft,
+        PaymentEvent::Cancelled(cancelled) if cancelled.released.is_empty() => PaymentStatus::Draft,
+        _ => PaymentStatus::Pending,
+    };
+    for attempt in 0..2 {
+        match state.models().payment(id).await? {
+            Some(row) if row.last_position >= first => return Ok(None),
+            Some(row) if row.status == status_before => {
+                let mut lines = transactions_of(state, &[id])
+                    .await?
+                    .remove(&id)
+                    .unwrap_or_default();
+                lines.retain(|line| line.position < first);
+                return Ok(Some((row, lines)));
+            }
+            _ if attempt == 0 => state.wait_for_read_models(first - 1).await?,
+            _ => {}
+        }
+    }
+    Ok(None)
 }
 
 /// One payment with its statement lines.

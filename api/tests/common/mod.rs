@@ -8,6 +8,7 @@ use serde_json::Value;
 use sqlx::Connection;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -59,6 +60,8 @@ pub struct Server {
     pub client_b: Uuid,
     http: reqwest::Client,
     pub log_file: PathBuf,
+    /// The highest `X-Folio-Position` this session was answered (read-your-writes).
+    last_position: AtomicU64,
 }
 
 /// One answer: status, headers and the JSON body.
@@ -190,6 +193,7 @@ impl Server {
                 .build()
                 .unwrap(),
             log_file,
+            last_position: AtomicU64::new(0),
         }
     }
 
@@ -232,12 +236,14 @@ impl Server {
         for (name, value) in headers {
             request = request.header(*name, value);
         }
+        request = self.read_your_writes(request, headers);
         if let Some(body) = body {
             request = request.json(&body);
         }
         let response = request.send().await.expect("the server answers");
         let status = response.status();
         let headers = response.headers().clone();
+        self.saw(&headers);
         let text = response.text().await.expect("a body");
         let body =
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
@@ -245,6 +251,36 @@ impl Server {
             status,
             headers,
             body,
+        }
+    }
+
+    /// Commands answer once committed, before the read models show them: like any client that
+    /// reads its own writes, the test session sends the highest `X-Folio-Position` it was
+    /// answered as `X-Folio-Min-Position` (unless the test sets that header itself).
+    fn read_your_writes(
+        &self,
+        request: reqwest::RequestBuilder,
+        headers: &[(&str, String)],
+    ) -> reqwest::RequestBuilder {
+        let position = self.last_position.load(Ordering::SeqCst);
+        let own = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("x-folio-min-position"));
+        if position == 0 || own {
+            request
+        } else {
+            request.header("X-Folio-Min-Position", position.to_string())
+        }
+    }
+
+    /// Remembers the position a command's answer reached.
+    fn saw(&self, headers: &reqwest::header::HeaderMap) {
+        if let Some(position) = headers
+            .get("x-folio-position")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| text.parse::<u64>().ok())
+        {
+            self.last_position.fetch_max(position, Ordering::SeqCst);
         }
     }
 
@@ -260,6 +296,7 @@ impl Server {
             .ok()?;
         let status = response.status();
         let headers = response.headers().clone();
+        self.saw(&headers);
         let body = serde_json::from_str(&response.text().await.ok()?).ok()?;
         Some(Reply {
             status,
@@ -274,12 +311,15 @@ impl Server {
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(key)
             .header("content-type", "application/json")
-            .body(body)
+            .body(body);
+        let response = self
+            .read_your_writes(response, &[])
             .send()
             .await
             .expect("the server answers");
         let status = response.status();
         let headers = response.headers().clone();
+        self.saw(&headers);
         let text = response.text().await.expect("a body");
         let body =
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
