@@ -741,12 +741,14 @@ async fn sigterm_finishes_the_commands_in_flight_and_a_restart_finds_them(storag
         .status()
         .unwrap();
     let mut acknowledged: Vec<Uuid> = Vec::new();
+    let mut highest_position = 0;
     for request in in_flight {
         let outcome = tokio::time::timeout(Duration::from_secs(30), request).await;
         // A request the server accepted before the signal is answered; one that arrived after
         // it closed its listener is refused at the connection (the client sees an error).
         if let Ok(Ok(Some(reply))) = outcome {
             assert!(reply.status.is_success(), "{}", reply.body);
+            highest_position = highest_position.max(reply.position());
             acknowledged.push(uuid_of(reply.value()));
         }
     }
@@ -767,6 +769,8 @@ async fn sigterm_finishes_the_commands_in_flight_and_a_restart_finds_them(storag
         "the requests in flight were answered"
     );
     let restarted = Server::start(storage).await;
+    // The answers came at commit, before the read models; reads wait for the last one.
+    restarted.remember_position(highest_position);
     let (balance, _, _) = restarted.balances(account).await;
     assert_eq!(
         balance,

@@ -217,6 +217,7 @@ pub async fn open_account_v2(
             context.correlation_id,
         )
         .await?;
+    state.wait_for_read_models(committed.position).await?;
     let row = load_account(&state, &context.caller, id).await?;
     Ok(Answer::committed(
         AccountDto::from(&row),

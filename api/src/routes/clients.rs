@@ -319,6 +319,8 @@ async fn answer(
             "the command did not answer with a client".into(),
         ));
     };
+    // Commands answer without waiting for the read models; a client is answered as read back.
+    state.wait_for_read_models(committed.position).await?;
     let row = state.models().client(id).await?.ok_or_else(|| {
         ApiError::Internal(format!("client {id} is missing from the read models"))
     })?;

@@ -197,6 +197,8 @@ async fn answer(
             "the command did not answer with a transfer".into(),
         ));
     };
+    // Commands answer without waiting for the read models; a transfer is answered as read back.
+    state.wait_for_read_models(committed.position).await?;
     let row = load(state, caller, id).await?;
     Ok(Answer::committed(
         TransferDto::from(&row),

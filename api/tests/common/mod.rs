@@ -273,6 +273,11 @@ impl Server {
         }
     }
 
+    /// Reads from now on wait for `position` (a client carrying a position over a restart).
+    pub fn remember_position(&self, position: u64) {
+        self.last_position.fetch_max(position, Ordering::SeqCst);
+    }
+
     /// Remembers the position a command's answer reached.
     fn saw(&self, headers: &reqwest::header::HeaderMap) {
         if let Some(position) = headers
