@@ -2,7 +2,6 @@
 //! every top-level field present (null when unset), and its OpenAPI schema.
 
 use crate::error::ApiError;
-use chrono::{DateTime, Utc};
 use folio_domain::{ClientProfile, ClientStatus};
 use folio_projections::rows::ClientRow;
 use serde::Serialize;
@@ -10,7 +9,9 @@ use serde_json::{Map, Value, json};
 use std::borrow::Cow;
 use std::sync::LazyLock;
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::Schema;
+use utoipa::openapi::schema::{
+    AnyOfBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
+};
 use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
@@ -61,23 +62,58 @@ static PROFILE_FIELDS: LazyLock<Vec<String>> = LazyLock::new(|| match ClientProf
     _ => Vec::new(),
 });
 
-/// The documented shape of ClientDto: the profile's fields plus id, status and created.
-#[derive(Serialize, ToSchema)]
-#[schema(as = ClientDto)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-struct ClientDtoSchema {
-    id: Uuid,
-    status: ClientStatus,
-    created: DateTime<Utc>,
-    #[serde(flatten)]
-    profile: ClientProfile,
-}
-
+/// The documented shape of ClientDto: the profile's own schema (it refuses unknown fields as
+/// a request) opened up and given the three fields the ledger sets.
 impl PartialSchema for ClientDto {
     fn schema() -> RefOr<Schema> {
-        ClientDtoSchema::schema()
+        let mut schema = ClientProfile::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.additional_properties = None;
+            object.description = Some(
+                "A client: every profile field (null when unset) plus id, status and created."
+                    .into(),
+            );
+            object
+                .properties
+                .insert("id".into(), string_schema(KnownFormat::Uuid));
+            object
+                .properties
+                .insert("status".into(), ClientStatus::schema());
+            object
+                .properties
+                .insert("created".into(), string_schema(KnownFormat::DateTime));
+            // The answer writes every unset field as null.
+            let mut required = object.required.clone();
+            required.extend(READ_ONLY_FIELDS.iter().map(|field| field.to_string()));
+            for (name, property) in object.properties.iter_mut() {
+                if !required.contains(name) {
+                    let original = std::mem::replace(property, RefOr::T(Schema::default()));
+                    *property = RefOr::T(Schema::AnyOf(
+                        AnyOfBuilder::new()
+                            .item(ObjectBuilder::new().schema_type(Type::Null).build())
+                            .item(original)
+                            .build(),
+                    ));
+                }
+            }
+            for field in READ_ONLY_FIELDS {
+                if !object.required.iter().any(|name| name == field) {
+                    object.required.push(field.to_string());
+                }
+            }
+        }
+        schema
     }
+}
+
+/// A string schema of a known format (uuid, date-time).
+fn string_schema(format: KnownFormat) -> RefOr<Schema> {
+    RefOr::T(Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(format)))
+            .build(),
+    ))
 }
 
 impl ToSchema for ClientDto {
@@ -86,7 +122,11 @@ impl ToSchema for ClientDto {
     }
 
     fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        <ClientDtoSchema as ToSchema>::schemas(schemas);
+        <ClientProfile as ToSchema>::schemas(schemas);
+        schemas.push((
+            <ClientStatus as ToSchema>::name().into_owned(),
+            <ClientStatus as PartialSchema>::schema(),
+        ));
     }
 }
 
@@ -104,6 +144,7 @@ pub struct CreateClientRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
     use folio_domain::{ClientId, ClientType};
 
     #[test]

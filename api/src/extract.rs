@@ -40,8 +40,38 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         } else {
             &bytes
         };
+        if has_escaped_nul(text) {
+            return Err(nul_refused());
+        }
         parse_json(text).map(JsonBody)
     }
+}
+
+/// No text Folio keeps or searches may hold a NUL character (PostgreSQL's text cannot; the
+/// ledger refuses it in commands): refused at the door, for queries too.
+fn nul_refused() -> ApiError {
+    ApiError::Validation {
+        field: None,
+        message: "text must not contain NUL characters (\\u0000)".into(),
+    }
+}
+
+/// True when the JSON text holds the escape `\u0000` (a NUL inside a string; raw NUL bytes
+/// are not valid JSON and fail parsing anyway). A `\u0000` preceded by an escaped backslash
+/// (`\\u0000`) is the literal text, not a NUL.
+fn has_escaped_nul(json: &[u8]) -> bool {
+    const ESCAPE: &[u8] = b"\\u0000";
+    json.windows(ESCAPE.len())
+        .enumerate()
+        .filter(|(_, window)| window.eq_ignore_ascii_case(ESCAPE))
+        .any(|(start, _)| {
+            let backslashes = json[..start]
+                .iter()
+                .rev()
+                .take_while(|byte| **byte == b'\\')
+                .count();
+            backslashes % 2 == 0
+        })
 }
 
 /// Deserializes `bytes`, naming the field at fault (`amount`, `accountIds[2]`).
@@ -113,6 +143,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
+        if form_urlencoded::parse(query.as_bytes())
+            .any(|(name, value)| name.contains('\0') || value.contains('\0'))
+        {
+            return Err(nul_refused());
+        }
         let deserializer =
             serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(deserializer)
@@ -201,5 +236,18 @@ impl CommandContext {
             (Some(key), _) | (None, Some(key)) => Ok(Some(self.caller.scoped_key(key))),
             (None, None) => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod nul_tests {
+    use super::has_escaped_nul;
+
+    #[test]
+    fn a_nul_escape_is_found_and_an_escaped_backslash_before_it_is_not_one() {
+        assert!(has_escaped_nul(br#"{"accountNumbers":["ab\u0000c"]}"#));
+        assert!(has_escaped_nul(br#"{"a":"\\\u0000"}"#));
+        assert!(!has_escaped_nul(br#"{"a":"\\u0000"}"#));
+        assert!(!has_escaped_nul(br#"{"a":"u0000 \u0041"}"#));
     }
 }
