@@ -28,9 +28,6 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{method} is not allowed on this route")]
     MethodNotAllowed { method: String },
-    /// Not offered by this server (yet); the message says what instead.
-    #[error("{0}")]
-    NotSupported(String),
     /// The ledger refused the command; nothing changed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -71,8 +68,6 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed")
             }
-            // A 4xx: the request asks for something this ledger does not record; the server is fine.
-            ApiError::NotSupported(_) => (StatusCode::UNPROCESSABLE_ENTITY, "NotSupported"),
             ApiError::Ledger(error) => (ledger_status(error), error.code()),
             ApiError::Engine(EngineError::Rejected(error)) => (ledger_status(error), error.code()),
             ApiError::Engine(EngineError::CommitFailed(_)) => {

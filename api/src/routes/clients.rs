@@ -77,13 +77,11 @@ pub async fn create_client(
     refuse_read_only(&body)?;
     let profile: ClientProfile = from_value(Value::Object(body))?;
     validate_profile(&profile).map_err(profile_error)?;
-    let key = context.key_with_external_id(None)?;
     let command = CommandKind::RegisterClient {
         client_id,
         profile: Box::new(profile),
     };
-    let committed = state.execute(command, key, context.correlation_id).await?;
-    answer(&state, &committed, "client registered").await
+    run(&state, &context, command, "client registered").await
 }
 
 /// Clients, filtered by status, type and a name/e-mail search, oldest first, paged.
@@ -174,13 +172,11 @@ pub async fn update_client(
     if let Some(row) = state.models().client(id).await? {
         validate_profile(&patch.applied_to(&row.profile)).map_err(profile_error)?;
     }
-    let key = context.key_with_external_id(None)?;
     let command = CommandKind::UpdateClient {
         client_id: id,
         patch: Box::new(patch),
     };
-    let committed = state.execute(command, key, context.correlation_id).await?;
-    answer(&state, &committed, "client updated").await
+    run(&state, &context, command, "client updated").await
 }
 
 /// Block a client: no new account, no money out of its accounts (money in still arrives).
@@ -202,9 +198,7 @@ pub async fn block_client(
         client_id: id,
         reason,
     };
-    let key = context.key_with_external_id(None)?;
-    let committed = state.execute(command, key, context.correlation_id).await?;
-    answer(&state, &committed, "client blocked").await
+    run(&state, &context, command, "client blocked").await
 }
 
 /// Unblock a client.
@@ -226,9 +220,7 @@ pub async fn unblock_client(
         client_id: id,
         reason,
     };
-    let key = context.key_with_external_id(None)?;
-    let committed = state.execute(command, key, context.correlation_id).await?;
-    answer(&state, &committed, "client unblocked").await
+    run(&state, &context, command, "client unblocked").await
 }
 
 /// Set a client's status: `blocked` blocks it, `active` unblocks it, the status it already has
@@ -277,9 +269,7 @@ pub async fn set_client_status(
             .into());
         }
     };
-    let key = context.key_with_external_id(None)?;
-    let committed = state.execute(command, key, context.correlation_id).await?;
-    answer(&state, &committed, "client status changed").await
+    run(&state, &context, command, "client status changed").await
 }
 
 /// The calling client key's own profile (front office).
@@ -309,6 +299,18 @@ async fn load_client(state: &AppState, id: ClientId) -> Result<ClientRow, ApiErr
 }
 
 /// The client a command answered with, as the read models now show it.
+/// Runs a client command under the caller's idempotency key and answers with the client.
+async fn run(
+    state: &AppState,
+    context: &CommandContext,
+    command: CommandKind,
+    message: &'static str,
+) -> Result<Answer<ClientDto>, ApiError> {
+    let key = context.key_with_external_id(None)?;
+    let committed = state.execute(command, key, context.correlation_id).await?;
+    answer(state, &committed, message).await
+}
+
 async fn answer(
     state: &AppState,
     committed: &Committed,
