@@ -189,6 +189,25 @@ const LOST_ANSWER_PER_MILLE: u32 = 8;
 const STALL_PER_MILLE: u32 = 15;
 const MODEL_FAIL_PER_MILLE: u32 = 15;
 
+/// Whether the simulated process (or projector) behind a wrapper is still alive: once killed,
+/// every call fails, so nothing it still had in hand reaches the files.
+#[derive(Default)]
+struct Liveness(AtomicBool);
+
+impl Liveness {
+    fn kill(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn check<E>(&self, dead: impl FnOnce() -> E) -> Result<(), E> {
+        if self.0.load(Ordering::SeqCst) {
+            Err(dead())
+        } else {
+            Ok(())
+        }
+    }
+}
+
 fn crashed() -> StoreError {
     StoreError::WorkerGone("simulated: the process crashed".into())
 }
@@ -199,7 +218,7 @@ pub struct FaultyLog {
     inner: Arc<dyn EventStore>,
     io: Io,
     dice: Arc<Dice>,
-    dead: AtomicBool,
+    liveness: Liveness,
     /// One channel per subscriber, told of every commit in the order they subscribed. (A
     /// shared channel would wake its receivers in an order tokio picks at random.)
     subscribers: Mutex<Vec<watch::Sender<u64>>>,
@@ -211,7 +230,7 @@ impl FaultyLog {
             inner,
             io,
             dice,
-            dead: AtomicBool::new(false),
+            liveness: Liveness::default(),
             subscribers: Mutex::new(Vec::new()),
         }
     }
@@ -245,15 +264,11 @@ impl FaultyLog {
     }
 
     pub fn kill(&self) {
-        self.dead.store(true, Ordering::SeqCst);
+        self.liveness.kill();
     }
 
     fn alive(&self) -> Result<(), StoreError> {
-        if self.dead.load(Ordering::SeqCst) {
-            Err(crashed())
-        } else {
-            Ok(())
-        }
+        self.liveness.check(crashed)
     }
 }
 
@@ -354,7 +369,7 @@ pub struct FaultyModels {
     inner: Arc<dyn ReadModelStore>,
     io: Io,
     dice: Arc<Dice>,
-    dead: AtomicBool,
+    liveness: Liveness,
 }
 
 impl FaultyModels {
@@ -363,7 +378,7 @@ impl FaultyModels {
             inner,
             io,
             dice,
-            dead: AtomicBool::new(false),
+            liveness: Liveness::default(),
         }
     }
 
@@ -382,15 +397,11 @@ impl FaultyModels {
     }
 
     pub fn kill(&self) {
-        self.dead.store(true, Ordering::SeqCst);
+        self.liveness.kill();
     }
 
     fn alive(&self) -> Result<(), ProjectionError> {
-        if self.dead.load(Ordering::SeqCst) {
-            Err(model_crashed())
-        } else {
-            Ok(())
-        }
+        self.liveness.check(model_crashed)
     }
 }
 
