@@ -44,6 +44,7 @@ pub async fn recover(store: &dyn EventStore) -> Result<Recovered, EngineError> {
     };
     let mut position = snapshot_position;
     let mut events_replayed = 0u64;
+    let mut last_recorded_at = None;
     loop {
         let page = store
             .read_all(position, REPLAY_PAGE)
@@ -51,6 +52,7 @@ pub async fn recover(store: &dyn EventStore) -> Result<Recovered, EngineError> {
             .map_err(|e| failed(&format!("reading after {position}"), e.to_string()))?;
         let Some(last) = page.last() else { break };
         let last_position = last.global_position;
+        last_recorded_at = Some(last.recorded_at);
         for record in &page {
             let event = from_recorded(record).map_err(|e| {
                 failed(
@@ -73,9 +75,11 @@ pub async fn recover(store: &dyn EventStore) -> Result<Recovered, EngineError> {
             format!("read up to {position} but the head is {}", head.position),
         ));
     }
-    let last_recorded_at = match head.position {
-        0 => None,
-        position => store
+    // Read once more only when the snapshot was taken at the head (nothing was replayed).
+    let last_recorded_at = match (last_recorded_at, head.position) {
+        (Some(at), _) => Some(at),
+        (None, 0) => None,
+        (None, position) => store
             .read_all(position - 1, 1)
             .await
             .map_err(|e| failed("reading the last event", e.to_string()))?
