@@ -240,15 +240,27 @@ pub async fn run(args: HttpArgs) -> Result<()> {
         let (connections_back, _, _) = pay(connections, accounts.clone(), args.warmup, 7).await?;
         connections = connections_back;
     }
+    let server_pid = server.as_ref().and_then(|server| server.child.id());
+    let server_cpu_before = server_pid.and_then(process_cpu_seconds);
     let (_, histogram, elapsed) = pay(connections, accounts, args.payments, 42).await?;
+    let server_cpu_after = server_pid.and_then(process_cpu_seconds);
     let rate = args.payments as f64 / elapsed.as_secs_f64();
+    // CPU per payment is the figure that load on a shared machine moves least.
+    let server_cpu = match (server_cpu_before, server_cpu_after) {
+        (Some(before), Some(after)) => format!(
+            "  server cpu {:.0} us/payment",
+            (after - before) * 1e6 / args.payments as f64
+        ),
+        _ => String::new(),
+    };
     println!(
-        "http       sqlite   {:>8.0} payments/s  p50 {:.2} ms  p99 {:.2} ms  p999 {:.2} ms  max {:.1} ms  ({} payments, {} accounts, {} connections)",
+        "http       sqlite   {:>8.0} payments/s  p50 {:.2} ms  p99 {:.2} ms  p999 {:.2} ms  max {:.1} ms{}  ({} payments, {} accounts, {} connections)",
         rate,
         ms(&histogram, 0.50),
         ms(&histogram, 0.99),
         ms(&histogram, 0.999),
         histogram.max() as f64 / 1000.0,
+        server_cpu,
         args.payments,
         args.accounts,
         args.connections,
@@ -257,6 +269,17 @@ pub async fn run(args: HttpArgs) -> Result<()> {
         server.stop().await?;
     }
     Ok(())
+}
+
+/// User plus system CPU seconds a process has used, all its threads (Linux `/proc`; `None`
+/// elsewhere). The kernel reports them in USER_HZ ticks, 100 per second on Linux.
+fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let user_ticks: f64 = fields.get(11)?.parse().ok()?;
+    let system_ticks: f64 = fields.get(12)?.parse().ok()?;
+    Some((user_ticks + system_ticks) / 100.0)
 }
 
 fn ms(histogram: &Histogram<u64>, quantile: f64) -> f64 {

@@ -2,6 +2,7 @@
 //! dedicated writer thread, read through a pool of read-only connections, with the account
 //! index in a second file beside it (`<stem>.accounts.db`).
 
+mod checkpoint;
 mod conn;
 mod index;
 mod read;
@@ -11,6 +12,7 @@ use crate::account_index::{CATCH_UP_BATCH, REBUILD_BATCH, spawn_indexer};
 use crate::open::StoreOptions;
 use crate::{AppendOutcome, EventStore, Head, NewEvent, RecordedEvent, Snapshot, StoreError};
 use async_trait::async_trait;
+use checkpoint::Checkpointer;
 use read::ReaderPool;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -33,6 +35,8 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     index_path: PathBuf,
+    /// Checkpoints the WAL off the writer's commit path; stopped before the writer.
+    checkpointer: Checkpointer,
     /// Joins the writer thread when dropped, so the file is closed before a reopen.
     writer: WriterHandle,
     readers: ReaderPool,
@@ -86,12 +90,14 @@ impl SqliteStore {
         let (head_tx, _) = watch::channel(0);
         let (writer, head) = WriterHandle::start(&path, head_tx.clone())?;
         head_tx.send_replace(head.position);
+        let checkpointer = Checkpointer::start(&path, head_tx.subscribe())?;
         let index = conn::open_index(&index_path)?;
 
         let inner = Arc::new(Inner {
             readers: ReaderPool::new(path.clone()),
             path,
             index_path,
+            checkpointer,
             writer,
             index: Mutex::new(index),
             head_tx,
@@ -116,6 +122,11 @@ impl SqliteStore {
     /// The log file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// How many WAL checkpoints the checkpoint thread has completed since the store opened.
+    pub fn wal_checkpoints(&self) -> u64 {
+        self.inner.checkpointer.completed()
     }
 
     /// The account index's file beside the log.

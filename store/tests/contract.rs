@@ -979,3 +979,58 @@ async fn postgres_wipe_for_benchmark_leaves_an_empty_database() {
     drop(store);
     backend.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_is_checkpointed_off_the_writer_and_stays_short() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("events.db");
+    let wal = dir.path().join("events.db-wal");
+    // No background readers: a reader's snapshot may hold a checkpoint back, which is right in
+    // production but would make the WAL's length here depend on timing.
+    let options = folio_store::StoreOptions {
+        index_in_background: false,
+        watch_other_writers: false,
+    };
+    let store = SqliteStore::open_with(&path, &options).expect("open");
+    let batches = 12u64;
+    let batch = 2_048u64;
+    let mut wal_after_first_batch = 0;
+    for number in 0..batches {
+        let checkpoints_before = store.wal_checkpoints();
+        let events = (0..batch)
+            .map(|offset| {
+                let revision = number * batch + offset;
+                NewEvent {
+                    payload: format!("{{\"n\":{revision},\"pad\":\"{}\"}}", "x".repeat(700)),
+                    ..event("wal-stream", revision)
+                }
+            })
+            .collect();
+        store
+            .append(number * batch, events)
+            .await
+            .expect("append a batch");
+        if number == 0 {
+            wal_after_first_batch = std::fs::metadata(&wal).expect("the WAL").len();
+        }
+        // The checkpoint thread, not the writer, copies the batch into the database file.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while store.wal_checkpoints() == checkpoints_before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint within 20 s of batch {number}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let wal_at_end = std::fs::metadata(&wal).expect("the WAL").len();
+    // Each append after a complete checkpoint starts the WAL again from its beginning, so it
+    // never holds much more than one batch; without the thread it would hold all twelve.
+    assert!(
+        wal_at_end <= 2 * wal_after_first_batch,
+        "the WAL grew to {wal_at_end} bytes; one batch took {wal_after_first_batch}"
+    );
+    let everything = everything(&store).await;
+    assert_eq!(everything.len() as u64, batches * batch);
+    assert_chain(&everything);
+}

@@ -21,7 +21,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The single write connection of the log: WAL, `synchronous=FULL` (a commit is on disk
 /// before `append` returns), and a 256 MiB page cache, which matters more than anything else
-/// for large append transactions into indexed tables.
+/// for large append transactions into indexed tables. The checkpoint thread keeps the WAL
+/// short; the writer's own automatic checkpoint is set far above what that thread lets the WAL
+/// reach, as a backstop should it fall behind.
 pub(crate) fn open_log_writer(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -37,9 +39,21 @@ pub(crate) fn open_log_writer(path: &Path) -> Result<Connection, StoreError> {
          PRAGMA cache_size = -262144;
          PRAGMA temp_store = MEMORY;
          PRAGMA foreign_keys = OFF;
-         PRAGMA wal_autocheckpoint = 4000;",
+         PRAGMA wal_autocheckpoint = 50000;",
     )?;
     migrate(&conn, LOG_MIGRATIONS, path)?;
+    Ok(conn)
+}
+
+/// The checkpoint thread's connection. It never writes rows; `synchronous=FULL` makes each
+/// checkpoint fsync the database file before the WAL may be started again.
+pub(crate) fn open_log_checkpointer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL;
+         PRAGMA wal_autocheckpoint = 0;",
+    )?;
     Ok(conn)
 }
 
