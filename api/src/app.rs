@@ -5,14 +5,14 @@ use crate::answer::MIN_POSITION_HEADER;
 use crate::auth::{Caller, Role, authorize, is_public_route};
 use crate::error::ApiError;
 use crate::extract::BODY_LIMIT;
-use crate::routes::{accounts, clients, health, ops, payments, transactions, transfers};
+use crate::routes::{accounts, clients, documents, health, ops, payments, transactions, transfers};
 use crate::state::{AppState, READ_YOUR_WRITES_TIMEOUT};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{MethodRouter, get, post, put};
 use std::time::Instant;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -75,6 +75,7 @@ pub fn router(state: AppState) -> Router {
             "/internal/Clients/{clientId}/status",
             put(clients::set_client_status),
         )
+        .merge(document_routes())
         .nest("/internal/Payments", payments::routes())
         .nest("/v2/internal/Payments", payments::routes())
         .route("/Transactions", get(transactions::transactions_by_filter))
@@ -202,6 +203,58 @@ pub fn router(state: AppState) -> Router {
             }),
     )
     .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// The document routes: a client's (system), and a transfer's under `/internal/Transfers`
+/// (system) and `/Transfers` (its client). Uploads take bodies beyond the 64 KiB of JSON
+/// routes: the handler enforces `--max-document-bytes` per file as the bytes arrive.
+fn document_routes() -> Router<AppState> {
+    let upload = |handler: MethodRouter<AppState>| handler.layer(DefaultBodyLimit::disable());
+    let mut routes = Router::new()
+        .route(
+            "/internal/Clients/{clientId}/Documents",
+            get(documents::list_client_documents),
+        )
+        .route(
+            "/internal/Clients/{clientId}/Documents/upload",
+            upload(post(documents::upload_client_document)),
+        )
+        .route(
+            "/internal/Clients/{clientId}/Documents/upload/bulk",
+            upload(post(documents::upload_client_documents)),
+        )
+        .route(
+            "/internal/Clients/{clientId}/Documents/{documentId}",
+            get(documents::get_client_document).delete(documents::delete_client_document),
+        )
+        .route(
+            "/internal/Clients/{clientId}/Documents/{documentId}/download",
+            get(documents::download_client_document),
+        );
+    for prefix in ["/internal/Transfers", "/Transfers"] {
+        routes = routes
+            .route(
+                &format!("{prefix}/{{id}}/Documents"),
+                get(documents::list_transfer_documents),
+            )
+            .route(
+                &format!("{prefix}/{{id}}/Documents/upload"),
+                upload(post(documents::upload_transfer_document)),
+            )
+            .route(
+                &format!("{prefix}/{{id}}/Documents/upload/bulk"),
+                upload(post(documents::upload_transfer_documents)),
+            )
+            .route(
+                &format!("{prefix}/{{id}}/Documents/{{documentId}}"),
+                get(documents::get_transfer_document).delete(documents::delete_transfer_document),
+            )
+            .route(
+                &format!("{prefix}/{{id}}/Documents/{{documentId}}/download"),
+                get(documents::download_transfer_document),
+            );
+    }
+    routes
 }
 
 /// Counts and times every answer by route template.

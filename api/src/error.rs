@@ -26,6 +26,12 @@ pub enum ApiError {
     NotFound(String),
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// A file whose type Folio does not keep, or whose bytes are not what it claims to be.
+    #[error("{message}")]
+    UnsupportedMediaType { code: &'static str, message: String },
+    /// The content store failed: the bytes could not be kept or read.
+    #[error("document content store: {0}")]
+    Content(#[from] folio_store::ContentError),
     #[error("{method} is not allowed on this route")]
     MethodNotAllowed { method: String },
     /// The ledger refused the command; nothing changed.
@@ -68,6 +74,10 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed")
             }
+            ApiError::UnsupportedMediaType { code, .. } => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, code)
+            }
+            ApiError::Content(_) => (StatusCode::SERVICE_UNAVAILABLE, "ContentStoreFailed"),
             ApiError::Ledger(error) => (ledger_status(error), error.code()),
             ApiError::Engine(EngineError::Rejected(error)) => (ledger_status(error), error.code()),
             ApiError::Engine(EngineError::CommitFailed(_)) => {
@@ -132,7 +142,8 @@ fn ledger_status(error: &LedgerError) -> StatusCode {
         LedgerError::AccountNotFound(_)
         | LedgerError::PaymentNotFound(_)
         | LedgerError::ClientNotFound(_)
-        | LedgerError::TransferNotFound(_) => StatusCode::NOT_FOUND,
+        | LedgerError::TransferNotFound(_)
+        | LedgerError::DocumentNotFound(_) => StatusCode::NOT_FOUND,
         LedgerError::AccountAlreadyExists(_)
         | LedgerError::AccountNumberTaken(_)
         | LedgerError::PaymentAlreadyExists(_)
@@ -142,6 +153,8 @@ fn ledger_status(error: &LedgerError) -> StatusCode {
         | LedgerError::InvalidClientState { .. }
         | LedgerError::TransferAlreadyExists(_)
         | LedgerError::InvalidTransferState { .. }
+        | LedgerError::DocumentAlreadyExists(_)
+        | LedgerError::DocumentDeleted(_)
         | LedgerError::IdempotencyConflict { .. } => StatusCode::CONFLICT,
         LedgerError::InsufficientFunds { .. }
         | LedgerError::CurrencyMismatch { .. }
@@ -196,6 +209,9 @@ fn ledger_metadata(error: &LedgerError, put: &mut impl FnMut(&str, Value)) {
         LedgerError::TransferNotFound(id) | LedgerError::TransferAlreadyExists(id) => {
             put("transferId", json!(id))
         }
+        LedgerError::DocumentNotFound(id)
+        | LedgerError::DocumentAlreadyExists(id)
+        | LedgerError::DocumentDeleted(id) => put("documentId", json!(id)),
         LedgerError::InvalidTransferState {
             transfer, status, ..
         } => {

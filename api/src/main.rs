@@ -92,6 +92,11 @@ struct ServeArgs {
     /// Reads asking for X-Folio-Min-Position wait up to this much longer; 0 writes at once.
     #[arg(long, env = "FOLIO_PROJECTION_GATHER_MS", default_value_t = 10)]
     projection_gather_ms: u64,
+    /// The largest document (one file of an upload) accepted, in bytes; larger ones are refused
+    /// with 413. Documents are kept under --data-dir/documents, or in PostgreSQL with
+    /// --database-url.
+    #[arg(long, env = "FOLIO_MAX_DOCUMENT_BYTES", default_value_t = 10 * 1024 * 1024)]
+    max_document_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -162,6 +167,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .time_zone
         .parse()
         .map_err(|error| anyhow::anyhow!("--time-zone {}: {error}", args.time_zone))?;
+    if args.max_document_bytes == 0 {
+        bail!("--max-document-bytes must be at least 1");
+    }
     let (log_url, models_url) = match &args.database_url {
         Some(url) => (url.clone(), url.clone()),
         None => {
@@ -180,6 +188,22 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let models = open_read_models(&models_url)
         .await
         .context("opening the read models")?;
+    let documents: Arc<dyn folio_store::ContentStore> = match &args.database_url {
+        // Uploads are staged (counted and hashed) in a directory of this process's own before
+        // they go to the database.
+        Some(url) => Arc::new(
+            folio_store::PgContentStore::connect(
+                url,
+                std::env::temp_dir().join(format!("folio-staging-{}", std::process::id())),
+            )
+            .await
+            .context("opening the document store")?,
+        ),
+        None => Arc::new(
+            folio_store::FileContentStore::open(args.data_dir.join("documents"))
+                .context("opening the document store")?,
+        ),
+    };
     let engine = Engine::start(log.clone(), EngineConfig::default())
         .await
         .context("starting the writer")?;
@@ -229,6 +253,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         metrics: Arc::new(Metrics::default()),
         ready_max_lag: args.ready_max_lag,
         time_zone,
+        documents,
+        max_document_bytes: args.max_document_bytes,
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

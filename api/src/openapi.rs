@@ -1,7 +1,7 @@
 //! The OpenAPI description of every route and schema, built with utoipa; the payment routes
 //! are listed under both of their prefixes.
 
-use crate::routes::{accounts, clients, health, ops, payments, transactions};
+use crate::routes::{accounts, clients, documents, health, ops, payments, transactions};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -25,6 +25,12 @@ use utoipa::{Modify, OpenApi};
         clients::unblock_client,
         clients::set_client_status,
         clients::own_client,
+        documents::upload_client_document,
+        documents::upload_client_documents,
+        documents::list_client_documents,
+        documents::get_client_document,
+        documents::download_client_document,
+        documents::delete_client_document,
         accounts::open_account,
         accounts::open_account_v2,
         accounts::list_accounts,
@@ -58,6 +64,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&BearerAuth, &MirroredPayments),
     tags(
         (name = "Clients", description = "ClientProfile: clients' profiles and status (API.md §2.2)"),
+        (name = "Documents", description = "Clients' documents: multipart upload, list, download, delete (API.md §2.2)"),
         (name = "Accounts", description = "GeneralLedger accounts (API.md §2.3)"),
         (name = "Payments", description = "GeneralLedger payments (API.md §2.5), also under /v2/internal/Payments"),
         (name = "Transactions", description = "Statement lines and reports (API.md §2.4)"),

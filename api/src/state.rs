@@ -46,6 +46,10 @@ pub struct Shared {
     pub ready_max_lag: u64,
     /// The time zone business days follow (the projector's), for reports over whole days.
     pub time_zone: chrono_tz::Tz,
+    /// Where document bytes are kept (files under the data directory, or PostgreSQL).
+    pub documents: Arc<dyn folio_store::ContentStore>,
+    /// The largest document accepted, in bytes (`--max-document-bytes`).
+    pub max_document_bytes: u64,
 }
 
 impl AppState {

@@ -1,7 +1,9 @@
 //! The stored form of events: `event_type`, `schema_version` and a JSON payload. Every version
 //! ever written stays decodable (older versions are upcast here, on read).
 
-use crate::event::{AccountEvent, ClientEvent, EventBody, PaymentEvent, TransferEvent};
+use crate::event::{
+    AccountEvent, ClientEvent, DocumentEvent, EventBody, PaymentEvent, TransferEvent,
+};
 use thiserror::Error;
 
 /// The schema version every event type is written with today.
@@ -42,6 +44,8 @@ pub fn event_type(body: &EventBody) -> &'static str {
         EventBody::Client(ClientEvent::Blocked(_)) => "ClientBlocked",
         EventBody::Client(ClientEvent::Unblocked(_)) => "ClientUnblocked",
         EventBody::Transfer(event) => transfer_event_type(event),
+        EventBody::Document(DocumentEvent::Uploaded(_)) => "DocumentUploaded",
+        EventBody::Document(DocumentEvent::Deleted(_)) => "DocumentDeleted",
     }
 }
 
@@ -99,6 +103,8 @@ pub fn encode(body: &EventBody) -> (&'static str, u16, String) {
             | TransferEvent::Cancelled(e)
             | TransferEvent::Unrecognized(e),
         ) => serde_json::to_string(e),
+        EventBody::Document(DocumentEvent::Uploaded(e)) => serde_json::to_string(e),
+        EventBody::Document(DocumentEvent::Deleted(e)) => serde_json::to_string(e),
     }
     .unwrap_or_default();
     (event_type(body), CURRENT_SCHEMA_VERSION, payload)
@@ -204,6 +210,12 @@ pub fn decode(
         }
         "TransferAssigned" => {
             EventBody::Transfer(TransferEvent::Assigned(parse(event_type, v, payload)?))
+        }
+        "DocumentUploaded" => {
+            EventBody::Document(DocumentEvent::Uploaded(parse(event_type, v, payload)?))
+        }
+        "DocumentDeleted" => {
+            EventBody::Document(DocumentEvent::Deleted(parse(event_type, v, payload)?))
         }
         other => return Err(DecodeError::UnknownType(other.to_string())),
     })

@@ -3,7 +3,8 @@
 
 use crate::account::{AccountStatus, AccountType};
 use crate::client::{ClientPatch, ClientProfile};
-use crate::ids::{AccountId, ClientId, PaymentId, TransferId};
+use crate::document::{DocumentOwner, DocumentType};
+use crate::ids::{AccountId, ClientId, DocumentId, PaymentId, TransferId};
 use crate::money::Currency;
 use crate::transfer::TransferOutcome;
 use chrono::{DateTime, Utc};
@@ -131,6 +132,31 @@ pub enum CommandKind {
         account_id: AccountId,
         payment_id: PaymentId,
     },
+    /// Records a document whose bytes are already durable under `sha256` (the API stores
+    /// them first, so an acknowledged upload never lacks its bytes).
+    UploadDocument(Box<UploadDocument>),
+    /// The document is no longer listed or served; its events (and bytes) stay for audit.
+    DeleteDocument {
+        document_id: DocumentId,
+        /// The owner the caller named: a document of another owner is not found.
+        owner: DocumentOwner,
+        reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadDocument {
+    pub document_id: DocumentId,
+    pub owner: DocumentOwner,
+    pub document_type: DocumentType,
+    /// A plain name (no path); shown and offered on download, never used to store the bytes.
+    pub file_name: String,
+    /// One of the accepted media types, matching the bytes' signature.
+    pub content_type: String,
+    pub size: u64,
+    /// SHA-256 of the bytes in lower-case hex: where the content store keeps them.
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -238,6 +264,9 @@ impl CommandKind {
             }
             CommandKind::AssignIncomingTransfer { payment_id, .. } => {
                 *payment_id = PaymentId(uuid::Uuid::nil())
+            }
+            CommandKind::UploadDocument(upload) => {
+                upload.document_id = DocumentId(uuid::Uuid::nil())
             }
             _ => {}
         }

@@ -2,7 +2,7 @@
 
 use crate::account::AccountStatus;
 use crate::client::ClientStatus;
-use crate::ids::{AccountId, ClientId, PaymentId, TransferId};
+use crate::ids::{AccountId, ClientId, DocumentId, PaymentId, TransferId};
 use crate::money::Currency;
 use crate::payment::PaymentStatus;
 use crate::transfer::TransferStatus;
@@ -92,6 +92,12 @@ pub enum LedgerError {
         status: TransferStatus,
         action: &'static str,
     },
+    #[error("document {0} not found")]
+    DocumentNotFound(DocumentId),
+    #[error("document {0} already exists")]
+    DocumentAlreadyExists(DocumentId),
+    #[error("document {0} was deleted")]
+    DocumentDeleted(DocumentId),
     #[error("idempotency key {key:?} was used for a different request")]
     IdempotencyConflict { key: String },
     #[error("invalid command: {reason}")]
@@ -125,6 +131,9 @@ impl LedgerError {
             LedgerError::TransferNotFound(_) => "TransferNotFound",
             LedgerError::TransferAlreadyExists(_) => "TransferAlreadyExists",
             LedgerError::InvalidTransferState { .. } => "InvalidTransferState",
+            LedgerError::DocumentNotFound(_) => "DocumentNotFound",
+            LedgerError::DocumentAlreadyExists(_) => "DocumentAlreadyExists",
+            LedgerError::DocumentDeleted(_) => "DocumentDeleted",
             LedgerError::IdempotencyConflict { .. } => "IdempotencyConflict",
             LedgerError::InvalidCommand { .. } => "InvalidCommand",
         }

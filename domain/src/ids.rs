@@ -41,3 +41,7 @@ id_type!(
     /// A transfer: the workflow (outgoing, incoming, internal) that a payment backs.
     TransferId
 );
+id_type!(
+    /// A document (identity papers, an invoice, …) kept for a client or a transfer.
+    DocumentId
+);

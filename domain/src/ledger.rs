@@ -7,9 +7,10 @@
 use crate::account::{Account, AccountStatus, AccountType, BalancePolicy};
 use crate::client::{Client, ClientStatus, validate_profile};
 use crate::command::{Command, CommandKind, CreateMode, CreatePayment, LegRequest, OpenAccount};
+use crate::document::Document;
 use crate::error::LedgerError;
 use crate::event::*;
-use crate::ids::{AccountId, ClientId, PaymentId, TransferId};
+use crate::ids::{AccountId, ClientId, DocumentId, PaymentId, TransferId};
 use crate::money::Currency;
 use crate::payment::{Leg, Payment, PaymentStatus, PostedLeg};
 use crate::transfer::Transfer;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
 
+mod documents;
 mod transfers;
 
 /// Most legs one payment may have: enough for FX with fees, small enough to bound a decision.
@@ -36,6 +38,7 @@ pub enum Receipt {
     Payment(PaymentId),
     Client(ClientId),
     Transfer(TransferId),
+    Document(DocumentId),
 }
 
 /// What `execute` did: the events it recorded (none for a duplicate) and the entity concerned.
@@ -70,6 +73,7 @@ pub struct Ledger {
     idempotency: HashMap<String, IdempotencyRecord>,
     clients: HashMap<ClientId, Client>,
     transfers: HashMap<TransferId, Transfer>,
+    documents: HashMap<DocumentId, Document>,
 }
 
 /// The ledger in a serializable form, for snapshots.
@@ -84,6 +88,9 @@ pub struct LedgerSnapshot {
     /// Absent in snapshots taken before transfers existed.
     #[serde(default)]
     transfers: Vec<Transfer>,
+    /// Absent in snapshots taken before documents existed.
+    #[serde(default)]
+    documents: Vec<Document>,
 }
 
 /// Namespace of the deterministic ids of the bank's internal accounts.
@@ -132,6 +139,10 @@ impl Ledger {
 
     pub fn transfers(&self) -> impl Iterator<Item = &Transfer> {
         self.transfers.values()
+    }
+
+    pub fn document(&self, id: DocumentId) -> Option<&Document> {
+        self.documents.get(&id)
     }
 
     /// The earliest expiry of a pending payment, so a writer can wake up for it.
@@ -353,6 +364,12 @@ impl Ledger {
                 account_id,
                 payment_id,
             } => self.decide_assign(*transfer_id, *account_id, *payment_id, command.at)?,
+            CommandKind::UploadDocument(upload) => self.decide_upload_document(upload)?,
+            CommandKind::DeleteDocument {
+                document_id,
+                owner,
+                reason,
+            } => self.decide_delete_document(*document_id, *owner, reason)?,
             CommandKind::ExpirePayment { payment_id } => {
                 let payment = self
                     .payments
@@ -908,6 +925,9 @@ impl Ledger {
             EventBody::Transfer(transfer_event) => {
                 self.apply_transfer(transfer_event, event.revision)
             }
+            EventBody::Document(document_event) => {
+                self.apply_document(document_event, event.revision)
+            }
         }
         if let Some(stamp) = &event.idempotency {
             let receipt = match &event.body {
@@ -915,6 +935,7 @@ impl Ledger {
                 EventBody::Payment(e) => Receipt::Payment(e.payment_id()),
                 EventBody::Client(e) => Receipt::Client(e.client_id()),
                 EventBody::Transfer(e) => Receipt::Transfer(e.transfer_id()),
+                EventBody::Document(e) => Receipt::Document(e.document_id()),
             };
             self.idempotency.insert(
                 stamp.key.clone(),
@@ -1212,12 +1233,15 @@ impl Ledger {
         clients.sort_by_key(|client| client.id);
         let mut transfers: Vec<Transfer> = self.transfers.values().cloned().collect();
         transfers.sort_by_key(|transfer| transfer.id);
+        let mut documents: Vec<Document> = self.documents.values().cloned().collect();
+        documents.sort_by_key(|document| document.id);
         LedgerSnapshot {
             accounts,
             payments,
             idempotency,
             clients,
             transfers,
+            documents,
         }
     }
 
@@ -1244,6 +1268,11 @@ impl Ledger {
             .transfers
             .into_iter()
             .map(|transfer| (transfer.id, transfer))
+            .collect();
+        ledger.documents = snapshot
+            .documents
+            .into_iter()
+            .map(|document| (document.id, document))
             .collect();
         ledger
     }

@@ -5,6 +5,7 @@ pub mod account;
 pub mod client;
 pub mod codec;
 pub mod command;
+pub mod document;
 pub mod error;
 pub mod event;
 pub mod ids;
@@ -17,13 +18,15 @@ pub use account::{Account, AccountStatus, AccountType, BalancePolicy};
 pub use client::{Client, ClientPatch, ClientProfile, ClientStatus, ClientType};
 pub use command::{
     Command, CommandKind, CreateMode, CreatePayment, CreateTransfer, LegRequest, OpenAccount,
-    ReceiveTransfer,
+    ReceiveTransfer, UploadDocument,
 };
+pub use document::{ContentKind, Document, DocumentOwner, DocumentType};
 pub use error::LedgerError;
 pub use event::{
-    AccountEvent, ClientEvent, Event, EventBody, IdempotencyStamp, PaymentEvent, TransferEvent,
+    AccountEvent, ClientEvent, DocumentEvent, Event, EventBody, IdempotencyStamp, PaymentEvent,
+    TransferEvent,
 };
-pub use ids::{AccountId, ClientId, PaymentId, TransferId};
+pub use ids::{AccountId, ClientId, DocumentId, PaymentId, TransferId};
 pub use ledger::{Executed, Ledger, LedgerSnapshot, Processed, Receipt};
 pub use money::Currency;
 pub use payment::{Leg, Payment, PaymentStatus, PostedLeg};

@@ -625,6 +625,10 @@ impl Model {
             | CommandKind::AssignIncomingTransfer { .. } => {
                 panic!("the generator draws no transfer commands")
             }
+            // Documents have their own scenarios (tests/documents.rs).
+            CommandKind::UploadDocument(_) | CommandKind::DeleteDocument { .. } => {
+                panic!("the generator draws no document commands")
+            }
         }
     }
 

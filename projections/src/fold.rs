@@ -6,14 +6,15 @@
 //! row once, so a batch writes every row once however many events touched it.
 
 use crate::rows::{
-    AccountRow, ClientRow, DailyRow, PaymentRow, TransactionRow, TransactionType, TransferRow,
+    AccountRow, ClientRow, DailyRow, DocumentDeletion, DocumentRow, PaymentRow, TransactionRow,
+    TransactionType, TransferRow,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use folio_domain::event::{PaymentCancelled, PaymentExpired};
 use folio_domain::{
-    AccountEvent, AccountId, AccountType, ClientEvent, ClientId, ClientStatus, EventBody, Leg,
-    PaymentEvent, PaymentId, PaymentStatus, TransferId,
+    AccountEvent, AccountId, AccountType, ClientEvent, ClientId, ClientStatus, DocumentId,
+    EventBody, Leg, PaymentEvent, PaymentId, PaymentStatus, TransferId,
 };
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
@@ -97,6 +98,10 @@ pub struct Changes {
     pub clients: Vec<ClientRow>,
     /// Transfer rows (ledger scope only).
     pub transfers: Vec<TransferRow>,
+    /// Documents uploaded in this batch, deleted or not (ledger scope only).
+    pub documents: Vec<DocumentRow>,
+    /// Documents of earlier batches deleted in this one (ledger scope only).
+    pub deleted_documents: Vec<DocumentDeletion>,
     /// The position of the last event folded.
     pub position: u64,
 }
@@ -105,6 +110,8 @@ impl Changes {
     pub fn is_empty(&self) -> bool {
         self.clients.is_empty()
             && self.transfers.is_empty()
+            && self.documents.is_empty()
+            && self.deleted_documents.is_empty()
             && self.accounts.is_empty()
             && self.payments.is_empty()
             && self.transactions.is_empty()
@@ -137,6 +144,8 @@ pub struct Fold {
     dirty_clients: HashSet<ClientId>,
     open_transfers: HashMap<TransferId, TransferRow>,
     changed_transfers: HashMap<TransferId, TransferRow>,
+    pub(crate) new_documents: HashMap<DocumentId, DocumentRow>,
+    pub(crate) deleted_documents: Vec<DocumentDeletion>,
     dirty_accounts: HashSet<AccountId>,
     dirty_days: HashSet<AccountId>,
     /// Days a batch closed (a later day began for the account): written once, then dropped.
@@ -181,6 +190,8 @@ impl Fold {
                 .map(|t| (t.transfer_id, t))
                 .collect(),
             changed_transfers: HashMap::new(),
+            new_documents: HashMap::new(),
+            deleted_documents: Vec::new(),
             dirty_accounts: HashSet::new(),
             dirty_days: HashSet::new(),
             closed_days: Vec::new(),
@@ -233,6 +244,10 @@ impl Fold {
                 self.apply_transfer(position, recorded_at, transfer_event)
             }
             EventBody::Transfer(_) => {}
+            EventBody::Document(document_event) if self.scope == FoldScope::Ledger => {
+                self.apply_document(position, recorded_at, document_event)
+            }
+            EventBody::Document(_) => {}
         }
     }
 
@@ -313,6 +328,8 @@ impl Fold {
             scope: self.scope,
             clients,
             transfers: self.changed_transfers.drain().map(|(_, row)| row).collect(),
+            documents: self.new_documents.drain().map(|(_, row)| row).collect(),
+            deleted_documents: std::mem::take(&mut self.deleted_documents),
             accounts,
             payments: self.changed_payments.drain().map(|(_, row)| row).collect(),
             transactions: std::mem::take(&mut self.transactions),

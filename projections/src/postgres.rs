@@ -13,10 +13,10 @@ use crate::store::{ReadModelStore, Tables};
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use filter::Conditions;
-use folio_domain::{AccountId, ClientId, Currency, PaymentId, TransferId};
+use folio_domain::{AccountId, ClientId, Currency, DocumentId, PaymentId, TransferId};
 use rows::{
-    ACCOUNT_COLUMNS, CLIENT_COLUMNS, DAILY_COLUMNS, PAYMENT_COLUMNS, TRANSACTION_COLUMNS,
-    TRANSFER_COLUMNS,
+    ACCOUNT_COLUMNS, CLIENT_COLUMNS, DAILY_COLUMNS, DOCUMENT_COLUMNS, PAYMENT_COLUMNS,
+    TRANSACTION_COLUMNS, TRANSFER_COLUMNS,
 };
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgPool, Row};
@@ -362,6 +362,42 @@ impl ReadModelStore for PgReadModels {
             "created_at, client_id",
             page,
             rows::client,
+        )
+        .await
+    }
+
+    async fn document(&self, id: DocumentId) -> Result<Option<DocumentRow>, ProjectionError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM rm_documents WHERE document_id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(rows::document)
+        .transpose()
+    }
+
+    async fn documents(
+        &self,
+        filter: &DocumentFilter,
+        page: PageRequest,
+    ) -> Result<Page<DocumentRow>, ProjectionError> {
+        let (kind, id) = owner_columns(filter.owner);
+        let mut conditions = Conditions::default();
+        conditions.uuids("owner_id", [id]);
+        conditions.texts("owner_kind", [kind.to_string()]);
+        if !filter.include_deleted {
+            conditions.fixed("deleted_at IS NULL");
+        }
+        filter::paged(
+            &self.pool,
+            "rm_documents",
+            DOCUMENT_COLUMNS,
+            &conditions,
+            "created_at, document_id",
+            page,
+            rows::document,
         )
         .await
     }

@@ -3,8 +3,8 @@
 use crate::rows::TransactionType;
 use chrono::{DateTime, NaiveDate, Utc};
 use folio_domain::{
-    AccountId, AccountStatus, AccountType, ClientId, ClientStatus, ClientType, Currency, PaymentId,
-    PaymentStatus,
+    AccountId, AccountStatus, AccountType, ClientId, ClientStatus, ClientType, Currency,
+    DocumentOwner, PaymentId, PaymentStatus,
 };
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -103,6 +103,13 @@ impl ClientFilter {
         pattern.push('%');
         Some(pattern)
     }
+}
+
+/// One owner's documents, oldest first; deleted ones only when asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentFilter {
+    pub owner: DocumentOwner,
+    pub include_deleted: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

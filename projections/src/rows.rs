@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use folio_domain::{
-    AccountId, AccountStatus, AccountType, ClientId, ClientProfile, ClientStatus, Currency, Leg,
-    PaymentId, PaymentStatus, TransferDirection, TransferId, TransferStatus, TransferType,
+    AccountId, AccountStatus, AccountType, ClientId, ClientProfile, ClientStatus, Currency,
+    DocumentId, DocumentOwner, DocumentType, Leg, PaymentId, PaymentStatus, TransferDirection,
+    TransferId, TransferStatus, TransferType,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -222,5 +223,53 @@ pub struct TransferRow {
     pub details: TransferDetails,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub last_position: u64,
+}
+
+/// A document's metadata (the documents read model); its bytes are in the content store under
+/// `sha256`. A deleted document keeps its row, with `deleted_at`, so the history stays queryable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentRow {
+    pub document_id: DocumentId,
+    pub owner: DocumentOwner,
+    pub document_type: DocumentType,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub last_position: u64,
+}
+
+impl DocumentRow {
+    /// `client` or `transfer`, and the owner's id: the two columns the owner is stored in.
+    pub fn owner_columns(&self) -> (&'static str, Uuid) {
+        owner_columns(self.owner)
+    }
+}
+
+/// The (kind, id) columns of an owner.
+pub fn owner_columns(owner: DocumentOwner) -> (&'static str, Uuid) {
+    match owner {
+        DocumentOwner::Client(id) => ("client", id.0),
+        DocumentOwner::Transfer(id) => ("transfer", id.0),
+    }
+}
+
+/// The owner stored as (kind, id), or None for a kind this build does not know.
+pub fn owner_from_columns(kind: &str, id: Uuid) -> Option<DocumentOwner> {
+    match kind {
+        "client" => Some(DocumentOwner::Client(ClientId(id))),
+        "transfer" => Some(DocumentOwner::Transfer(TransferId(id))),
+        _ => None,
+    }
+}
+
+/// A document deleted by an event of a batch whose upload was written by an earlier one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentDeletion {
+    pub document_id: DocumentId,
+    pub deleted_at: DateTime<Utc>,
     pub last_position: u64,
 }

@@ -98,3 +98,20 @@ CREATE TABLE IF NOT EXISTS {p}rm_clients (
     updated_at timestamptz NOT NULL,
     CONSTRAINT {p}rm_clients_pkey PRIMARY KEY (client_id)
 );
+
+-- One row per document (its bytes are in the content store under sha256); a deletion sets
+-- deleted_at and keeps the row. owner_kind is 'client' or 'transfer'.
+CREATE TABLE IF NOT EXISTS {p}rm_documents (
+    document_id uuid NOT NULL,
+    owner_kind text NOT NULL,
+    owner_id uuid NOT NULL,
+    document_type text NOT NULL,
+    file_name text NOT NULL,
+    content_type text NOT NULL,
+    size bigint NOT NULL,
+    sha256 text NOT NULL,
+    created_at timestamptz NOT NULL,
+    deleted_at timestamptz,
+    last_position bigint NOT NULL,
+    CONSTRAINT {p}rm_documents_pkey PRIMARY KEY (document_id)
+);

@@ -96,3 +96,19 @@ CREATE TABLE IF NOT EXISTS {p}clients (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
+
+-- One row per document (its bytes are in the content store under sha256); a deletion sets
+-- deleted_at and keeps the row. owner_kind is 'client' or 'transfer'.
+CREATE TABLE IF NOT EXISTS {p}documents (
+    document_id BLOB PRIMARY KEY,
+    owner_kind TEXT NOT NULL,
+    owner_id BLOB NOT NULL,
+    document_type TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    deleted_at INTEGER,
+    last_position INTEGER NOT NULL
+);

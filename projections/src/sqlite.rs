@@ -9,8 +9,8 @@ use crate::store::{ReadModelStore, Tables};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use folio_domain::{
-    AccountId, AccountStatus, AccountType, ClientId, ClientStatus, Currency, PaymentId,
-    PaymentStatus, TransferId,
+    AccountId, AccountStatus, AccountType, ClientId, ClientStatus, Currency, DocumentId,
+    DocumentType, PaymentId, PaymentStatus, TransferId,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
 use rust_decimal::Decimal;
@@ -87,14 +87,21 @@ impl Db {
         add_transfer_details_column(&writer)?;
         if !has_indexes(&writer, "accounts")? {
             writer.execute_batch(&indexes_sql("", &index_suffix()))?;
-        } else if !has_indexes(&writer, "clients")? {
-            // Read models created before the clients table: only its indexes are missing.
-            let client_indexes: String = indexes_sql("", &index_suffix())
-                .lines()
-                .filter(|line| line.contains(" ON clients "))
-                .collect::<Vec<_>>()
-                .join("\n");
-            writer.execute_batch(&client_indexes)?;
+        } else {
+            // Read models created before the clients or the documents table: only those
+            // tables' indexes are missing.
+            for table in ["clients", "documents"] {
+                if has_indexes(&writer, table)? {
+                    continue;
+                }
+                let on_table = format!(" ON {table} ");
+                let table_indexes: String = indexes_sql("", &index_suffix())
+                    .lines()
+                    .filter(|line| line.contains(&on_table))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                writer.execute_batch(&table_indexes)?;
+            }
         }
         Ok(Db {
             path: path.to_path_buf(),
@@ -463,6 +470,44 @@ impl ReadModelStore for SqliteReadModels {
         .await
     }
 
+    async fn document(&self, id: DocumentId) -> Result<Option<DocumentRow>, ProjectionError> {
+        self.with_reader(move |c| {
+            c.query_row(
+                "SELECT * FROM documents WHERE document_id = ?1",
+                params![id.0.as_bytes()],
+                |row| Ok(document_from_row(row)),
+            )
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn documents(
+        &self,
+        filter: &DocumentFilter,
+        page: PageRequest,
+    ) -> Result<Page<DocumentRow>, ProjectionError> {
+        let (kind, id) = owner_columns(filter.owner);
+        let mut conditions = Conditions::default();
+        conditions.blobs("owner_id", [id]);
+        conditions.texts("owner_kind", [kind.to_string()]);
+        if !filter.include_deleted {
+            conditions.clauses.push("deleted_at IS NULL".into());
+        }
+        self.with_reader(move |c| {
+            paged(
+                c,
+                "documents",
+                &conditions,
+                "created_at, document_id",
+                page,
+                document_from_row,
+            )
+        })
+        .await
+    }
+
     async fn payment(&self, id: PaymentId) -> Result<Option<PaymentRow>, ProjectionError> {
         self.with_reader(move |c| {
             c.query_row(
@@ -723,8 +768,9 @@ fn has_indexes(c: &Connection, table: &str) -> Result<bool, ProjectionError> {
     Ok(count > 0)
 }
 
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 8] = [
     "clients",
+    "documents",
     "accounts",
     "ledger_accounts",
     "transactions",
@@ -926,6 +972,7 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
             t.last_position as i64,
         ])?;
     }
+    write_documents(c, prefix, changes)?;
     let mut transactions = c.prepare_cached(&format!(
         "INSERT OR IGNORE INTO {prefix}transactions (position, line, transaction_id, payment_id, account_id, type, amount, \
          amount_minor, currency, balance_after, available_after, description, created_at) \
@@ -994,6 +1041,42 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
             p.cancel_reason,
             p.expires_at.map(|t| t.timestamp_micros()),
             p.last_position as i64,
+        ])?;
+    }
+    Ok(())
+}
+
+/// New document rows, then the deletions of documents written by earlier batches.
+fn write_documents(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), ProjectionError> {
+    let mut documents = c.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {prefix}documents (document_id, owner_kind, owner_id, document_type, \
+         file_name, content_type, size, sha256, created_at, deleted_at, last_position) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))?;
+    for d in &changes.documents {
+        let (kind, owner) = d.owner_columns();
+        documents.execute(params![
+            d.document_id.0.as_bytes(),
+            kind,
+            owner.as_bytes(),
+            enum_text(&d.document_type),
+            d.file_name,
+            d.content_type,
+            i64::try_from(d.size).map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
+            d.sha256,
+            d.created_at.timestamp_micros(),
+            d.deleted_at.map(|t| t.timestamp_micros()),
+            d.last_position as i64,
+        ])?;
+    }
+    let mut deletions = c.prepare_cached(&format!(
+        "UPDATE {prefix}documents SET deleted_at = ?2, last_position = ?3 WHERE document_id = ?1"
+    ))?;
+    for d in &changes.deleted_documents {
+        deletions.execute(params![
+            d.document_id.0.as_bytes(),
+            d.deleted_at.timestamp_micros(),
+            d.last_position as i64,
         ])?;
     }
     Ok(())
@@ -1138,6 +1221,24 @@ fn transfer_from_row(row: &Row<'_>) -> Result<TransferRow, ProjectionError> {
         },
         created_at: time_from(row.get("created_at")?)?,
         updated_at: time_from(row.get("updated_at")?)?,
+        last_position: row.get::<_, i64>("last_position")? as u64,
+    })
+}
+
+fn document_from_row(row: &Row<'_>) -> Result<DocumentRow, ProjectionError> {
+    let kind: String = row.get("owner_kind")?;
+    let owner_id = uuid_from(&row.get::<_, Vec<u8>>("owner_id")?)?;
+    Ok(DocumentRow {
+        document_id: DocumentId(uuid_from(&row.get::<_, Vec<u8>>("document_id")?)?),
+        owner: owner_from_columns(&kind, owner_id)
+            .ok_or_else(|| ProjectionError::Corrupt(format!("unknown owner kind {kind:?}")))?,
+        document_type: enum_from::<DocumentType>(&row.get::<_, String>("document_type")?)?,
+        file_name: row.get("file_name")?,
+        content_type: row.get("content_type")?,
+        size: row.get::<_, i64>("size")? as u64,
+        sha256: row.get("sha256")?,
+        created_at: time_from(row.get("created_at")?)?,
+        deleted_at: opt_time(row, "deleted_at")?,
         last_position: row.get::<_, i64>("last_position")? as u64,
     })
 }

@@ -6,7 +6,7 @@ use crate::query::*;
 use crate::rows::*;
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use folio_domain::{AccountId, ClientId, Currency, PaymentId, TransferId};
+use folio_domain::{AccountId, ClientId, Currency, DocumentId, PaymentId, TransferId};
 use uuid::Uuid;
 
 /// Which set of tables a write goes to: the ones serving, or the fresh ones a rebuild fills.
@@ -61,6 +61,14 @@ pub trait ReadModelStore: Send + Sync + 'static {
         filter: &TransferFilter,
         page: PageRequest,
     ) -> Result<Page<TransferRow>, ProjectionError>;
+    /// A document, deleted or not.
+    async fn document(&self, id: DocumentId) -> Result<Option<DocumentRow>, ProjectionError>;
+    /// One owner's documents, oldest first (then by id), with the total count.
+    async fn documents(
+        &self,
+        filter: &DocumentFilter,
+        page: PageRequest,
+    ) -> Result<Page<DocumentRow>, ProjectionError>;
     async fn payment(&self, id: PaymentId) -> Result<Option<PaymentRow>, ProjectionError>;
     async fn payments(
         &self,

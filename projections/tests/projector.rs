@@ -684,6 +684,19 @@ impl ReadModelStore for FailingWrites {
     ) -> Result<Page<folio_projections::rows::TransferRow>, ProjectionError> {
         self.inner.transfers(filter, page).await
     }
+    async fn document(
+        &self,
+        id: folio_domain::DocumentId,
+    ) -> Result<Option<folio_projections::rows::DocumentRow>, ProjectionError> {
+        self.inner.document(id).await
+    }
+    async fn documents(
+        &self,
+        filter: &folio_projections::query::DocumentFilter,
+        page: PageRequest,
+    ) -> Result<Page<folio_projections::rows::DocumentRow>, ProjectionError> {
+        self.inner.documents(filter, page).await
+    }
     async fn payment(&self, id: PaymentId) -> Result<Option<PaymentRow>, ProjectionError> {
         self.inner.payment(id).await
     }

@@ -498,6 +498,24 @@ impl ReadModelStore for FaultyModels {
         let filter = filter.clone();
         self.call(move |inner| async move { inner.transfers(&filter, page).await })
     }
+
+    async fn document(
+        &self,
+        id: folio_domain::DocumentId,
+    ) -> Result<Option<folio_projections::rows::DocumentRow>, ProjectionError> {
+        self.alive()?;
+        self.call(move |inner| async move { inner.document(id).await })
+    }
+
+    async fn documents(
+        &self,
+        filter: &folio_projections::query::DocumentFilter,
+        page: PageRequest,
+    ) -> Result<Page<folio_projections::rows::DocumentRow>, ProjectionError> {
+        self.alive()?;
+        let filter = filter.clone();
+        self.call(move |inner| async move { inner.documents(&filter, page).await })
+    }
     async fn payment(&self, id: PaymentId) -> Result<Option<PaymentRow>, ProjectionError> {
         self.alive()?;
         self.call(move |inner| async move { inner.payment(id).await })

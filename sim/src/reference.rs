@@ -135,7 +135,10 @@ impl Reference {
             | CommandKind::CloseAccount { .. }
             // Defaults and display order move no money either.
             | CommandKind::SetDefaultAccount { .. }
-            | CommandKind::ReorderAccounts { .. } => {}
+            | CommandKind::ReorderAccounts { .. }
+            // Documents are paperwork: no money moves.
+            | CommandKind::UploadDocument(_)
+            | CommandKind::DeleteDocument { .. } => {}
             // Transfers move money through their payments, which this model does not derive
             // from transfer commands: the workload generates none, and one seen is reported.
             CommandKind::CreateOutgoingTransfer(_)

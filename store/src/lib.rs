@@ -5,6 +5,7 @@
 //! so that any edit, deletion or reordering is detectable by `verify`.
 
 pub mod account_index;
+pub mod content;
 mod convert;
 pub mod error;
 pub mod hash;
@@ -13,6 +14,7 @@ pub mod open;
 pub mod postgres;
 pub mod sqlite;
 
+pub use content::{ContentError, ContentStore, FileContentStore, PgContentStore};
 pub use error::StoreError;
 pub use model::{AppendOutcome, Head, NewEvent, RecordedEvent, Snapshot};
 pub use open::{StoreOptions, open_store, open_store_with};

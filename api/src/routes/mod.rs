@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod clients;
+pub mod documents;
 pub mod health;
 pub mod ops;
 pub mod payments;

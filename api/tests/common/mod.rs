@@ -45,6 +45,20 @@ impl Storage {
         }
     }
 
+    /// The server's data directory (SQLite log, read models, document files).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data_dir.path()
+    }
+
+    /// The scratch database's URL (PostgreSQL backend only).
+    pub fn database_url(&self) -> Option<&str> {
+        self.database.as_ref().map(|database| database.url.as_str())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     pub async fn finish(self) {
         if let Some(database) = self.database {
             database.drop_database().await;
@@ -376,6 +390,62 @@ impl Server {
             decimal(&value["heldAmount"]),
             decimal(&value["availableBalance"]),
         )
+    }
+
+    /// A multipart request (the header `X-Folio-Min-Position` added as for JSON requests);
+    /// the answer's body is kept as bytes, since a download is not JSON.
+    pub async fn multipart(
+        &self,
+        key: &str,
+        path: &str,
+        form: reqwest::multipart::Form,
+        headers: &[(&str, String)],
+    ) -> Reply {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .multipart(form);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = self
+            .read_your_writes(request, headers)
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.saw(&headers);
+        let text = response.text().await.expect("a body");
+        let body =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// A GET whose answer is bytes (a download): status, headers and the raw body.
+    pub async fn get_bytes(
+        &self,
+        key: &str,
+        path: &str,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+        let request = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key);
+        let response = self
+            .read_your_writes(request, &[])
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body").to_vec();
+        (status, headers, bytes)
     }
 
     pub fn log(&self) -> String {

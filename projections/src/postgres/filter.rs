@@ -54,6 +54,11 @@ impl Conditions {
         self.clauses.push(format!("{column} = ANY({mark})"));
     }
 
+    /// A fixed condition without values (`deleted_at IS NULL`).
+    pub(super) fn fixed(&mut self, clause: &'static str) {
+        self.clauses.push(clause.to_string());
+    }
+
     /// Rows whose `first` or `second` column is one of `ids`.
     pub(super) fn either_uuid(
         &mut self,

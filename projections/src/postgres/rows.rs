@@ -4,8 +4,8 @@ use crate::error::ProjectionError;
 use crate::rows::*;
 use chrono::{DateTime, NaiveDate, Utc};
 use folio_domain::{
-    AccountId, AccountStatus, AccountType, ClientId, ClientStatus, Currency, PaymentId,
-    PaymentStatus, TransferId,
+    AccountId, AccountStatus, AccountType, ClientId, ClientStatus, Currency, DocumentId,
+    DocumentType, PaymentId, PaymentStatus, TransferId,
 };
 use rust_decimal::Decimal;
 use sqlx::Row;
@@ -36,6 +36,26 @@ pub(super) fn client(row: &PgRow) -> Result<ClientRow, ProjectionError> {
         last_position: to_u64(row.try_get("last_position")?, "last_position")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+    })
+}
+
+pub(super) const DOCUMENT_COLUMNS: &str = "document_id, owner_kind, owner_id, document_type, \
+     file_name, content_type, size, sha256, created_at, deleted_at, last_position";
+
+pub(super) fn document(row: &PgRow) -> Result<DocumentRow, ProjectionError> {
+    let kind: String = row.try_get("owner_kind")?;
+    Ok(DocumentRow {
+        document_id: DocumentId(row.try_get("document_id")?),
+        owner: owner_from_columns(&kind, row.try_get("owner_id")?)
+            .ok_or_else(|| ProjectionError::Corrupt(format!("unknown owner kind {kind:?}")))?,
+        document_type: enum_from::<DocumentType>(&row.try_get::<String, _>("document_type")?)?,
+        file_name: row.try_get("file_name")?,
+        content_type: row.try_get("content_type")?,
+        size: to_u64(row.try_get("size")?, "size")?,
+        sha256: row.try_get("sha256")?,
+        created_at: row.try_get("created_at")?,
+        deleted_at: row.try_get("deleted_at")?,
+        last_position: to_u64(row.try_get("last_position")?, "last_position")?,
     })
 }
 

@@ -3,7 +3,10 @@
 use super::rows::{enum_text, to_i64};
 use crate::error::ProjectionError;
 use crate::fold::{Changes, FoldScope};
-use crate::rows::{AccountRow, ClientRow, DailyRow, PaymentRow, TransactionRow, TransferRow};
+use crate::rows::{
+    AccountRow, ClientRow, DailyRow, DocumentDeletion, DocumentRow, PaymentRow, TransactionRow,
+    TransferRow,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 use std::collections::{HashMap, HashSet};
@@ -86,6 +89,12 @@ pub(super) async fn write(
     }
     for chunk in last_per_key(&changes.transfers, |t| t.transfer_id).chunks(CHUNK) {
         transfers(&mut tx, prefix, chunk).await?;
+    }
+    for chunk in last_per_key(&changes.documents, |d| d.document_id).chunks(CHUNK) {
+        documents(&mut tx, prefix, chunk).await?;
+    }
+    for chunk in changes.deleted_documents.chunks(CHUNK) {
+        document_deletions(&mut tx, prefix, chunk).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -321,6 +330,87 @@ async fn transfers(
     .bind(details)
     .bind(created)
     .bind(updated)
+    .bind(positions)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn documents(
+    tx: &mut Tx,
+    prefix: &str,
+    rows: &[&DocumentRow],
+) -> Result<(), ProjectionError> {
+    let n = rows.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut kinds = Vec::with_capacity(n);
+    let mut owners = Vec::with_capacity(n);
+    let mut types = Vec::with_capacity(n);
+    let mut names = Vec::with_capacity(n);
+    let mut content_types = Vec::with_capacity(n);
+    let mut sizes = Vec::with_capacity(n);
+    let mut digests = Vec::with_capacity(n);
+    let mut created: Vec<DateTime<Utc>> = Vec::with_capacity(n);
+    let mut deleted: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(n);
+    let mut positions = Vec::with_capacity(n);
+    for d in rows {
+        let (kind, owner) = d.owner_columns();
+        ids.push(d.document_id.0);
+        kinds.push(kind.to_string());
+        owners.push(owner);
+        types.push(enum_text(&d.document_type));
+        names.push(d.file_name.clone());
+        content_types.push(d.content_type.clone());
+        sizes.push(to_i64(d.size, "size")?);
+        digests.push(d.sha256.clone());
+        created.push(d.created_at);
+        deleted.push(d.deleted_at);
+        positions.push(to_i64(d.last_position, "last_position")?);
+    }
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {prefix}rm_documents (document_id, owner_kind, owner_id, document_type, \
+         file_name, content_type, size, sha256, created_at, deleted_at, last_position) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], \
+         $6::text[], $7::bigint[], $8::text[], $9::timestamptz[], $10::timestamptz[], \
+         $11::bigint[]) \
+         ON CONFLICT (document_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at, \
+         last_position = EXCLUDED.last_position"
+    )))
+    .bind(ids)
+    .bind(kinds)
+    .bind(owners)
+    .bind(types)
+    .bind(names)
+    .bind(content_types)
+    .bind(sizes)
+    .bind(digests)
+    .bind(created)
+    .bind(deleted)
+    .bind(positions)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn document_deletions(
+    tx: &mut Tx,
+    prefix: &str,
+    rows: &[DocumentDeletion],
+) -> Result<(), ProjectionError> {
+    let ids: Vec<Uuid> = rows.iter().map(|d| d.document_id.0).collect();
+    let at: Vec<DateTime<Utc>> = rows.iter().map(|d| d.deleted_at).collect();
+    let positions = rows
+        .iter()
+        .map(|d| to_i64(d.last_position, "last_position"))
+        .collect::<Result<Vec<_>, _>>()?;
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE {prefix}rm_documents d SET deleted_at = u.deleted_at, \
+         last_position = u.last_position \
+         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::bigint[]) \
+         AS u(document_id, deleted_at, last_position) WHERE d.document_id = u.document_id"
+    )))
+    .bind(ids)
+    .bind(at)
     .bind(positions)
     .execute(&mut **tx)
     .await?;
