@@ -5,6 +5,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use folio_api::auth::ApiKeys;
+use folio_api::jobs::Jobs;
 use folio_api::metrics::Metrics;
 use folio_api::state::Shared;
 use folio_api::{AppState, router};
@@ -229,6 +230,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         metrics: Arc::new(Metrics::default()),
         ready_max_lag: args.ready_max_lag,
         time_zone,
+        jobs: Arc::new(Jobs::default()),
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -5,6 +5,7 @@ pub mod clients;
 pub mod health;
 pub mod ops;
 pub mod payments;
+pub mod replay;
 pub mod transactions;
 pub mod transfers;
 
