@@ -16,6 +16,7 @@ pub const MIN_POSITION_HEADER: HeaderName = HeaderName::from_static("x-folio-min
 pub struct Answer<T> {
     value: T,
     committed: Option<Committed>,
+    status: StatusCode,
 }
 
 struct Committed {
@@ -30,6 +31,15 @@ impl<T> Answer<T> {
         Answer {
             value,
             committed: None,
+            status: StatusCode::OK,
+        }
+    }
+
+    /// A 202: the work was started and goes on in the background.
+    pub fn accepted(value: T) -> Answer<T> {
+        Answer {
+            status: StatusCode::ACCEPTED,
+            ..Answer::read(value)
         }
     }
 
@@ -42,6 +52,7 @@ impl<T> Answer<T> {
                 message,
                 duplicate,
             }),
+            status: StatusCode::OK,
         }
     }
 }
@@ -61,7 +72,7 @@ impl<T: Serialize> IntoResponse for Answer<T> {
             }
         };
         let mut response = (
-            StatusCode::OK,
+            self.status,
             // By reference: `value` and `valueOrDefault` serialize the same value, uncloned.
             Json(Envelope::success(&self.value, successes)),
         )

@@ -5,7 +5,9 @@ use crate::answer::MIN_POSITION_HEADER;
 use crate::auth::{Caller, Role, authorize, is_public_route};
 use crate::error::ApiError;
 use crate::extract::BODY_LIMIT;
-use crate::routes::{accounts, clients, documents, health, ops, payments, transactions, transfers};
+use crate::routes::{
+    accounts, clients, documents, health, ops, payments, replay, transactions, transfers,
+};
 use crate::state::{AppState, READ_YOUR_WRITES_TIMEOUT};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -38,6 +40,36 @@ pub fn router(state: AppState) -> Router {
                 .delete(accounts::close_account),
         )
         .route("/v2/internal/Accounts", post(accounts::open_account_v2))
+        .route(
+            "/v2/internal/Accounts/recalculate",
+            post(replay::recalculate),
+        )
+        .route(
+            "/internal/Accounts/calculateBalances",
+            post(replay::calculate_balances),
+        )
+        .route(
+            "/internal/DailyAccountBalance/recalculate",
+            post(replay::recalculate_daily_balances),
+        )
+        .route("/internal/DailyCheck", get(replay::daily_check_summary))
+        .route(
+            "/internal/DailyCheck/details",
+            get(replay::daily_check_details),
+        )
+        .route(
+            "/internal/Reports/ReconciliationReport",
+            get(replay::reconciliation_report),
+        )
+        .route(
+            "/internal/BackgroundJob/AccountBalanceCheckJob",
+            post(replay::start_balance_check).get(replay::list_balance_checks),
+        )
+        .route(
+            "/internal/BackgroundJob/AccountBalanceCheckJob/{jobId}",
+            get(replay::get_balance_check),
+        )
+        .route("/internal/BackgroundJob/{jobId}", get(replay::get_job))
         .route(
             "/v2/ledger/internal/Accounts/search",
             post(accounts::search_accounts),

@@ -153,8 +153,11 @@ pub fn is_internal_route(path: &str) -> bool {
         .any(|segment| segment.eq_ignore_ascii_case("internal"))
 }
 
-/// POST routes that only read (searches and reports): an auditor may call them.
+/// POST routes that only read (searches, reports, the dry-run balance calculation and the
+/// balance check, which writes nothing and runs one at a time): an auditor may call them.
 const READ_ONLY_POSTS: &[&str] = &[
+    "/internal/Accounts/calculateBalances",
+    "/internal/BackgroundJob/AccountBalanceCheckJob",
     "/v2/ledger/internal/Accounts/search",
     "/v2/ledger/internal/Accounts/by-account-numbers",
     "/internal/Transactions/query",

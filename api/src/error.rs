@@ -49,6 +49,12 @@ pub enum ApiError {
         /// Set when a command committed but its result cannot be read back yet.
         committed_at: Option<u64>,
     },
+    /// A background job of the kind asked for is already running.
+    #[error("a {kind} job is already running ({job_id}); poll it and retry when it ends")]
+    JobRunning {
+        kind: &'static str,
+        job_id: uuid::Uuid,
+    },
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -95,6 +101,7 @@ impl ApiError {
             ApiError::ReadModelsBehind { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "ReadModelsBehind")
             }
+            ApiError::JobRunning { .. } => (StatusCode::CONFLICT, "JobRunning"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         }
@@ -125,6 +132,7 @@ impl ApiError {
             ApiError::Ledger(error) | ApiError::Engine(EngineError::Rejected(error)) => {
                 ledger_metadata(error, &mut put)
             }
+            ApiError::JobRunning { job_id, .. } => put("jobId", json!(job_id)),
             _ => {}
         }
         metadata
@@ -265,6 +273,20 @@ impl From<ProjectionError> for ApiError {
             ProjectionError::WorkerGone(reason) => {
                 ApiError::Unavailable(format!("the read models are not being updated: {reason}"))
             }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<folio_replay::ReplayError> for ApiError {
+    fn from(error: folio_replay::ReplayError) -> Self {
+        use folio_replay::ReplayError;
+        match error {
+            ReplayError::UnknownAccount(id) => ApiError::Ledger(LedgerError::AccountNotFound(id)),
+            ReplayError::ReadModels(ProjectionError::CheckpointMoved { .. }) => {
+                ApiError::Unavailable(format!("{error}; retry"))
+            }
+            ReplayError::ReadModels(inner) => ApiError::from(inner),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -11,6 +11,7 @@ pub mod dto;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+pub mod jobs;
 pub mod metrics;
 pub mod money;
 pub mod openapi;

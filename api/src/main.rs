@@ -5,6 +5,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use folio_api::auth::ApiKeys;
+use folio_api::jobs::Jobs;
 use folio_api::metrics::Metrics;
 use folio_api::state::Shared;
 use folio_api::{AppState, router};
@@ -255,6 +256,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         time_zone,
         documents,
         max_document_bytes: args.max_document_bytes,
+        jobs: Arc::new(Jobs::default()),
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -1,7 +1,7 @@
 //! The OpenAPI description of every route and schema, built with utoipa; the payment routes
 //! are listed under both of their prefixes.
 
-use crate::routes::{accounts, clients, documents, health, ops, payments, transactions};
+use crate::routes::{accounts, clients, documents, health, ops, payments, replay, transactions};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -57,6 +57,16 @@ use utoipa::{Modify, OpenApi};
         ops::daily_account_balance,
         ops::available_currencies,
         ops::treasury_summary,
+        replay::recalculate,
+        replay::calculate_balances,
+        replay::recalculate_daily_balances,
+        replay::daily_check_summary,
+        replay::daily_check_details,
+        replay::reconciliation_report,
+        replay::start_balance_check,
+        replay::list_balance_checks,
+        replay::get_balance_check,
+        replay::get_job,
         health::live,
         health::ready,
         health::metrics,
@@ -69,6 +79,7 @@ use utoipa::{Modify, OpenApi};
         (name = "Payments", description = "GeneralLedger payments (API.md §2.5), also under /v2/internal/Payments"),
         (name = "Transactions", description = "Statement lines and reports (API.md §2.4)"),
         (name = "Balances", description = "Daily balances, currencies, treasury (API.md §2.4)"),
+        (name = "BackgroundJob", description = "Ops' background jobs: the balance check and recalculations"),
         (name = "Health", description = "Probes and metrics"),
     )
 )]

@@ -3,6 +3,7 @@
 
 use crate::auth::{ApiKeys, Caller};
 use crate::error::ApiError;
+use crate::jobs::Jobs;
 use crate::metrics::Metrics;
 use folio_domain::CommandKind;
 use folio_engine::codec::Trace;
@@ -50,11 +51,18 @@ pub struct Shared {
     pub documents: Arc<dyn folio_store::ContentStore>,
     /// The largest document accepted, in bytes (`--max-document-bytes`).
     pub max_document_bytes: u64,
+    /// Ops' background jobs (the balance check, daily-balance recalculations).
+    pub jobs: Arc<Jobs>,
 }
 
 impl AppState {
     pub fn models(&self) -> &dyn ReadModelStore {
         self.projector.models().as_ref()
+    }
+
+    /// The log and the live read models, as the replay tool's checks read them.
+    pub fn replay_source(&self) -> folio_replay::Source {
+        folio_replay::Source::live(self.log.clone(), self.projector.models().clone())
     }
 
     /// Runs a command: answers once its events are committed (durable), without waiting for

@@ -20,6 +20,13 @@ pub enum ProjectionError {
     RebuildRunning,
     #[error("timed out waiting for the read models to reach position {wanted} (at {reached})")]
     WaitTimeout { wanted: u64, reached: u64 },
+    /// An ops repair was proved at one checkpoint and the read models moved past it meanwhile.
+    #[error("the {scope} checkpoint moved from {expected} to {found} during the repair")]
+    CheckpointMoved {
+        scope: &'static str,
+        expected: u64,
+        found: u64,
+    },
     #[error("the read-model worker stopped: {0}")]
     WorkerGone(String),
 }

@@ -16,7 +16,7 @@ pub mod store;
 
 pub use error::ProjectionError;
 pub use fold::{Changes, Fold, FoldScope, FoldState};
-pub use runner::{Projector, ProjectorConfig, ProjectorWorker, RebuildProgress};
+pub use runner::{PauseGuard, Projector, ProjectorConfig, ProjectorWorker, RebuildProgress};
 pub use store::{ReadModelStore, Tables};
 
 use folio_store::open::{StoreLocation, parse_url};

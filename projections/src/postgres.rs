@@ -241,6 +241,25 @@ impl ReadModelStore for PgReadModels {
         rebuild::swap(&self.pool).await
     }
 
+    async fn repair_counters(
+        &self,
+        scope: FoldScope,
+        at: u64,
+        counters: Vec<Counters>,
+    ) -> Result<Vec<AccountId>, ProjectionError> {
+        write::repair_counters(&self.pool, scope, at, &counters).await
+    }
+
+    async fn replace_daily_rows(
+        &self,
+        at: u64,
+        accounts: &[AccountId],
+        from: NaiveDate,
+        rows: Vec<DailyRow>,
+    ) -> Result<u64, ProjectionError> {
+        write::replace_daily_rows(&self.pool, at, accounts, from, &rows).await
+    }
+
     async fn account(&self, id: AccountId) -> Result<Option<AccountRow>, ProjectionError> {
         sqlx::query(AssertSqlSafe(format!(
             "SELECT {ACCOUNT_COLUMNS} FROM rm_accounts WHERE account_id = $1"

@@ -52,6 +52,34 @@ impl AccountRow {
     }
 }
 
+/// An account's four counters as ops' repair proves them from the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    pub account_id: AccountId,
+    pub debits_pending: Decimal,
+    pub debits_posted: Decimal,
+    pub credits_pending: Decimal,
+    pub credits_posted: Decimal,
+}
+
+impl Counters {
+    /// The balance, held and available columns that follow from the counters.
+    pub fn amounts(&self) -> [Decimal; 3] {
+        let balance = self.credits_posted - self.debits_posted;
+        [balance, self.debits_pending, balance - self.debits_pending]
+    }
+
+    pub fn of_row(row: &AccountRow) -> Counters {
+        Counters {
+            account_id: row.account_id,
+            debits_pending: row.debits_pending,
+            debits_posted: row.debits_posted,
+            credits_pending: row.credits_pending,
+            credits_posted: row.credits_posted,
+        }
+    }
+}
+
 /// A client's profile and status (the clients read model): what ClientDto is made from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientRow {

@@ -157,6 +157,11 @@ impl Projector {
         head.saturating_sub(self.scope_position(scope))
     }
 
+    /// The time zone business days follow.
+    pub fn time_zone(&self) -> Tz {
+        self.shared.config.time_zone
+    }
+
     pub fn models(&self) -> &Arc<dyn ReadModelStore> {
         &self.shared.models
     }
@@ -194,6 +199,18 @@ impl Projector {
                 wanted: position,
                 reached: self.scope_position(scope),
             }),
+        }
+    }
+
+    /// Pauses the live projectors between two batches until the guard is dropped, for ops'
+    /// repairs of the live tables: while it is held no batch is written, so the checkpoints and
+    /// rows read under it stay consistent with each other. Dropping the guard makes each
+    /// projector reload its in-memory fold from the tables (as after a rebuild's swap), so a
+    /// repaired row is not overwritten by the counters the fold held before the repair.
+    pub async fn pause(&self) -> PauseGuard<'_> {
+        PauseGuard {
+            _writes: self.shared.write_lock.write().await,
+            generation: &self.shared.tables_generation,
         }
     }
 
@@ -270,6 +287,20 @@ impl Projector {
         shared.ledger_position.send_replace(position);
         report(position, position);
         Ok(position)
+    }
+}
+
+/// The live projectors are paused while this lives (see [`Projector::pause`]).
+pub struct PauseGuard<'a> {
+    _writes: tokio::sync::RwLockWriteGuard<'a, ()>,
+    generation: &'a AtomicU64,
+}
+
+impl Drop for PauseGuard<'_> {
+    fn drop(&mut self) {
+        // Bumped before the write lock is released (fields drop after this body), so no
+        // worker can write a batch from the fold it held before the repair.
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 }
 

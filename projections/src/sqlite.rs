@@ -335,6 +335,55 @@ impl ReadModelStore for SqliteReadModels {
             .await
     }
 
+    async fn repair_counters(
+        &self,
+        scope: FoldScope,
+        at: u64,
+        counters: Vec<Counters>,
+    ) -> Result<Vec<AccountId>, ProjectionError> {
+        self.db(scope)
+            .with_writer(move |c| {
+                let tx = c.transaction()?;
+                expect_checkpoint(&tx, scope, at)?;
+                let changed = repair_counters(&tx, accounts_table(scope), &counters)?;
+                tx.commit()?;
+                Ok(changed)
+            })
+            .await
+    }
+
+    async fn replace_daily_rows(
+        &self,
+        at: u64,
+        accounts: &[AccountId],
+        from: NaiveDate,
+        rows: Vec<DailyRow>,
+    ) -> Result<u64, ProjectionError> {
+        let accounts: Vec<Vec<u8>> = accounts.iter().map(|id| id.0.as_bytes().to_vec()).collect();
+        self.ledger
+            .with_writer(move |c| {
+                let tx = c.transaction()?;
+                expect_checkpoint(&tx, FoldScope::Ledger, at)?;
+                if accounts.is_empty() {
+                    tx.execute(
+                        "DELETE FROM daily_balances WHERE day >= ?1",
+                        params![from.to_string()],
+                    )?;
+                } else {
+                    let mut delete = tx.prepare_cached(
+                        "DELETE FROM daily_balances WHERE account_id = ?1 AND day >= ?2",
+                    )?;
+                    for account in &accounts {
+                        delete.execute(params![account, from.to_string()])?;
+                    }
+                }
+                write_daily(&tx, "", &rows)?;
+                tx.commit()?;
+                Ok(rows.len() as u64)
+            })
+            .await
+    }
+
     async fn account(&self, id: AccountId) -> Result<Option<AccountRow>, ProjectionError> {
         self.balances
             .with_reader(move |c| {
@@ -918,6 +967,89 @@ fn write_accounts(c: &Connection, table: &str, rows: &[AccountRow]) -> Result<()
     Ok(())
 }
 
+fn write_daily(c: &Connection, prefix: &str, rows: &[DailyRow]) -> Result<(), ProjectionError> {
+    let mut daily = c.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {prefix}daily_balances (account_id, day, currency, opening, total_debits, total_credits, \
+         closing, movements) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    ))?;
+    for d in rows {
+        daily.execute(params![
+            d.account_id.0.as_bytes(),
+            d.day.to_string(),
+            d.currency.code(),
+            d.opening.to_string(),
+            d.total_debits.to_string(),
+            d.total_credits.to_string(),
+            d.closing.to_string(),
+            d.movements as i64,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Sets the counters of the rows that differ; returns their accounts.
+fn repair_counters(
+    c: &Connection,
+    table: &str,
+    counters: &[Counters],
+) -> Result<Vec<AccountId>, ProjectionError> {
+    let mut select = c.prepare_cached(&format!(
+        "SELECT debits_pending, debits_posted, credits_pending, credits_posted FROM {table} \
+         WHERE account_id = ?1"
+    ))?;
+    let mut update = c.prepare_cached(&format!(
+        "UPDATE {table} SET debits_pending = ?2, debits_posted = ?3, credits_pending = ?4, \
+         credits_posted = ?5, balance = ?6, held = ?7, available = ?8 WHERE account_id = ?1"
+    ))?;
+    let mut changed = Vec::new();
+    for fix in counters {
+        let id = fix.account_id.0.as_bytes();
+        let stored: Option<[String; 4]> = select
+            .query_row(params![id], |row| {
+                Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?])
+            })
+            .optional()?;
+        let Some(stored) = stored else { continue };
+        let [dp, dpo, cp, cpo] = stored;
+        let stored = [decimal(&dp)?, decimal(&dpo)?, decimal(&cp)?, decimal(&cpo)?];
+        let wanted = [
+            fix.debits_pending,
+            fix.debits_posted,
+            fix.credits_pending,
+            fix.credits_posted,
+        ];
+        if stored == wanted {
+            continue;
+        }
+        let [balance, held, available] = fix.amounts();
+        update.execute(params![
+            id,
+            fix.debits_pending.to_string(),
+            fix.debits_posted.to_string(),
+            fix.credits_pending.to_string(),
+            fix.credits_posted.to_string(),
+            balance.to_string(),
+            held.to_string(),
+            available.to_string(),
+        ])?;
+        changed.push(fix.account_id);
+    }
+    Ok(changed)
+}
+
+/// Fails unless `checkpoint` is still at `at` (inside the repair's transaction).
+fn expect_checkpoint(c: &Connection, scope: FoldScope, at: u64) -> Result<(), ProjectionError> {
+    let found = read_checkpoint(c, scope.name())?;
+    if found != at {
+        return Err(ProjectionError::CheckpointMoved {
+            scope: scope.name(),
+            expected: at,
+            found,
+        });
+    }
+    Ok(())
+}
+
 /// Statement lines, daily balances, payments and clients (empty in the balances scope).
 fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), ProjectionError> {
     let mut clients = c.prepare_cached(&format!(
@@ -995,22 +1127,7 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
             t.created_at.timestamp_micros(),
         ])?;
     }
-    let mut daily = c.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO {prefix}daily_balances (account_id, day, currency, opening, total_debits, total_credits, \
-         closing, movements) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-    ))?;
-    for d in &changes.daily {
-        daily.execute(params![
-            d.account_id.0.as_bytes(),
-            d.day.to_string(),
-            d.currency.code(),
-            d.opening.to_string(),
-            d.total_debits.to_string(),
-            d.total_credits.to_string(),
-            d.closing.to_string(),
-            d.movements as i64,
-        ])?;
-    }
+    write_daily(c, prefix, &changes.daily)?;
     let mut payments = c.prepare_cached(&format!(
         "INSERT OR REPLACE INTO {prefix}payments (payment_id, status, legs, source_account_id, destination_account_id, amount, \
          currency, posted_amount, description, external_id, metadata, created_at, pended_at, posted_at, cancelled_at, \

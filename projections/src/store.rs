@@ -40,6 +40,29 @@ pub trait ReadModelStore: Send + Sync + 'static {
     /// checkpoints to the rebuild's.
     async fn rebuild_swap(&self) -> Result<(), ProjectionError>;
 
+    /// Ops' repair: sets the counters (and the balance, held and available that follow) of the
+    /// rows of `scope`'s live account table that differ from `counters`, in one transaction that
+    /// first checks the scope's checkpoint is still `at` (the position the counters were proved
+    /// at), so a projector batch that landed meanwhile is never overwritten with older figures.
+    /// Returns the accounts whose row changed; an account without a row is left alone.
+    async fn repair_counters(
+        &self,
+        scope: FoldScope,
+        at: u64,
+        counters: Vec<Counters>,
+    ) -> Result<Vec<AccountId>, ProjectionError>;
+
+    /// Ops' repair of daily balances: deletes the live rows of these accounts (every account
+    /// when empty) from day `from` on and writes `rows` instead, in one transaction that first
+    /// checks the ledger checkpoint is still `at`. Returns the number of rows written.
+    async fn replace_daily_rows(
+        &self,
+        at: u64,
+        accounts: &[AccountId],
+        from: NaiveDate,
+        rows: Vec<DailyRow>,
+    ) -> Result<u64, ProjectionError>;
+
     async fn account(&self, id: AccountId) -> Result<Option<AccountRow>, ProjectionError>;
     async fn account_by_number(&self, number: &str) -> Result<Option<AccountRow>, ProjectionError>;
     async fn accounts(

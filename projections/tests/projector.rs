@@ -648,6 +648,25 @@ impl ReadModelStore for FailingWrites {
     async fn rebuild_swap(&self) -> Result<(), ProjectionError> {
         self.inner.rebuild_swap().await
     }
+    async fn repair_counters(
+        &self,
+        scope: FoldScope,
+        at: u64,
+        counters: Vec<Counters>,
+    ) -> Result<Vec<AccountId>, ProjectionError> {
+        self.inner.repair_counters(scope, at, counters).await
+    }
+    async fn replace_daily_rows(
+        &self,
+        at: u64,
+        accounts: &[AccountId],
+        from: NaiveDate,
+        rows: Vec<DailyRow>,
+    ) -> Result<u64, ProjectionError> {
+        self.inner
+            .replace_daily_rows(at, accounts, from, rows)
+            .await
+    }
     async fn account(&self, id: AccountId) -> Result<Option<AccountRow>, ProjectionError> {
         self.inner.account(id).await
     }

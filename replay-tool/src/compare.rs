@@ -136,7 +136,7 @@ pub fn compare_snapshot(
 }
 
 /// One read-model value that differs from the log, before it is traced.
-struct Pending {
+pub struct Pending {
     area: &'static str,
     account: AccountId,
     field: &'static str,
@@ -154,6 +154,18 @@ pub async fn compare_read_models(
     pass: &LogPass,
     report: &mut Report,
 ) -> Result<(), ReplayError> {
+    let pending = read_model_differences(models, checkpoints, pass, report).await?;
+    report_differences(source, models, pending, report).await
+}
+
+/// The read-model values that differ from the accounts the log proves at the checkpoints (the
+/// read models must stay at those checkpoints meanwhile).
+pub async fn read_model_differences(
+    models: &dyn ReadModelStore,
+    checkpoints: &[(FoldScope, u64)],
+    pass: &LogPass,
+    report: &mut Report,
+) -> Result<Vec<Pending>, ReplayError> {
     let mut pending = Vec::new();
     for &(scope, checkpoint) in checkpoints {
         let Some(expected) = pass.captured.get(&checkpoint) else {
@@ -193,6 +205,16 @@ pub async fn compare_read_models(
             started.elapsed().as_secs_f64()
         ));
     }
+    Ok(pending)
+}
+
+/// Traces each difference's account back to its first diverging position and reports it.
+pub async fn report_differences(
+    source: &Source,
+    models: &dyn ReadModelStore,
+    pending: Vec<Pending>,
+    report: &mut Report,
+) -> Result<(), ReplayError> {
     let accounts: BTreeSet<AccountId> = pending.iter().map(|p| p.account).collect();
     let traced = if accounts.is_empty() {
         HashMap::new()

@@ -12,6 +12,8 @@ pub enum ReplayError {
     Engine(#[from] folio_engine::EngineError),
     #[error("{0}")]
     Input(String),
+    #[error("the log has no account {0}")]
+    UnknownAccount(folio_domain::AccountId),
     #[error("writing the output: {0}")]
     Io(#[from] std::io::Error),
     #[error("a background task failed: {0}")]

@@ -10,6 +10,7 @@ pub mod fixtures;
 pub mod history;
 pub mod progress;
 pub mod readonly;
+pub mod repair;
 pub mod scan;
 pub mod source;
 pub mod time;

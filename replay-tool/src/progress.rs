@@ -2,7 +2,24 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// Progress another task reads while the work runs (a background job's status).
+#[derive(Debug, Default)]
+pub struct SharedProgress {
+    pub done: AtomicU64,
+    pub total: AtomicU64,
+}
+
+impl SharedProgress {
+    /// (events done, events total).
+    pub fn get(&self) -> (u64, u64) {
+        let done = self.done.load(Ordering::Relaxed);
+        (done, self.total.load(Ordering::Relaxed).max(done))
+    }
+}
 
 /// Reports how many of `total` events are done.
 pub struct Progress {
@@ -12,6 +29,7 @@ pub struct Progress {
     started: Instant,
     last_line: Instant,
     quiet: bool,
+    shared: Option<Arc<SharedProgress>>,
 }
 
 /// How often a plain progress line is printed when stderr is not a terminal.
@@ -38,10 +56,23 @@ impl Progress {
             started: Instant::now(),
             last_line: Instant::now(),
             quiet,
+            shared: None,
+        }
+    }
+
+    /// No output: the figures go to `shared` for another task to read.
+    pub fn shared(label: &str, total: u64, shared: Arc<SharedProgress>) -> Progress {
+        shared.total.store(total, Ordering::Relaxed);
+        Progress {
+            shared: Some(shared),
+            ..Progress::new(label, total, true)
         }
     }
 
     pub fn set(&mut self, done: u64) {
+        if let Some(shared) = &self.shared {
+            shared.done.store(done, Ordering::Relaxed);
+        }
         if let Some(bar) = &self.bar {
             bar.set_position(done);
         } else if !self.quiet && self.last_line.elapsed() >= LINE_EVERY {
@@ -62,6 +93,9 @@ impl Progress {
 
     /// Ends the bar (or prints the last line) and returns the elapsed time.
     pub fn finish(&self, done: u64) -> Duration {
+        if let Some(shared) = &self.shared {
+            shared.done.store(done, Ordering::Relaxed);
+        }
         if let Some(bar) = &self.bar {
             bar.set_position(done);
             bar.finish_and_clear();

@@ -18,6 +18,8 @@ pub struct Source {
     /// The read models' location: a file path or the PostgreSQL URL.
     pub read_models: String,
     pub description: String,
+    /// Read models already open (a running server's), used instead of opening `read_models`.
+    pub opened: Option<Arc<dyn ReadModelStore>>,
 }
 
 impl Source {
@@ -37,6 +39,7 @@ impl Source {
                 log: open_store_with(url, &options).await?,
                 read_models: url.to_string(),
                 description: "postgres".into(),
+                opened: None,
             }),
             (Some(dir), None) => {
                 let log_path = dir.join(LOG_FILE);
@@ -54,6 +57,7 @@ impl Source {
                     log: Arc::new(log),
                     read_models: absolute(&dir.join(READ_MODELS_FILE)).display().to_string(),
                     description: format!("sqlite {}", dir.display()),
+                    opened: None,
                 })
             }
             (None, None) => Err(ReplayError::Input(
@@ -62,14 +66,30 @@ impl Source {
         }
     }
 
+    /// A running server's log and read models (the ops routes of its REST API).
+    pub fn live(log: Arc<dyn EventStore>, models: Arc<dyn ReadModelStore>) -> Source {
+        let description = format!("live {}", log.backend_name());
+        Source {
+            log,
+            read_models: models.backend_name().to_string(),
+            description,
+            opened: Some(models),
+        }
+    }
+
     /// Opens the read models (creating empty ones if the data directory has none).
     pub async fn read_models(&self) -> Result<Arc<dyn ReadModelStore>, ReplayError> {
-        Ok(open_read_models(&self.read_models).await?)
+        match &self.opened {
+            Some(models) => Ok(models.clone()),
+            None => Ok(open_read_models(&self.read_models).await?),
+        }
     }
 
     /// Whether read models exist to compare with (always assumed on PostgreSQL).
     pub fn has_read_models(&self) -> bool {
-        self.read_models.starts_with("postgres") || Path::new(&self.read_models).is_file()
+        self.opened.is_some()
+            || self.read_models.starts_with("postgres")
+            || Path::new(&self.read_models).is_file()
     }
 }
 

@@ -5,23 +5,26 @@
 use crate::compare::{self, Expected};
 use crate::error::ReplayError;
 use crate::findings::{Finding, Report};
-use crate::progress::Progress;
+use crate::progress::{Progress, SharedProgress};
 use crate::scan::{Flow, Visit, scan};
 use crate::source::Source;
 use folio_domain::{
     AccountId, ClientId, DocumentId, EventBody, Ledger, LedgerSnapshot, PaymentId, TransferId,
 };
-use folio_projections::FoldScope;
+use folio_projections::{FoldScope, Projector};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
 /// Options of a verify run.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct VerifyOptions {
     /// Skip the read models (log and snapshot only).
     pub skip_read_models: bool,
     pub quiet: bool,
+    /// Where the progress goes instead of stderr (a background job's status).
+    pub progress: Option<Arc<SharedProgress>>,
 }
 
 /// What the pass over the log proved, for the comparisons that follow it.
@@ -34,10 +37,10 @@ pub struct LogPass {
     pub captured: HashMap<u64, Expected>,
 }
 
-/// Runs the whole check and returns its report.
+/// Runs the whole check and returns its report. The read models must not move meanwhile (an
+/// offline copy, or no projector running): a running server's are checked with `verify_live`.
 pub async fn verify(source: &Source, options: &VerifyOptions) -> Result<Report, ReplayError> {
     let mut report = Report::default();
-    let snapshot = source.log.load_snapshot().await?;
     let models = if options.skip_read_models || !source.has_read_models() {
         None
     } else {
@@ -52,31 +55,60 @@ pub async fn verify(source: &Source, options: &VerifyOptions) -> Result<Report, 
             checkpoints.push((scope, position));
         }
     }
-    let snapshot_state = match &snapshot {
-        None => None,
-        Some(snapshot) => match serde_json::from_slice::<LedgerSnapshot>(&snapshot.state) {
-            Ok(state) => Some((snapshot.position, state)),
-            Err(error) => {
-                report.add(Finding {
-                    area: "snapshot",
-                    subject: None,
-                    field: "state".into(),
-                    expected: "a decodable ledger snapshot".into(),
-                    found: format!("{error}"),
-                    position: Some(snapshot.position),
-                });
-                None
-            }
-        },
+    let mut pass = PassRun::start(source, capture_at, options, &mut report).await?;
+    pass.scan().await?;
+    let pass = pass.finish(&mut report);
+    summarize(source, &pass, &mut report);
+    match &models {
+        None => report.note("read models: not compared"),
+        Some(models) => {
+            compare::compare_read_models(source, models.as_ref(), &checkpoints, &pass, &mut report)
+                .await?;
+        }
+    }
+    Ok(report)
+}
+
+/// `verify` against a running server's read models, which its projectors keep moving: the log
+/// is checked to its head first; then the projectors are paused between two batches, the
+/// pass continues to their checkpoints (the events that arrived meanwhile) and the read models
+/// are compared with the log at those checkpoints. The pause lasts the comparison only; tracing
+/// a mismatch back to its first position reads statement lines, which never change once
+/// written, so it runs after the projectors have resumed.
+pub async fn verify_live(
+    source: &Source,
+    projector: &Projector,
+    options: &VerifyOptions,
+) -> Result<Report, ReplayError> {
+    let mut report = Report::default();
+    let models = source.read_models().await?;
+    let mut pass = PassRun::start(source, BTreeSet::new(), options, &mut report).await?;
+    pass.scan().await?;
+    // Let the projectors reach the pass's end, so the checkpoints are at or after it.
+    if let Err(error) = projector.wait_for(pass.position(), LIVE_CATCH_UP).await {
+        report.note(format!("read models: still behind the log ({error})"));
+    }
+    let pending = {
+        let _paused = projector.pause().await;
+        let mut checkpoints = Vec::new();
+        for scope in [FoldScope::Balances, FoldScope::Ledger] {
+            let position = models.checkpoint(scope).await?;
+            pass.capture(position);
+            checkpoints.push((scope, position));
+        }
+        pass.scan().await?;
+        let pass = pass.finish(&mut report);
+        summarize(source, &pass, &mut report);
+        compare::read_model_differences(models.as_ref(), &checkpoints, &pass, &mut report).await?
     };
-    let pass = log_pass(
-        source,
-        &capture_at,
-        snapshot_state,
-        &mut report,
-        options.quiet,
-    )
-    .await?;
+    compare::report_differences(source, models.as_ref(), pending, &mut report).await?;
+    Ok(report)
+}
+
+/// How long a live verify waits for the projectors to reach the end of its log pass.
+const LIVE_CATCH_UP: Duration = Duration::from_secs(30);
+
+fn summarize(source: &Source, pass: &LogPass, report: &mut Report) {
     report.note(format!(
         "log: {} ({}), {} events, head {}, {:.2} s, {:.0} events/s",
         source.description,
@@ -101,102 +133,177 @@ pub async fn verify(source: &Source, options: &VerifyOptions) -> Result<Report, 
             position: Some(pass.head),
         });
     }
-    match &models {
-        None => report.note("read models: not compared"),
-        Some(models) => {
-            compare::compare_read_models(source, models.as_ref(), &checkpoints, &pass, &mut report)
-                .await?;
-        }
-    }
-    Ok(report)
 }
 
-/// The pass over the log itself.
-pub async fn log_pass(
-    source: &Source,
-    capture_at: &BTreeSet<u64>,
-    snapshot: Option<(u64, LedgerSnapshot)>,
-    report: &mut Report,
-    quiet: bool,
-) -> Result<LogPass, ReplayError> {
-    let head = source.log.head().await?.position;
-    let mut progress = Progress::new("verify", head, quiet);
-    let mut checker = Checker {
-        next_position: 1,
-        last_recorded_at: None,
-        ledger: Ledger::new(),
-        findings: Vec::new(),
-        captured: HashMap::new(),
-        capture_at,
-        snapshot,
-    };
-    if capture_at.contains(&0) {
-        checker.captured.insert(0, Expected::default());
+/// The pass over the log, which may be continued: `scan` reads from where the last one ended.
+struct PassRun<'s> {
+    source: &'s Source,
+    checker: Checker,
+    progress: Progress,
+    head: u64,
+    events: u64,
+    /// A row the store could not read ended the pass: nothing after it can be checked.
+    broken: bool,
+}
+
+impl<'s> PassRun<'s> {
+    /// Loads the snapshot to compare (a finding if it cannot be decoded) and sets up the pass.
+    async fn start(
+        source: &'s Source,
+        capture_at: BTreeSet<u64>,
+        options: &VerifyOptions,
+        report: &mut Report,
+    ) -> Result<PassRun<'s>, ReplayError> {
+        let snapshot = match source.log.load_snapshot().await? {
+            None => None,
+            Some(snapshot) => match serde_json::from_slice::<LedgerSnapshot>(&snapshot.state) {
+                Ok(state) => Some((snapshot.position, state)),
+                Err(error) => {
+                    report.add(Finding {
+                        area: "snapshot",
+                        subject: None,
+                        field: "state".into(),
+                        expected: "a decodable ledger snapshot".into(),
+                        found: format!("{error}"),
+                        position: Some(snapshot.position),
+                    });
+                    None
+                }
+            },
+        };
+        let head = source.log.head().await?.position;
+        let progress = match &options.progress {
+            Some(shared) => Progress::shared("verify", head, shared.clone()),
+            None => Progress::new("verify", head, options.quiet),
+        };
+        let mut checker = Checker {
+            next_position: 1,
+            last_recorded_at: None,
+            ledger: Ledger::new(),
+            findings: Vec::new(),
+            captured: HashMap::new(),
+            capture_at: BTreeSet::new(),
+            snapshot,
+        };
+        for position in capture_at {
+            checker.capture(position);
+        }
+        Ok(PassRun {
+            source,
+            checker,
+            progress,
+            head,
+            events: 0,
+            broken: false,
+        })
     }
-    let scanned = scan(source.log.clone(), 0, true, &mut progress, |visit| {
-        checker.check(visit);
-        Ok(Flow::Continue)
-    })
-    .await;
-    let events = match scanned {
-        Ok(events) => events,
-        Err(ReplayError::Store(folio_store::StoreError::Corrupt { position, reason })) => {
-            checker.findings.push(Finding {
+
+    /// The last position checked.
+    fn position(&self) -> u64 {
+        self.checker.next_position - 1
+    }
+
+    /// Captures the accounts at `position`: now if the pass is there, else when it gets there.
+    fn capture(&mut self, position: u64) {
+        self.checker.capture(position);
+    }
+
+    /// Checks every event from the last position checked to the log's head.
+    async fn scan(&mut self) -> Result<(), ReplayError> {
+        if self.broken {
+            return Ok(());
+        }
+        let head = self.source.log.head().await?.position;
+        let checker = &mut self.checker;
+        let scanned = scan(
+            self.source.log.clone(),
+            checker.next_position - 1,
+            true,
+            &mut self.progress,
+            |visit| {
+                checker.check(visit);
+                Ok(Flow::Continue)
+            },
+        )
+        .await;
+        match scanned {
+            Ok(events) => self.events += events,
+            Err(ReplayError::Store(folio_store::StoreError::Corrupt { position, reason })) => {
+                self.checker.findings.push(Finding {
+                    area: "log",
+                    subject: None,
+                    field: "row".into(),
+                    expected: "a well-formed event row".into(),
+                    found: reason,
+                    position: Some(position),
+                });
+                self.events = self.position();
+                self.broken = true;
+            }
+            Err(other) => return Err(other),
+        }
+        if self.position() < head {
+            self.checker.findings.push(Finding {
                 area: "log",
                 subject: None,
-                field: "row".into(),
-                expected: "a well-formed event row".into(),
-                found: reason,
-                position: Some(position),
+                field: "head".into(),
+                expected: format!("the scan to end at the head {head}"),
+                found: format!("it ended at {}", self.position()),
+                position: Some(self.checker.next_position),
             });
-            checker.next_position - 1
+            self.broken = true;
         }
-        Err(other) => return Err(other),
-    };
-    let elapsed = progress.finish(checker.next_position.saturating_sub(1));
-    if checker.next_position - 1 != head {
-        checker.findings.push(Finding {
-            area: "log",
-            subject: None,
-            field: "head".into(),
-            expected: format!("the scan to end at the head {head}"),
-            found: format!("it ended at {}", checker.next_position - 1),
-            position: Some(checker.next_position),
-        });
+        self.head = self.head.max(head);
+        Ok(())
     }
-    if let Some((position, _)) = &checker.snapshot {
-        checker.findings.push(Finding {
-            area: "snapshot",
-            subject: None,
-            field: "position".into(),
-            expected: format!("a position within the log (head {head})"),
-            found: position.to_string(),
-            position: Some(*position),
-        });
+
+    fn finish(mut self, report: &mut Report) -> LogPass {
+        let elapsed = self.progress.finish(self.position());
+        if let Some((position, _)) = &self.checker.snapshot {
+            self.checker.findings.push(Finding {
+                area: "snapshot",
+                subject: None,
+                field: "position".into(),
+                expected: format!("a position within the log (head {})", self.head),
+                found: position.to_string(),
+                position: Some(*position),
+            });
+        }
+        for finding in self.checker.findings {
+            report.add(finding);
+        }
+        LogPass {
+            head: self.head,
+            events: self.events,
+            elapsed,
+            ledger: self.checker.ledger,
+            captured: self.checker.captured,
+        }
     }
-    for finding in checker.findings {
-        report.add(finding);
-    }
-    Ok(LogPass {
-        head,
-        events,
-        elapsed,
-        ledger: checker.ledger,
-        captured: checker.captured,
-    })
 }
 
-struct Checker<'a> {
+struct Checker {
     next_position: u64,
     last_recorded_at: Option<chrono::DateTime<chrono::Utc>>,
     ledger: Ledger,
     findings: Vec<Finding>,
     captured: HashMap<u64, Expected>,
-    capture_at: &'a BTreeSet<u64>,
+    capture_at: BTreeSet<u64>,
     snapshot: Option<(u64, LedgerSnapshot)>,
 }
 
-impl Checker<'_> {
+impl Checker {
+    /// Captures the accounts at `position` now if the pass has just reached it (or it is 0),
+    /// else once the pass gets there.
+    fn capture(&mut self, position: u64) {
+        if position == self.next_position - 1 {
+            self.captured
+                .insert(position, Expected::from_ledger(&self.ledger));
+        } else {
+            self.capture_at.insert(position);
+        }
+    }
+
     fn check(&mut self, visit: Visit<'_>) {
         let event = visit.record;
         let link_ok = visit.link_ok;

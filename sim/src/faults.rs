@@ -14,7 +14,9 @@ use folio_projections::query::{
     AccountFilter, ClientFilter, CurrencyTotals, Page, PageRequest, PaymentFilter,
     TransactionFilter,
 };
-use folio_projections::rows::{AccountRow, ClientRow, DailyRow, PaymentRow, TransactionRow};
+use folio_projections::rows::{
+    AccountRow, ClientRow, Counters, DailyRow, PaymentRow, TransactionRow,
+};
 use folio_projections::store::{ReadModelStore, Tables};
 use folio_store::{AppendOutcome, EventStore, Head, NewEvent, RecordedEvent, Snapshot, StoreError};
 use std::fmt;
@@ -459,6 +461,30 @@ impl ReadModelStore for FaultyModels {
     async fn rebuild_swap(&self) -> Result<(), ProjectionError> {
         self.alive()?;
         self.call(move |inner| async move { inner.rebuild_swap().await })
+    }
+
+    async fn repair_counters(
+        &self,
+        scope: FoldScope,
+        at: u64,
+        counters: Vec<Counters>,
+    ) -> Result<Vec<AccountId>, ProjectionError> {
+        self.alive()?;
+        self.call(move |inner| async move { inner.repair_counters(scope, at, counters).await })
+    }
+
+    async fn replace_daily_rows(
+        &self,
+        at: u64,
+        accounts: &[AccountId],
+        from: NaiveDate,
+        rows: Vec<DailyRow>,
+    ) -> Result<u64, ProjectionError> {
+        self.alive()?;
+        let accounts = accounts.to_vec();
+        self.call(
+            move |inner| async move { inner.replace_daily_rows(at, &accounts, from, rows).await },
+        )
     }
 
     async fn account(&self, id: AccountId) -> Result<Option<AccountRow>, ProjectionError> {

@@ -6,6 +6,7 @@ pub mod documents;
 pub mod health;
 pub mod ops;
 pub mod payments;
+pub mod replay;
 pub mod transactions;
 pub mod transfers;
 

@@ -59,11 +59,100 @@ impl Storage {
         self.backend
     }
 
+    /// Overwrites a read-model row behind the server's back, as a bug or a bad hand edit would:
+    /// for the tests of ops' checks and repairs.
+    pub async fn corrupt(&self, corruption: Corruption) {
+        match (&self.database, corruption) {
+            (None, corruption) => {
+                let dir = self.data_dir.path().to_path_buf();
+                let (file, sql, params): (&str, &str, Vec<rusqlite::types::Value>) =
+                    match corruption {
+                        Corruption::CreditsPosted { account, amount } => (
+                            "readmodels.balances.db",
+                            "UPDATE accounts SET credits_posted = ?2, balance = ?2, available = ?2 \
+                             WHERE account_id = ?1",
+                            vec![
+                                account.as_bytes().to_vec().into(),
+                                amount.to_string().into(),
+                            ],
+                        ),
+                        Corruption::DailyClosing {
+                            account,
+                            day,
+                            closing,
+                        } => (
+                            "readmodels.db",
+                            "UPDATE daily_balances SET closing = ?3 WHERE account_id = ?1 AND day = ?2",
+                            vec![
+                                account.as_bytes().to_vec().into(),
+                                day.to_string().into(),
+                                closing.to_string().into(),
+                            ],
+                        ),
+                    };
+                tokio::task::spawn_blocking(move || {
+                    let connection = rusqlite::Connection::open(dir.join(file)).unwrap();
+                    connection.busy_timeout(Duration::from_secs(10)).unwrap();
+                    let changed = connection
+                        .execute(sql, rusqlite::params_from_iter(params))
+                        .unwrap();
+                    assert_eq!(changed, 1, "the corrupted row exists");
+                })
+                .await
+                .unwrap();
+            }
+            (Some(database), corruption) => {
+                let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
+                let changed = match corruption {
+                    Corruption::CreditsPosted { account, amount } => sqlx::query(
+                        "UPDATE rm_accounts SET credits_posted = $2::numeric, balance = $2::numeric, \
+                         available = $2::numeric WHERE account_id = $1",
+                    )
+                    .bind(account)
+                    .bind(amount)
+                    .execute(&mut connection)
+                    .await
+                    .unwrap(),
+                    Corruption::DailyClosing {
+                        account,
+                        day,
+                        closing,
+                    } => sqlx::query(
+                        "UPDATE rm_daily_balances SET closing = $3::numeric \
+                         WHERE account_id = $1 AND day = $2::date",
+                    )
+                    .bind(account)
+                    .bind(day.to_string())
+                    .bind(closing)
+                    .execute(&mut connection)
+                    .await
+                    .unwrap(),
+                };
+                assert_eq!(changed.rows_affected(), 1, "the corrupted row exists");
+                let _ = connection.close().await;
+            }
+        }
+    }
+
     pub async fn finish(self) {
         if let Some(database) = self.database {
             database.drop_database().await;
         }
     }
+}
+
+/// A read-model row overwritten behind the server's back.
+#[derive(Debug, Clone, Copy)]
+pub enum Corruption {
+    /// The balances row's credits_posted, balance and available set to `amount` (for an account
+    /// with no debits and no holds, the row then shows `amount` everywhere).
+    CreditsPosted { account: Uuid, amount: &'static str },
+    /// One daily-balance row's closing.
+    DailyClosing {
+        account: Uuid,
+        day: chrono::NaiveDate,
+        closing: &'static str,
+    },
 }
 
 /// A running `folio` process and the two clients it was given keys for.

@@ -4,8 +4,8 @@ use super::rows::{enum_text, to_i64};
 use crate::error::ProjectionError;
 use crate::fold::{Changes, FoldScope};
 use crate::rows::{
-    AccountRow, ClientRow, DailyRow, DocumentDeletion, DocumentRow, PaymentRow, TransactionRow,
-    TransferRow,
+    AccountRow, ClientRow, Counters, DailyRow, DocumentDeletion, DocumentRow, PaymentRow,
+    TransactionRow, TransferRow,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
@@ -98,6 +98,91 @@ pub(super) async fn write(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Locks `scope`'s checkpoint row and fails unless it is still at `at`: the projector's own
+/// writes lock the same row, so none can commit between this check and the repair's commit.
+async fn expect_checkpoint(tx: &mut Tx, scope: FoldScope, at: u64) -> Result<(), ProjectionError> {
+    let found: Option<i64> = sqlx::query_scalar(LOCK_CHECKPOINT)
+        .bind(scope.name())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let found = u64::try_from(found.unwrap_or(0)).unwrap_or(0);
+    if found != at {
+        return Err(ProjectionError::CheckpointMoved {
+            scope: scope.name(),
+            expected: at,
+            found,
+        });
+    }
+    Ok(())
+}
+
+/// Ops' repair of account counters (see `ReadModelStore::repair_counters`).
+pub(super) async fn repair_counters(
+    pool: &PgPool,
+    scope: FoldScope,
+    at: u64,
+    counters: &[Counters],
+) -> Result<Vec<folio_domain::AccountId>, ProjectionError> {
+    let table = accounts_table(scope);
+    let mut tx = pool.begin().await?;
+    expect_checkpoint(&mut tx, scope, at).await?;
+    let mut changed = Vec::new();
+    for fix in counters {
+        let [balance, held, available] = fix.amounts();
+        // NUMERIC compares by value, so 10 and 10.00 are the same counter.
+        let updated = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {table} SET debits_pending = $2::numeric, debits_posted = $3::numeric, \
+             credits_pending = $4::numeric, credits_posted = $5::numeric, balance = $6::numeric, \
+             held = $7::numeric, available = $8::numeric WHERE account_id = $1 \
+             AND (debits_pending, debits_posted, credits_pending, credits_posted) \
+             IS DISTINCT FROM ($2::numeric, $3::numeric, $4::numeric, $5::numeric)"
+        )))
+        .bind(fix.account_id.0)
+        .bind(fix.debits_pending.to_string())
+        .bind(fix.debits_posted.to_string())
+        .bind(fix.credits_pending.to_string())
+        .bind(fix.credits_posted.to_string())
+        .bind(balance.to_string())
+        .bind(held.to_string())
+        .bind(available.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated > 0 {
+            changed.push(fix.account_id);
+        }
+    }
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// Ops' rewrite of daily balances (see `ReadModelStore::replace_daily_rows`).
+pub(super) async fn replace_daily_rows(
+    pool: &PgPool,
+    at: u64,
+    account_ids: &[folio_domain::AccountId],
+    from: NaiveDate,
+    rows: &[DailyRow],
+) -> Result<u64, ProjectionError> {
+    let mut tx = pool.begin().await?;
+    expect_checkpoint(&mut tx, FoldScope::Ledger, at).await?;
+    let ids: Vec<Uuid> = account_ids.iter().map(|id| id.0).collect();
+    sqlx::query(
+        "DELETE FROM rm_daily_balances WHERE day >= $1 \
+         AND (cardinality($2::uuid[]) = 0 OR account_id = ANY($2::uuid[]))",
+    )
+    .bind(from)
+    .bind(ids)
+    .execute(&mut *tx)
+    .await?;
+    let rows: Vec<&DailyRow> = last_per_key(rows, |d| (d.account_id, d.day));
+    for chunk in rows.chunks(CHUNK) {
+        daily(&mut tx, "", chunk).await?;
+    }
+    tx.commit().await?;
+    Ok(rows.len() as u64)
 }
 
 /// The statement lines not stored yet, each (position, line) once, the first kept — what

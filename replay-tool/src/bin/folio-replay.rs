@@ -175,6 +175,7 @@ async fn run(cli: Cli) -> Result<bool> {
             let options = VerifyOptions {
                 skip_read_models,
                 quiet: args.quiet,
+                progress: None,
             };
             let report = verify::verify(&source, &options).await?;
             write!(out, "{report}")?;
@@ -248,6 +249,7 @@ async fn run(cli: Cli) -> Result<bool> {
                 &VerifyOptions {
                     skip_read_models: false,
                     quiet: args.quiet,
+                    progress: None,
                 },
             )
             .await?;
@@ -256,7 +258,9 @@ async fn run(cli: Cli) -> Result<bool> {
         }
         Command::DailyCheck { date } => {
             let day = parse_date(&date)?;
-            let report = daily::daily_check(&source, day, tz, args.quiet).await?;
+            let report = daily::daily_check(&source, day, tz, None, args.quiet)
+                .await?
+                .report;
             write!(out, "{report}")?;
             Ok(report.passed())
         }
