@@ -7,6 +7,7 @@ pub mod codec;
 pub mod command;
 pub mod error;
 pub mod event;
+pub mod fx;
 pub mod ids;
 pub mod ledger;
 pub mod money;
@@ -16,18 +17,19 @@ pub mod transfer;
 pub use account::{Account, AccountStatus, AccountType, BalancePolicy};
 pub use client::{Client, ClientPatch, ClientProfile, ClientStatus, ClientType};
 pub use command::{
-    Command, CommandKind, CreateMode, CreatePayment, CreateTransfer, LegRequest, OpenAccount,
-    ReceiveTransfer,
+    Command, CommandKind, CreateFxTransfer, CreateMode, CreatePayment, CreateTransfer, LegRequest,
+    OpenAccount, ReceiveTransfer,
 };
 pub use error::LedgerError;
 pub use event::{
     AccountEvent, ClientEvent, Event, EventBody, IdempotencyStamp, PaymentEvent, TransferEvent,
 };
+pub use fx::{FxAmounts, FxQuote, fx_amounts};
 pub use ids::{AccountId, ClientId, PaymentId, TransferId};
 pub use ledger::{Executed, Ledger, LedgerSnapshot, Processed, Receipt};
 pub use money::Currency;
 pub use payment::{Leg, Payment, PaymentStatus, PostedLeg};
 pub use transfer::{
-    Transfer, TransferDirection, TransferOutcome, TransferStatus, TransferType,
+    FeeSchedule, Transfer, TransferDirection, TransferOutcome, TransferStatus, TransferType,
     external_transfer_type,
 };
