@@ -4,7 +4,8 @@
 use crate::auth::{ApiKeys, Caller};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use folio_domain::CommandKind;
+use crate::rates::RateProvider;
+use folio_domain::{CommandKind, FeeSchedule};
 use folio_engine::codec::Trace;
 use folio_engine::{CommandRequest, Committed, EngineHandle};
 use folio_projections::{Projector, ReadModelStore};
@@ -46,6 +47,10 @@ pub struct Shared {
     pub ready_max_lag: u64,
     /// The time zone business days follow (the projector's), for reports over whole days.
     pub time_zone: chrono_tz::Tz,
+    /// Where FX transfers get their quotes.
+    pub rates: Arc<dyn RateProvider>,
+    /// The fee of an outgoing or internal transfer per rail, passed in with each command.
+    pub fees: FeeSchedule,
 }
 
 impl AppState {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TransferDirection {
     /// To an account outside Folio, through the payment rail.
     Outgoing,
@@ -21,6 +22,7 @@ pub enum TransferDirection {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TransferStatus {
     PendingConfirmation,
     /// Funds held; waiting for the process manager to hand it to the rail.
@@ -56,6 +58,7 @@ impl TransferStatus {
 /// The rail a transfer travels on (API.md §2.6 `TransferType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TransferType {
     Internal,
     Sepa,

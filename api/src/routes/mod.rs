@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod clients;
+pub mod fx_transfers;
 pub mod health;
 pub mod ops;
 pub mod payments;
