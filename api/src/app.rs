@@ -6,7 +6,8 @@ use crate::auth::{Caller, Role, authorize, is_public_route};
 use crate::error::ApiError;
 use crate::extract::BODY_LIMIT;
 use crate::routes::{
-    accounts, clients, documents, health, ops, payments, replay, transactions, transfers,
+    accounts, clients, documents, fx_transfers, health, ops, payments, replay, transactions,
+    transfers,
 };
 use crate::state::{AppState, READ_YOUR_WRITES_TIMEOUT};
 use axum::Router;
@@ -153,6 +154,15 @@ pub fn router(state: AppState) -> Router {
             put(transfers::cancel_outgoing),
         )
         .route("/Transfers/incoming/{id}", get(transfers::get_transfer))
+        .route("/Transfers/fx", post(fx_transfers::create_fx))
+        .route("/Transfers/fx/{id}", get(fx_transfers::get_fx))
+        .route("/Transfers/fx/{id}/confirm", put(fx_transfers::confirm_fx))
+        .route("/Transfers/fx/{id}/cancel", put(fx_transfers::cancel_fx))
+        .route("/internal/Transfers/fx", get(fx_transfers::list_fx))
+        .route(
+            "/internal/Transfers/{id}/execute",
+            post(transfers::execute_transfer),
+        )
         .route("/Transfers/{id}", get(transfers::get_transfer))
         .route("/v2/Transfers/{id}", get(transfers::get_transfer))
         .route(

@@ -57,6 +57,9 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unavailable(String),
+    /// The rate provider quotes no rate for the pair asked.
+    #[error(transparent)]
+    Rate(#[from] crate::rates::RateError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -103,6 +106,12 @@ impl ApiError {
             }
             ApiError::JobRunning { .. } => (StatusCode::CONFLICT, "JobRunning"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
+            ApiError::Rate(crate::rates::RateError::NoRate { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "RateUnavailable")
+            }
+            ApiError::Rate(crate::rates::RateError::Unavailable(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "RateUnavailable")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         }
     }

@@ -85,6 +85,17 @@ struct ServeArgs {
     /// Share (0–1) of outgoing transfers the rail simulator fails.
     #[arg(long, env = "FOLIO_RAIL_FAILURE_RATE", default_value_t = 0.0)]
     rail_failure_rate: f64,
+    /// FX rates as units per euro, replacing the built-in table's (`USD=1.16,JPY=178`; every
+    /// pair is crossed through the euro).
+    #[arg(long, env = "FOLIO_FX_RATES", default_value = "")]
+    fx_rates: String,
+    /// The bank's FX spread: a fraction of the source amount charged to the fee account.
+    #[arg(long, env = "FOLIO_FX_SPREAD", default_value = folio_api::rates::DEFAULT_SPREAD)]
+    fx_spread: String,
+    /// The fixed fee per transfer type in units of the transfer's currency
+    /// (`internal`, `sepa`, `sepaInstant`, `swift`, `fasterPayments`; unnamed ones are free).
+    #[arg(long, env = "FOLIO_TRANSFER_FEES", default_value = folio_api::fees::DEFAULT_FEES)]
+    transfer_fees: String,
     /// The rail simulator's seed (its answers are a function of the seed and the transfer id).
     #[arg(long, env = "FOLIO_RAIL_SEED", default_value_t = 1)]
     rail_seed: u64,
@@ -239,6 +250,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         seed: args.rail_seed,
         manual,
     });
+    let rates = folio_api::rates::FixedRates::new(&args.fx_rates, &args.fx_spread)
+        .map_err(|error| anyhow::anyhow!("--fx-rates/--fx-spread: {error}"))?;
+    let fees = folio_api::fees::parse_fees(&args.transfer_fees)
+        .map_err(|error| anyhow::anyhow!("--transfer-fees: {error}"))?;
     let (stop_transfers, stop_signal) = tokio::sync::watch::channel(false);
     let transfer_manager = folio_api::transfer_manager::TransferManager::new(
         engine.handle(),
@@ -257,6 +272,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         documents,
         max_document_bytes: args.max_document_bytes,
         jobs: Arc::new(Jobs::default()),
+        rates: Arc::new(rates),
+        fees,
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

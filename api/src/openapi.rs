@@ -1,7 +1,10 @@
 //! The OpenAPI description of every route and schema, built with utoipa; the payment routes
 //! are listed under both of their prefixes.
 
-use crate::routes::{accounts, clients, documents, health, ops, payments, replay, transactions};
+use crate::routes::{
+    accounts, clients, documents, fx_transfers, health, ops, payments, replay, transactions,
+    transfers,
+};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -54,6 +57,28 @@ use utoipa::{Modify, OpenApi};
         transactions::list_transactions,
         transactions::query_transactions,
         transactions::transactions_report,
+        transfers::list_transfers,
+        transfers::get_transfer,
+        transfers::transfer_type,
+        transfers::create_outgoing,
+        transfers::confirm_outgoing,
+        transfers::cancel_outgoing,
+        transfers::list_internal,
+        transfers::list_outgoing,
+        transfers::list_incoming,
+        transfers::assign_incoming,
+        transfers::continue_outgoing,
+        transfers::suspend_outgoing,
+        transfers::execute_transfer,
+        transfers::incoming_request,
+        transfers::provider_completed,
+        transfers::provider_rejected,
+        transfers::provider_failed,
+        fx_transfers::create_fx,
+        fx_transfers::get_fx,
+        fx_transfers::confirm_fx,
+        fx_transfers::cancel_fx,
+        fx_transfers::list_fx,
         ops::daily_account_balance,
         ops::available_currencies,
         ops::treasury_summary,
@@ -71,12 +96,13 @@ use utoipa::{Modify, OpenApi};
         health::ready,
         health::metrics,
     ),
-    modifiers(&BearerAuth, &MirroredPayments),
+    modifiers(&BearerAuth, &MirroredPayments, &TransferAliases),
     tags(
         (name = "Clients", description = "ClientProfile: clients' profiles and status (API.md §2.2)"),
         (name = "Documents", description = "Clients' documents: multipart upload, list, download, delete (API.md §2.2)"),
         (name = "Accounts", description = "GeneralLedger accounts (API.md §2.3)"),
         (name = "Payments", description = "GeneralLedger payments (API.md §2.5), also under /v2/internal/Payments"),
+        (name = "Transfers", description = "TransferOrchestrator: outgoing, internal, incoming and FX transfers (API.md §2.6); the transfer routes' other spellings (/v2/Transfers, /Transfers/outgoing/{id}, /Transfers/incoming/{id}) answer as /Transfers and /Transfers/{id}"),
         (name = "Transactions", description = "Statement lines and reports (API.md §2.4)"),
         (name = "Balances", description = "Daily balances, currencies, treasury (API.md §2.4)"),
         (name = "BackgroundJob", description = "Ops' background jobs: the balance check and recalculations"),
@@ -122,6 +148,45 @@ impl Modify for MirroredPayments {
             })
             .collect();
         openapi.paths.paths.extend(mirrored);
+    }
+}
+
+/// `/v2/Transfers…` and the outgoing/incoming spellings of a transfer's details answer as
+/// `/Transfers` and `/Transfers/{transferId}`.
+struct TransferAliases;
+
+impl Modify for TransferAliases {
+    fn modify(&self, openapi: &mut Document) {
+        let aliases = [
+            ("/Transfers", "/v2/Transfers", "v2"),
+            (
+                "/Transfers/{transferId}",
+                "/v2/Transfers/{transferId}",
+                "v2",
+            ),
+            (
+                "/Transfers/{transferId}",
+                "/Transfers/outgoing/{transferId}",
+                "outgoing",
+            ),
+            (
+                "/Transfers/{transferId}",
+                "/Transfers/incoming/{transferId}",
+                "incoming",
+            ),
+        ];
+        for (path, alias, suffix) in aliases {
+            let Some(mut item) = openapi.paths.paths.get(path).cloned() else {
+                continue;
+            };
+            for operation in operations(&mut item) {
+                operation.operation_id = operation
+                    .operation_id
+                    .as_ref()
+                    .map(|id| format!("{id}_{suffix}"));
+            }
+            openapi.paths.paths.insert(alias.to_string(), item);
+        }
     }
 }
 

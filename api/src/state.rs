@@ -5,7 +5,8 @@ use crate::auth::{ApiKeys, Caller};
 use crate::error::ApiError;
 use crate::jobs::Jobs;
 use crate::metrics::Metrics;
-use folio_domain::CommandKind;
+use crate::rates::RateProvider;
+use folio_domain::{CommandKind, FeeSchedule};
 use folio_engine::codec::Trace;
 use folio_engine::{CommandRequest, Committed, EngineHandle};
 use folio_projections::{Projector, ReadModelStore};
@@ -53,6 +54,10 @@ pub struct Shared {
     pub max_document_bytes: u64,
     /// Ops' background jobs (the balance check, daily-balance recalculations).
     pub jobs: Arc<Jobs>,
+    /// Where FX transfers get their quotes.
+    pub rates: Arc<dyn RateProvider>,
+    /// The fee of an outgoing or internal transfer per rail, passed in with each command.
+    pub fees: FeeSchedule,
 }
 
 impl AppState {

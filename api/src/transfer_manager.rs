@@ -17,7 +17,7 @@ use folio_engine::{CommandRequest, EngineError, EngineHandle};
 use folio_projections::Projector;
 use folio_projections::query::{MAX_PAGE_SIZE, PageRequest, TransferFilter};
 use folio_projections::rows::TransferRow;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -30,9 +30,10 @@ pub struct TransferManager {
     engine: EngineHandle,
     projector: Projector,
     rail: Arc<dyn PaymentRail>,
-    /// Transfers the rail accepted without answering, in this process: not resubmitted every
-    /// pass (a restart resubmits them once).
-    accepted: HashSet<TransferId>,
+    /// Transfers the rail accepted without answering, in this process, with the number of
+    /// steps in their history when submitted: not resubmitted every pass (a restart resubmits
+    /// them once), but again once they moved (suspended, then continued or executed by ops).
+    accepted: HashMap<TransferId, usize>,
 }
 
 impl TransferManager {
@@ -41,7 +42,7 @@ impl TransferManager {
             engine,
             projector,
             rail,
-            accepted: HashSet::new(),
+            accepted: HashMap::new(),
         }
     }
 
@@ -86,12 +87,15 @@ impl TransferManager {
 
     async fn advance(&mut self, row: &TransferRow) -> Result<(), String> {
         let id = row.transfer_id;
+        let mut steps = row.status_history.len();
         if row.status == TransferStatus::Confirmed {
             let start = CommandKind::StartTransferProcessing { transfer_id: id };
             if !self.record(start, format!("rail:{id}:start")).await? {
                 return Ok(());
             }
-        } else if self.accepted.contains(&id) {
+            // The row in hand predates the start just recorded.
+            steps += 1;
+        } else if self.accepted.get(&id) == Some(&steps) {
             return Ok(());
         }
         let instruction = RailInstruction {
@@ -110,7 +114,7 @@ impl TransferManager {
                 self.record(command, format!("rail:{id}:outcome")).await?;
             }
             Ok(RailAnswer::Accepted) => {
-                self.accepted.insert(id);
+                self.accepted.insert(id, steps);
             }
             Err(error) => {
                 tracing::warn!(transfer = %id, %error, "the rail did not take the transfer; retrying");

@@ -4,9 +4,10 @@
 use crate::account::{AccountStatus, AccountType};
 use crate::client::{ClientPatch, ClientProfile};
 use crate::document::{DocumentOwner, DocumentType};
+use crate::fx::FxQuote;
 use crate::ids::{AccountId, ClientId, DocumentId, PaymentId, TransferId};
 use crate::money::Currency;
-use crate::transfer::TransferOutcome;
+use crate::transfer::{FeeSchedule, TransferOutcome};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -98,7 +99,10 @@ pub enum CommandKind {
     /// A transfer from a client's account to an IBAN or account number: internal when the
     /// number is a Folio account's, outgoing otherwise. Its payment is a draft until confirmed.
     CreateOutgoingTransfer(Box<CreateTransfer>),
-    /// Holds the funds (pend); an internal transfer is also posted and completed at once.
+    /// An FX transfer between two accounts of one client in different currencies, at the
+    /// quote given. Its payment is a draft until confirmed.
+    CreateFxTransfer(Box<CreateFxTransfer>),
+    /// Holds the funds (pend); an internal or FX transfer is also posted and completed at once.
     ConfirmTransfer {
         transfer_id: TransferId,
     },
@@ -106,6 +110,11 @@ pub enum CommandKind {
     CancelTransfer {
         transfer_id: TransferId,
         reason: Option<String>,
+    },
+    /// Ops execute a confirmed or suspended outgoing transfer now: it is processing (the
+    /// process manager hands it to the rail).
+    ExecuteTransfer {
+        transfer_id: TransferId,
     },
     /// The process manager is about to hand a confirmed transfer to the rail.
     StartTransferProcessing {
@@ -173,6 +182,25 @@ pub struct CreateTransfer {
     pub currency: Currency,
     pub reference: Option<String>,
     pub description: Option<String>,
+    /// The fee schedule in force (the fee is charged as a second leg to the fee account).
+    #[serde(default)]
+    pub fees: FeeSchedule,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateFxTransfer {
+    pub transfer_id: TransferId,
+    pub payment_id: PaymentId,
+    pub source_account_id: AccountId,
+    pub destination_account_id: AccountId,
+    /// Exactly one of the two amounts; the other follows from the quote.
+    pub source_amount: Option<Decimal>,
+    pub destination_amount: Option<Decimal>,
+    pub source_currency: Currency,
+    pub destination_currency: Currency,
+    /// The rate provider's quote, asked for by the caller (the ledger never asks).
+    pub quote: FxQuote,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -257,6 +285,17 @@ impl CommandKind {
             CommandKind::CreateOutgoingTransfer(create) => {
                 create.transfer_id = TransferId(uuid::Uuid::nil());
                 create.payment_id = PaymentId(uuid::Uuid::nil());
+            }
+            // A retry is quoted afresh (a new time at least): the quote is not what was asked.
+            CommandKind::CreateFxTransfer(create) => {
+                create.transfer_id = TransferId(uuid::Uuid::nil());
+                create.payment_id = PaymentId(uuid::Uuid::nil());
+                create.quote = FxQuote {
+                    rate: Decimal::ZERO,
+                    spread: Decimal::ZERO,
+                    quoted_at: DateTime::<Utc>::UNIX_EPOCH,
+                    provider: String::new(),
+                };
             }
             CommandKind::ReceiveIncomingTransfer(receive) => {
                 receive.transfer_id = TransferId(uuid::Uuid::nil());

@@ -4,6 +4,7 @@
 use crate::account::{AccountStatus, AccountType, BalancePolicy};
 use crate::client::{ClientPatch, ClientProfile};
 use crate::document::{DocumentOwner, DocumentType};
+use crate::fx::FxQuote;
 use crate::ids::{AccountId, ClientId, DocumentId, PaymentId, TransferId};
 use crate::money::Currency;
 use crate::payment::{Leg, PaymentStatus, PostedLeg};
@@ -264,12 +265,12 @@ pub struct PaymentExpired {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TransferCreated {
     pub transfer_id: TransferId,
-    /// Outgoing or internal.
+    /// Outgoing, internal or foreign exchange.
     pub direction: TransferDirection,
     pub transfer_type: TransferType,
     pub payment_id: PaymentId,
     pub source_account_id: AccountId,
-    /// The Folio account credited (internal transfers only).
+    /// The Folio account credited (internal and FX transfers only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination_account_id: Option<AccountId>,
     /// The beneficiary's IBAN or account number as given.
@@ -278,13 +279,27 @@ pub struct TransferCreated {
     pub beneficiary_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient_id: Option<uuid::Uuid>,
+    /// What leaves the source account, fee excluded (an FX transfer's source amount).
     pub amount: Decimal,
     pub currency: Currency,
+    /// Charged on top of `amount` to the bank's fee account (an FX transfer's spread).
     pub fee: Decimal,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// An FX transfer's other side and the quote it was converted at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fx: Option<FxTerms>,
+}
+
+/// The destination side of an FX transfer and the quote that priced it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FxTerms {
+    pub destination_amount: Decimal,
+    pub destination_currency: Currency,
+    pub quote: FxQuote,
 }
 
 /// A status step; the event type says which. `reason` for cancels, rejections, failures and

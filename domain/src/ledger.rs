@@ -339,6 +339,8 @@ impl Ledger {
             CommandKind::CreateOutgoingTransfer(create) => {
                 self.decide_create_transfer(create, command.at)?
             }
+            CommandKind::CreateFxTransfer(create) => self.decide_create_fx(create, command.at)?,
+            CommandKind::ExecuteTransfer { transfer_id } => self.decide_execute(*transfer_id)?,
             CommandKind::ConfirmTransfer { transfer_id } => {
                 self.decide_confirm_transfer(*transfer_id, command.at)?
             }
@@ -687,6 +689,17 @@ impl Ledger {
         create: &CreatePayment,
         at: DateTime<Utc>,
     ) -> Result<(Vec<Event>, Receipt), LedgerError> {
+        self.decide_create_after(create, at, Vec::new())
+    }
+
+    /// `decide_create` after `opened`: the openings of internal accounts the payment's legs
+    /// name, recorded in the same command before it.
+    fn decide_create_after(
+        &self,
+        create: &CreatePayment,
+        at: DateTime<Utc>,
+        opened: Vec<Event>,
+    ) -> Result<(Vec<Event>, Receipt), LedgerError> {
         if self.payments.contains_key(&create.payment_id) {
             return Err(LedgerError::PaymentAlreadyExists(create.payment_id));
         }
@@ -708,7 +721,7 @@ impl Ledger {
             }
             _ => {}
         }
-        let mut events = Vec::new();
+        let mut events = opened;
         let legs = self.resolve_legs(&create.legs, &mut events)?;
         let opened: Vec<Account> = events.iter().filter_map(opened_account).collect();
         let lookup = |id: AccountId| {
@@ -1379,20 +1392,26 @@ fn settlement_number(currency: Currency) -> String {
 /// opens itself with the first pay-in or pay-out; a customer holding its number by then would
 /// leave two accounts sharing one number.
 fn is_reserved_for_another(number: &str, open: &OpenAccount) -> bool {
-    [
-        ("SETTLEMENT-", AccountType::Settlement),
-        ("SUSPENSE-", AccountType::Suspense),
-    ]
-    .into_iter()
-    .any(|(prefix, account_type)| {
-        number
-            .strip_prefix(prefix)
-            .and_then(|code| Currency::from_code(code).ok())
-            .is_some_and(|currency| {
-                open.account_id != Ledger::internal_account_id(account_type, currency)
-            })
-    })
+    INTERNAL_NUMBER_PREFIXES
+        .into_iter()
+        .any(|(prefix, account_type)| {
+            number
+                .strip_prefix(prefix)
+                .and_then(|code| Currency::from_code(code).ok())
+                .is_some_and(|currency| {
+                    open.account_id != Ledger::internal_account_id(account_type, currency)
+                })
+        })
 }
+
+/// The numbers of the bank's own accounts (`SETTLEMENT-EUR`, …), opened by the ledger on first
+/// use: no other account may take one.
+const INTERNAL_NUMBER_PREFIXES: [(&str, AccountType); 4] = [
+    ("SETTLEMENT-", AccountType::Settlement),
+    ("SUSPENSE-", AccountType::Suspense),
+    ("FXPOSITION-", AccountType::FxPosition),
+    ("FEES-", AccountType::Fee),
+];
 
 /// The account an `AccountOpened` event would create, for lookups before it is applied.
 fn opened_account(event: &Event) -> Option<Account> {

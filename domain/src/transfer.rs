@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TransferDirection {
     /// To an account outside Folio, through the payment rail.
     Outgoing,
@@ -14,10 +15,14 @@ pub enum TransferDirection {
     Incoming,
     /// Between two Folio accounts: settles at once on confirmation.
     Internal,
+    /// Between two accounts of one client in different currencies: settles at once on
+    /// confirmation, through the bank's FX position accounts.
+    ForeignExchange,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TransferStatus {
     PendingConfirmation,
     /// Funds held; waiting for the process manager to hand it to the rail.
@@ -53,6 +58,7 @@ impl TransferStatus {
 /// The rail a transfer travels on (API.md §2.6 `TransferType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TransferType {
     Internal,
     Sepa,
@@ -89,6 +95,33 @@ pub fn external_transfer_type(account: &str, currency: Currency) -> TransferType
         }
         ("EUR", Some(country)) if SEPA_COUNTRIES.contains(&country) => TransferType::Sepa,
         _ => TransferType::Swift,
+    }
+}
+
+/// The fixed fee of an outgoing or internal transfer, per rail, in units of the transfer's
+/// currency (rounded half-up to its minor units). All zero by default: the server passes its
+/// configured schedule in with each command (README.md, "Fees").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FeeSchedule {
+    pub internal: Decimal,
+    pub sepa: Decimal,
+    pub sepa_instant: Decimal,
+    pub swift: Decimal,
+    pub faster_payments: Decimal,
+}
+
+impl FeeSchedule {
+    /// The fee for a transfer of `transfer_type` in `currency` (zero: no fee leg).
+    pub fn fee(&self, transfer_type: TransferType, currency: Currency) -> Decimal {
+        let fixed = match transfer_type {
+            TransferType::Internal => self.internal,
+            TransferType::Sepa => self.sepa,
+            TransferType::SepaInstant => self.sepa_instant,
+            TransferType::Swift => self.swift,
+            TransferType::FasterPayments => self.faster_payments,
+        };
+        crate::fx::round_half_up(fixed, currency)
     }
 }
 

@@ -615,6 +615,8 @@ impl Model {
             }
             // Transfers have their own scenarios (tests/transfers.rs).
             CommandKind::CreateOutgoingTransfer(_)
+            | CommandKind::CreateFxTransfer(_)
+            | CommandKind::ExecuteTransfer { .. }
             | CommandKind::ConfirmTransfer { .. }
             | CommandKind::CancelTransfer { .. }
             | CommandKind::StartTransferProcessing { .. }

@@ -6,9 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 use folio_domain::codec;
 use folio_domain::{
     AccountId, AccountStatus, AccountType, ClientId, Command, CommandKind, CreateMode,
-    CreatePayment, CreateTransfer, Currency, Event, EventBody, Ledger, LegRequest, OpenAccount,
-    PaymentEvent, PaymentId, PaymentStatus, Receipt, ReceiveTransfer, TransferDirection,
-    TransferEvent, TransferId, TransferOutcome, TransferStatus, TransferType,
+    CreatePayment, CreateTransfer, Currency, Event, EventBody, FeeSchedule, Ledger, LegRequest,
+    OpenAccount, PaymentEvent, PaymentId, PaymentStatus, Receipt, ReceiveTransfer,
+    TransferDirection, TransferEvent, TransferId, TransferOutcome, TransferStatus, TransferType,
     external_transfer_type,
 };
 use rust_decimal::Decimal;
@@ -120,6 +120,7 @@ fn create(n: u128, to: &str, amount: Decimal) -> CommandKind {
         currency: eur(),
         reference: Some("invoice 7".into()),
         description: None,
+        fees: FeeSchedule::default(),
     }))
 }
 

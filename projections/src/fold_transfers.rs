@@ -26,7 +26,9 @@ impl Fold {
                 amount: created.amount,
                 currency: created.currency,
                 fee: created.fee,
-                rate: None,
+                rate: created.fx.as_ref().map(|fx| fx.quote.rate),
+                destination_amount: created.fx.as_ref().map(|fx| fx.destination_amount),
+                destination_currency: created.fx.as_ref().map(|fx| fx.destination_currency),
                 reference: created.reference.clone(),
                 payment_id: created.payment_id,
                 status_history: vec![step(TransferStatus::PendingConfirmation, None)],
@@ -34,6 +36,7 @@ impl Fold {
                     beneficiary_account: Some(created.beneficiary_account.clone()),
                     beneficiary_name: created.beneficiary_name.clone(),
                     description: created.description.clone(),
+                    quote: created.fx.as_ref().map(|fx| fx.quote.clone()),
                     ..TransferDetails::default()
                 },
                 created_at: at,
@@ -52,6 +55,8 @@ impl Fold {
                 currency: received.currency,
                 fee: rust_decimal::Decimal::ZERO,
                 rate: None,
+                destination_amount: None,
+                destination_currency: None,
                 reference: received.reference.clone(),
                 payment_id: received.payment_id,
                 status_history: vec![step(TransferStatus::Received, None)],
@@ -74,8 +79,9 @@ impl Fold {
                 let (status, reason) = match event {
                     TransferEvent::Created(_) | TransferEvent::Received(_) => return,
                     TransferEvent::Confirmed(_) => (TransferStatus::Confirmed, None),
-                    TransferEvent::ProcessingStarted(_) | TransferEvent::Continued(_) => {
-                        (TransferStatus::Processing, None)
+                    // The reason is set when ops executed it by hand.
+                    TransferEvent::ProcessingStarted(e) | TransferEvent::Continued(e) => {
+                        (TransferStatus::Processing, e.reason.clone())
                     }
                     TransferEvent::Suspended(e) => (TransferStatus::Suspended, e.reason.clone()),
                     TransferEvent::Completed(e) => {

@@ -86,7 +86,9 @@ impl PgReadModels {
              ADD COLUMN IF NOT EXISTS sort_order integer NOT NULL DEFAULT 0; \
              ALTER TABLE rm_ledger_accounts ADD COLUMN IF NOT EXISTS is_default boolean NOT NULL DEFAULT false, \
              ADD COLUMN IF NOT EXISTS sort_order integer NOT NULL DEFAULT 0; \
-             ALTER TABLE rm_transfers ADD COLUMN IF NOT EXISTS details jsonb;",
+             ALTER TABLE rm_transfers ADD COLUMN IF NOT EXISTS details jsonb, \
+             ADD COLUMN IF NOT EXISTS destination_amount numeric, \
+             ADD COLUMN IF NOT EXISTS destination_currency text;",
         )
         .execute(&mut *tx)
         .await?;

@@ -227,6 +227,9 @@ pub struct TransferDetails {
     /// For an assigned incoming transfer: the pay-in that parked the money on suspense.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub received_payment_id: Option<PaymentId>,
+    /// For an FX transfer: the quote it was converted at (rate, spread, time, provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<folio_domain::FxQuote>,
 }
 
 /// A transfer with its parties, amounts and status history (the transfer read model).
@@ -241,10 +244,14 @@ pub struct TransferRow {
     /// The Folio account credited (internal, incoming once recognized or assigned).
     pub destination_account_id: Option<AccountId>,
     pub recipient_id: Option<Uuid>,
+    /// What leaves the source (an FX transfer's source amount), fee excluded.
     pub amount: Decimal,
     pub currency: Currency,
     pub fee: Decimal,
     pub rate: Option<Decimal>,
+    /// An FX transfer's other side: what arrives, in which currency.
+    pub destination_amount: Option<Decimal>,
+    pub destination_currency: Option<Currency>,
     pub reference: Option<String>,
     pub payment_id: PaymentId,
     pub status_history: Vec<TransferStep>,

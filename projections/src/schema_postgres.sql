@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS {p}rm_payments (
 );
 
 -- Filled from the transfer events (one row per transfer); details is JSON: counterparty, provider
--- reference, description, the first pay-in of an assigned incoming transfer.
+-- reference, description, the first pay-in of an assigned incoming transfer, an FX transfer's
+-- quote. destination_amount/destination_currency: an FX transfer's other side.
 CREATE TABLE IF NOT EXISTS {p}rm_transfers (
     transfer_id uuid NOT NULL,
     direction text NOT NULL,
@@ -69,6 +70,8 @@ CREATE TABLE IF NOT EXISTS {p}rm_transfers (
     currency text NOT NULL,
     fee numeric,
     rate numeric,
+    destination_amount numeric,
+    destination_currency text,
     reference text,
     payment_id uuid,
     status_history jsonb NOT NULL,

@@ -57,7 +57,8 @@ CREATE TABLE IF NOT EXISTS {p}payments (
 );
 
 -- Filled from the transfer events (one row per transfer); details is JSON: counterparty, provider
--- reference, description, the first pay-in of an assigned incoming transfer.
+-- reference, description, the first pay-in of an assigned incoming transfer, an FX transfer's
+-- quote. destination_amount/destination_currency: an FX transfer's other side.
 CREATE TABLE IF NOT EXISTS {p}transfers (
     transfer_id BLOB PRIMARY KEY,
     direction TEXT NOT NULL,
@@ -70,6 +71,8 @@ CREATE TABLE IF NOT EXISTS {p}transfers (
     currency TEXT NOT NULL,
     fee TEXT,
     rate TEXT,
+    destination_amount TEXT,
+    destination_currency TEXT,
     reference TEXT,
     payment_id BLOB,
     status_history TEXT NOT NULL,

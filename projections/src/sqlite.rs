@@ -794,15 +794,17 @@ fn add_preference_columns(c: &Connection) -> Result<(), ProjectionError> {
     Ok(())
 }
 
-/// Read models created before transfers were projected get the `details` column (empty: no
-/// transfer event was folded before it).
+/// Read models created before transfers were projected get the `details` column, and those
+/// created before FX transfers their destination columns (empty: no event filled them before).
 fn add_transfer_details_column(c: &Connection) -> Result<(), ProjectionError> {
     let mut statement = c.prepare("SELECT name FROM pragma_table_info('transfers')")?;
     let columns = statement
         .query_map([], |row| row.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
-    if !columns.iter().any(|name| name == "details") {
-        c.execute_batch("ALTER TABLE transfers ADD COLUMN details TEXT;")?;
+    for column in ["details", "destination_amount", "destination_currency"] {
+        if !columns.iter().any(|name| name == column) {
+            c.execute_batch(&format!("ALTER TABLE transfers ADD COLUMN {column} TEXT;"))?;
+        }
     }
     Ok(())
 }
@@ -1079,8 +1081,10 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
     let mut transfers = c.prepare_cached(&format!(
         "INSERT OR REPLACE INTO {prefix}transfers (transfer_id, direction, status, transfer_type, \
          source_account_id, destination_account_id, recipient_id, amount, currency, fee, rate, \
-         reference, payment_id, status_history, details, created_at, updated_at, last_position) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+         reference, payment_id, status_history, details, created_at, updated_at, last_position, \
+         destination_amount, destination_currency) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+         ?19, ?20)"
     ))?;
     for t in &changes.transfers {
         transfers.execute(params![
@@ -1102,6 +1106,9 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
             t.created_at.timestamp_micros(),
             t.updated_at.timestamp_micros(),
             t.last_position as i64,
+            t.destination_amount.map(|amount| amount.to_string()),
+            t.destination_currency
+                .map(|currency| currency.code().to_string()),
         ])?;
     }
     write_documents(c, prefix, changes)?;
@@ -1325,6 +1332,14 @@ fn transfer_from_row(row: &Row<'_>) -> Result<TransferRow, ProjectionError> {
         rate: row
             .get::<_, Option<String>>("rate")?
             .map(|text| decimal(&text))
+            .transpose()?,
+        destination_amount: row
+            .get::<_, Option<String>>("destination_amount")?
+            .map(|text| decimal(&text))
+            .transpose()?,
+        destination_currency: row
+            .get::<_, Option<String>>("destination_currency")?
+            .map(|text| currency_from(&text))
             .transpose()?,
         reference: row.get("reference")?,
         payment_id: PaymentId(uuid_from(&row.get::<_, Vec<u8>>("payment_id")?)?),

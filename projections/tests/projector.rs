@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use folio_domain::{
     AccountId, AccountStatus, AccountType, ClientId, ClientPatch, ClientProfile, ClientStatus,
-    ClientType, CommandKind, CreateMode, CreatePayment, Currency, Ledger, LegRequest, OpenAccount,
-    PaymentId,
+    ClientType, CommandKind, CreateFxTransfer, CreateMode, CreatePayment, Currency, FxQuote,
+    Ledger, LegRequest, OpenAccount, PaymentId, TransferDirection, TransferId, TransferStatus,
 };
 use folio_engine::{CommandRequest, Engine, EngineConfig, EngineHandle, recover};
 use folio_projections::query::*;
@@ -1495,6 +1495,135 @@ async fn read_models_made_before_defaults_gain_their_columns(backend: Backend) {
     assert!(!first.is_default, "the clearing event was projected");
     assert!(second.is_default);
     assert_eq!((first.order, second.order), (0, 0));
+    engine.shutdown().await;
+    drop(models);
+    setup.finish().await;
+}
+
+on_both_backends!(fx_transfers_carry_both_sides_and_old_tables_gain_the_columns);
+
+/// An FX transfer's row carries its destination amount and currency, rate and quote on either
+/// backend, and a transfers table made before FX transfers gains the destination columns.
+async fn fx_transfers_carry_both_sides_and_old_tables_gain_the_columns(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let log = setup.log().await;
+    let engine = Engine::start(log.clone(), EngineConfig::default())
+        .await
+        .unwrap();
+    let handle = engine.handle();
+    let source = open_funded(&handle, 1).await[0];
+    let usd = Currency::from_code("USD").unwrap();
+    let destination = AccountId(Uuid::now_v7());
+    let opened = handle
+        .execute(CommandRequest::new(CommandKind::OpenAccount(OpenAccount {
+            account_id: destination,
+            client_id: Some(ClientId(Uuid::from_u128(5))),
+            currency: usd,
+            account_type: AccountType::Current,
+            name: None,
+            number: None,
+            overdraft_limit: Decimal::ZERO,
+            status: AccountStatus::Active,
+        })))
+        .await
+        .unwrap();
+    let models = setup.models().await;
+    let worker = Projector::start(log.clone(), models.clone(), ProjectorConfig::default())
+        .await
+        .unwrap();
+    worker
+        .handle()
+        .wait_for(opened.position, Duration::from_secs(10))
+        .await
+        .unwrap();
+    worker.shutdown().await;
+    drop(models);
+
+    // Take the transfers table back to its shape before FX transfers.
+    match backend {
+        Backend::Sqlite => {
+            let c = rusqlite::Connection::open(setup.dir.path().join("readmodels.db")).unwrap();
+            c.execute_batch(
+                "ALTER TABLE transfers DROP COLUMN destination_amount; \
+                 ALTER TABLE transfers DROP COLUMN destination_currency;",
+            )
+            .unwrap();
+        }
+        Backend::Postgres => {
+            let mut c = PgConnection::connect(&setup.databases[0]).await.unwrap();
+            sqlx::raw_sql(
+                "ALTER TABLE rm_transfers DROP COLUMN destination_amount, \
+                 DROP COLUMN destination_currency",
+            )
+            .execute(&mut c)
+            .await
+            .unwrap();
+            c.close().await.unwrap();
+        }
+    }
+
+    let transfer_id = TransferId(Uuid::now_v7());
+    let quote = FxQuote {
+        rate: dec!(1.1612),
+        spread: dec!(0.005),
+        quoted_at: chrono::DateTime::from_timestamp(1_750_000_000, 0).unwrap(),
+        provider: "fixed-table".into(),
+    };
+    handle
+        .execute(CommandRequest::new(CommandKind::CreateFxTransfer(
+            Box::new(CreateFxTransfer {
+                transfer_id,
+                payment_id: PaymentId(Uuid::now_v7()),
+                source_account_id: source,
+                destination_account_id: destination,
+                source_amount: Some(dec!(10.01)),
+                destination_amount: None,
+                source_currency: eur(),
+                destination_currency: usd,
+                quote: quote.clone(),
+            }),
+        )))
+        .await
+        .unwrap();
+    let confirmed = handle
+        .execute(CommandRequest::new(CommandKind::ConfirmTransfer {
+            transfer_id,
+        }))
+        .await
+        .unwrap();
+    let models = setup.models().await;
+    let worker = Projector::start(log, models.clone(), ProjectorConfig::default())
+        .await
+        .unwrap();
+    worker
+        .handle()
+        .wait_for(confirmed.position, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let row = models.transfer(transfer_id).await.unwrap().unwrap();
+    // 10.01 × 1.1612 = 11.623612 → 11.62 USD; the spread 0.05005 → 0.05 EUR.
+    assert_eq!(row.direction, TransferDirection::ForeignExchange);
+    assert_eq!(row.status, TransferStatus::Completed);
+    assert_eq!((row.amount, row.currency), (dec!(10.01), eur()));
+    assert_eq!(row.fee, dec!(0.05));
+    assert_eq!(row.rate, Some(dec!(1.1612)));
+    assert_eq!(row.destination_amount, Some(dec!(11.62)));
+    assert_eq!(row.destination_currency, Some(usd));
+    assert_eq!(row.details.quote, Some(quote));
+    let listed = models
+        .transfers(
+            &TransferFilter {
+                directions: vec![TransferDirection::ForeignExchange],
+                ..TransferFilter::default()
+            },
+            PageRequest::new(1, 10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.items, vec![row]);
+    let destination_row = models.account(destination).await.unwrap().unwrap();
+    assert_eq!(destination_row.balance(), dec!(11.62));
+    worker.shutdown().await;
     engine.shutdown().await;
     drop(models);
     setup.finish().await;

@@ -142,6 +142,8 @@ impl Reference {
             // Transfers move money through their payments, which this model does not derive
             // from transfer commands: the workload generates none, and one seen is reported.
             CommandKind::CreateOutgoingTransfer(_)
+            | CommandKind::CreateFxTransfer(_)
+            | CommandKind::ExecuteTransfer { .. }
             | CommandKind::ConfirmTransfer { .. }
             | CommandKind::CancelTransfer { .. }
             | CommandKind::StartTransferProcessing { .. }

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod clients;
 pub mod documents;
+pub mod fx_transfers;
 pub mod health;
 pub mod ops;
 pub mod payments;

@@ -1,9 +1,10 @@
-//! Transfers (API.md §2.6): outgoing create/confirm/cancel, lists and details, the transfer type, and the ops and provider routes.
+//! Transfers (API.md §2.6): outgoing create/confirm/cancel, lists and details, the transfer type, manual execution, and the ops and provider routes.
 
 use super::{DateBound, page_request};
 use crate::answer::Answer;
 use crate::auth::Caller;
 use crate::dto::PagedList;
+use crate::envelope::Envelope;
 use crate::error::ApiError;
 use crate::extract::{CommandContext, JsonBody, QueryParams, parse_uuid};
 use crate::money::Amount;
@@ -17,12 +18,23 @@ use folio_domain::{
 };
 use folio_engine::Committed;
 use folio_projections::query::TransferFilter;
-use folio_projections::rows::{TransferRow, TransferStep};
+use folio_projections::rows::TransferRow;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+/// One step of a transfer's status history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferStepDto {
+    pub status: TransferStatus,
+    pub at: DateTime<Utc>,
+    /// Why (a cancel, rejection, failure, suspension or manual execution).
+    pub reason: Option<String>,
+}
+
 /// A transfer as API.md's TransferDto, with its counterparty, provider reference and history.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TransferDto {
     pub id: Uuid,
@@ -32,9 +44,13 @@ pub struct TransferDto {
     pub source_account_id: Option<Uuid>,
     pub destination_account_id: Option<Uuid>,
     pub recipient_id: Option<Uuid>,
+    /// What leaves the source account, fee excluded (an FX transfer's source amount).
     pub amount: Amount,
+    #[schema(example = "EUR")]
     pub currency: String,
+    /// Charged on top of `amount` to the bank's fee account (an FX transfer's spread).
     pub fee: Amount,
+    /// An FX transfer's rate: units of the destination currency per unit of the source.
     pub rate: Option<Amount>,
     pub reference: Option<String>,
     pub description: Option<String>,
@@ -44,7 +60,7 @@ pub struct TransferDto {
     pub payer_name: Option<String>,
     pub payer_account: Option<String>,
     pub provider_reference: Option<String>,
-    pub status_history: Vec<TransferStep>,
+    pub status_history: Vec<TransferStepDto>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
 }
@@ -71,14 +87,22 @@ impl From<&TransferRow> for TransferDto {
             payer_name: row.details.payer_name.clone(),
             payer_account: row.details.payer_account.clone(),
             provider_reference: row.details.provider_reference.clone(),
-            status_history: row.status_history.clone(),
+            status_history: row
+                .status_history
+                .iter()
+                .map(|step| TransferStepDto {
+                    status: step.status,
+                    at: step.at,
+                    reason: step.reason.clone(),
+                })
+                .collect(),
             created: row.created_at,
             updated: row.updated_at,
         }
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OutgoingRequest {
     pub source_account_id: Uuid,
@@ -93,27 +117,27 @@ pub struct OutgoingRequest {
 }
 
 /// The confirmation: a one-time code is not checked yet (OTP is not served); `{}` confirms.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConfirmRequest {
     pub confirmation_id: Option<String>,
     pub code: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReasonRequest {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AssignRequest {
     pub account_id: Uuid,
 }
 
 /// A provider notification of an incoming payment.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IncomingRequest {
     pub provider_reference: String,
@@ -126,7 +150,7 @@ pub struct IncomingRequest {
 }
 
 /// A provider's final answer on an outgoing transfer.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProviderAnswerRequest {
     pub transfer_id: Uuid,
@@ -134,33 +158,43 @@ pub struct ProviderAnswerRequest {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub direction: Option<TransferDirection>,
     pub status: Option<TransferStatus>,
+    /// Transfers with this account on either side (a client key must give one of its own).
     pub account_id: Option<Uuid>,
+    /// A date (whole day) or an ISO-8601 date-time.
+    #[param(value_type = Option<String>)]
     pub date_from: Option<DateBound>,
+    #[param(value_type = Option<String>)]
     pub date_to: Option<DateBound>,
     pub page_number: Option<u32>,
     pub page_size: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TypeQuery {
     pub recipient_account: String,
     pub currency: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TransferTypeDto {
     pub transfer_type: TransferType,
 }
 
 /// The account, if the caller may act on it (404 otherwise, as for accounts).
-async fn own_account(state: &AppState, caller: &Caller, id: AccountId) -> Result<(), ApiError> {
+pub(super) async fn own_account(
+    state: &AppState,
+    caller: &Caller,
+    id: AccountId,
+) -> Result<(), ApiError> {
     let row = state.models().account(id).await?;
     match row {
         Some(row) if caller.may_see(row.client_id) => Ok(()),
@@ -169,7 +203,11 @@ async fn own_account(state: &AppState, caller: &Caller, id: AccountId) -> Result
 }
 
 /// The transfer row, if the caller may see it (a client: one of its accounts is a side).
-async fn load(state: &AppState, caller: &Caller, id: TransferId) -> Result<TransferRow, ApiError> {
+pub(super) async fn load(
+    state: &AppState,
+    caller: &Caller,
+    id: TransferId,
+) -> Result<TransferRow, ApiError> {
     let not_found = || ApiError::NotFound(format!("transfer {id} not found"));
     let row = state.models().transfer(id).await?.ok_or_else(not_found)?;
     if caller.own_client().is_none() {
@@ -186,7 +224,7 @@ async fn load(state: &AppState, caller: &Caller, id: TransferId) -> Result<Trans
     Err(not_found())
 }
 
-async fn answer(
+pub(super) async fn answer(
     state: &AppState,
     caller: &Caller,
     committed: &Committed,
@@ -208,11 +246,19 @@ async fn answer(
     ))
 }
 
-fn transfer_id(text: &str) -> Result<TransferId, ApiError> {
+pub(super) fn transfer_id(text: &str) -> Result<TransferId, ApiError> {
     Ok(TransferId(parse_uuid("transferId", text)?))
 }
 
 /// POST /Transfers/outgoing: a transfer to an IBAN or account number, awaiting confirmation.
+#[utoipa::path(post, path = "/Transfers/outgoing", tag = "Transfers", request_body = OutgoingRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first answer")),
+    responses((status = 200, description = "The transfer, pendingConfirmation (its payment a draft)", body = Envelope<TransferDto>),
+        (status = 400, description = "Invalid input (amount, currency, beneficiary)", body = Envelope<Object>),
+        (status = 404, description = "The source account is unknown (or not the caller's)", body = Envelope<Object>),
+        (status = 409, description = "The key or externalId was used for another request", body = Envelope<Object>),
+        (status = 422, description = "Refused by a rule: CurrencyMismatch, …", body = Envelope<Object>)),
+    security(("bearer" = [])))]
 pub async fn create_outgoing(
     State(state): State<AppState>,
     context: CommandContext,
@@ -233,13 +279,14 @@ pub async fn create_outgoing(
         currency,
         reference: body.reference,
         description: body.description,
+        fees: state.fees.clone(),
     }));
     let committed = state.execute(command, key, context.correlation_id).await?;
     answer(&state, &context.caller, &committed, "transfer created").await
 }
 
 /// A step on an existing transfer, after checking the caller may see it.
-async fn step(
+pub(super) async fn step(
     state: &AppState,
     context: &CommandContext,
     id: TransferId,
@@ -253,6 +300,14 @@ async fn step(
 }
 
 /// PUT /Transfers/outgoing/{id}/confirm: holds the funds (an internal transfer settles).
+#[utoipa::path(put, path = "/Transfers/outgoing/{transferId}/confirm", tag = "Transfers", request_body = ConfirmRequest,
+    params(("transferId" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, description = "Confirmed (funds and fee held); an internal transfer completed", body = Envelope<TransferDto>),
+        (status = 400, description = "Not a uuid, or a bad body", body = Envelope<Object>),
+        (status = 404, description = "No such transfer", body = Envelope<Object>),
+        (status = 409, description = "Not pendingConfirmation (InvalidTransferState), or a key conflict", body = Envelope<Object>),
+        (status = 422, description = "InsufficientFunds, AccountBlocked, …", body = Envelope<Object>)),
+    security(("bearer" = [])))]
 pub async fn confirm_outgoing(
     State(state): State<AppState>,
     context: CommandContext,
@@ -266,6 +321,13 @@ pub async fn confirm_outgoing(
 }
 
 /// PUT /Transfers/outgoing/{id}/cancel: only before processing; the hold is paid back.
+#[utoipa::path(put, path = "/Transfers/outgoing/{transferId}/cancel", tag = "Transfers", request_body = ReasonRequest,
+    params(("transferId" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, description = "Cancelled; the hold and fee paid back", body = Envelope<TransferDto>),
+        (status = 400, description = "Not a uuid, or a bad body", body = Envelope<Object>),
+        (status = 404, description = "No such transfer", body = Envelope<Object>),
+        (status = 409, description = "Already processing or final (InvalidTransferState)", body = Envelope<Object>)),
+    security(("bearer" = [])))]
 pub async fn cancel_outgoing(
     State(state): State<AppState>,
     context: CommandContext,
@@ -282,6 +344,12 @@ pub async fn cancel_outgoing(
 }
 
 /// GET /Transfers/{id} and its /v2, outgoing and incoming spellings.
+#[utoipa::path(get, path = "/Transfers/{transferId}", tag = "Transfers",
+    params(("transferId" = Uuid, Path)),
+    responses((status = 200, description = "The transfer", body = Envelope<TransferDto>),
+        (status = 400, description = "Not a uuid", body = Envelope<Object>),
+        (status = 404, description = "No such transfer (or not the caller's)", body = Envelope<Object>)),
+    security(("bearer" = [])))]
 pub async fn get_transfer(
     State(state): State<AppState>,
     caller: Caller,
@@ -291,12 +359,13 @@ pub async fn get_transfer(
     Ok(Answer::read(TransferDto::from(&row)))
 }
 
-async fn list(
+/// One page of transfers matching the query (and `direction`, when the route names one).
+pub(super) async fn list_rows(
     state: &AppState,
     caller: &Caller,
     query: ListQuery,
     direction: Option<TransferDirection>,
-) -> Result<Answer<PagedList<TransferDto>>, ApiError> {
+) -> Result<folio_projections::query::Page<TransferRow>, ApiError> {
     let page = page_request(query.page_number, query.page_size)?;
     match query.account_id {
         Some(id) => own_account(state, caller, AccountId(id)).await?,
@@ -315,13 +384,27 @@ async fn list(
         from: query.date_from.map(DateBound::start),
         to: query.date_to.map(DateBound::end),
     };
-    let found = state.models().transfers(&filter, page).await?;
+    Ok(state.models().transfers(&filter, page).await?)
+}
+
+async fn list(
+    state: &AppState,
+    caller: &Caller,
+    query: ListQuery,
+    direction: Option<TransferDirection>,
+) -> Result<Answer<PagedList<TransferDto>>, ApiError> {
+    let found = list_rows(state, caller, query, direction).await?;
     Ok(Answer::read(PagedList::map(found, |row| {
         TransferDto::from(row)
     })))
 }
 
 /// GET /Transfers and /v2/Transfers: newest first.
+#[utoipa::path(get, path = "/Transfers", tag = "Transfers", params(ListQuery),
+    responses((status = 200, description = "One page of transfers, newest first", body = Envelope<PagedList<TransferDto>>),
+        (status = 400, description = "Invalid parameter", body = Envelope<Object>),
+        (status = 404, description = "accountId is unknown (or not the caller's)", body = Envelope<Object>)),
+    security(("bearer" = [])))]
 pub async fn list_transfers(
     State(state): State<AppState>,
     caller: Caller,
@@ -331,6 +414,11 @@ pub async fn list_transfers(
 }
 
 /// GET /internal/Transfers/internal|outgoing|incoming.
+#[utoipa::path(get, path = "/internal/Transfers/internal", tag = "Transfers", params(ListQuery),
+    responses((status = 200, description = "One page of internal transfers, newest first", body = Envelope<PagedList<TransferDto>>),
+        (status = 400, description = "Invalid parameter", body = Envelope<Object>),
+        (status = 404, description = "accountId is unknown", body = Envelope<Object>)),
+    security(("bearer" = [])))]
 pub async fn list_internal(
     State(state): State<AppState>,
     caller: Caller,
@@ -339,6 +427,11 @@ pub async fn list_internal(
     list(&state, &caller, query, Some(TransferDirection::Internal)).await
 }
 
+#[utoipa::path(get, path = "/internal/Transfers/outgoing", tag = "Transfers", params(ListQuery),
+    responses((status = 200, description = "One page of outgoing transfers, newest first", body = Envelope<PagedList<TransferDto>>),
+        (status = 400, description = "Invalid parameter", body = Envelope<Object>),
+        (status = 404, description = "accountId is unknown", body = Envelope<Object>)),
+    security(("bearer" = [])))]
 pub async fn list_outgoing(
     State(state): State<AppState>,
     caller: Caller,
@@ -347,6 +440,11 @@ pub async fn list_outgoing(
     list(&state, &caller, query, Some(TransferDirection::Outgoing)).await
 }
 
+#[utoipa::path(get, path = "/internal/Transfers/incoming", tag = "Transfers", params(ListQuery),
+    responses((status = 200, description = "One page of incoming transfers, newest first", body = Envelope<PagedList<TransferDto>>),
+        (status = 400, description = "Invalid parameter", body = Envelope<Object>),
+        (status = 404, description = "accountId is unknown", body = Envelope<Object>)),
+    security(("bearer" = [])))]
 pub async fn list_incoming(
     State(state): State<AppState>,
     caller: Caller,
@@ -356,6 +454,10 @@ pub async fn list_incoming(
 }
 
 /// GET /Transfers/type: internal for a Folio client's account, else by account and currency.
+#[utoipa::path(get, path = "/Transfers/type", tag = "Transfers", params(TypeQuery),
+    responses((status = 200, description = "The rail a transfer to this account would take", body = Envelope<TransferTypeDto>),
+        (status = 400, description = "Invalid parameter or currency", body = Envelope<Object>)),
+    security(("bearer" = [])))]
 pub async fn transfer_type(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<TypeQuery>,
@@ -373,6 +475,14 @@ pub async fn transfer_type(
 }
 
 /// PUT /internal/Transfers/incoming/{id}/assign: suspense → the named account.
+#[utoipa::path(put, path = "/internal/Transfers/incoming/{transferId}/assign", tag = "Transfers", request_body = AssignRequest,
+    params(("transferId" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, description = "Assigned and completed", body = Envelope<TransferDto>),
+        (status = 400, description = "Not a uuid, or a bad body", body = Envelope<Object>),
+        (status = 404, description = "No such transfer or account", body = Envelope<Object>),
+        (status = 409, description = "Not unrecognized (InvalidTransferState)", body = Envelope<Object>),
+        (status = 422, description = "The account cannot take it (AccountBlocked, CurrencyMismatch, …)", body = Envelope<Object>)),
+    security(("bearer" = [])))]
 pub async fn assign_incoming(
     State(state): State<AppState>,
     context: CommandContext,
@@ -398,6 +508,13 @@ pub async fn assign_incoming(
 }
 
 /// POST /internal/Transfers/outgoing/{id}/continue: a suspended transfer is processing again.
+#[utoipa::path(post, path = "/internal/Transfers/outgoing/{transferId}/continue", tag = "Transfers",
+    params(("transferId" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, description = "Processing again", body = Envelope<TransferDto>),
+        (status = 400, description = "Not a uuid", body = Envelope<Object>),
+        (status = 404, description = "No such transfer", body = Envelope<Object>),
+        (status = 409, description = "Not suspended (InvalidTransferState)", body = Envelope<Object>)),
+    security(("bearer" = [])))]
 pub async fn continue_outgoing(
     State(state): State<AppState>,
     context: CommandContext,
@@ -410,6 +527,13 @@ pub async fn continue_outgoing(
 }
 
 /// POST /internal/Transfers/outgoing/{id}/suspend: ops stop a processing transfer.
+#[utoipa::path(post, path = "/internal/Transfers/outgoing/{transferId}/suspend", tag = "Transfers", request_body = ReasonRequest,
+    params(("transferId" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, description = "Suspended", body = Envelope<TransferDto>),
+        (status = 400, description = "Not a uuid, or a bad body", body = Envelope<Object>),
+        (status = 404, description = "No such transfer", body = Envelope<Object>),
+        (status = 409, description = "Not processing (InvalidTransferState)", body = Envelope<Object>)),
+    security(("bearer" = [])))]
 pub async fn suspend_outgoing(
     State(state): State<AppState>,
     context: CommandContext,
@@ -427,6 +551,11 @@ pub async fn suspend_outgoing(
 
 /// POST /internal/IncomingRequests: money coming in. The provider reference is the key, so
 /// a repeated notification is answered with the same transfer.
+#[utoipa::path(post, path = "/internal/IncomingRequests", tag = "Transfers", request_body = IncomingRequest,
+    responses((status = 200, description = "Received: completed to the beneficiary, or unrecognized (on suspense)", body = Envelope<TransferDto>),
+        (status = 400, description = "Invalid input", body = Envelope<Object>),
+        (status = 409, description = "The provider reference was used for another notification", body = Envelope<Object>)),
+    security(("bearer" = [])))]
 pub async fn incoming_request(
     State(state): State<AppState>,
     context: CommandContext,
@@ -479,6 +608,12 @@ async fn provider_answer(
 }
 
 /// POST /internal/IncomingRequests/completed
+#[utoipa::path(post, path = "/internal/IncomingRequests/completed", tag = "Transfers", request_body = ProviderAnswerRequest,
+    responses((status = 200, description = "The transfer, completed (the payment posted)", body = Envelope<TransferDto>),
+        (status = 400, description = "Invalid input", body = Envelope<Object>),
+        (status = 404, description = "No such transfer", body = Envelope<Object>),
+        (status = 409, description = "Not processing, or another answer was recorded first", body = Envelope<Object>)),
+    security(("bearer" = [])))]
 pub async fn provider_completed(
     State(state): State<AppState>,
     context: CommandContext,
@@ -491,6 +626,12 @@ pub async fn provider_completed(
 }
 
 /// POST /internal/IncomingRequests/rejected
+#[utoipa::path(post, path = "/internal/IncomingRequests/rejected", tag = "Transfers", request_body = ProviderAnswerRequest,
+    responses((status = 200, description = "The transfer, rejected (hold and fee paid back)", body = Envelope<TransferDto>),
+        (status = 400, description = "Invalid input", body = Envelope<Object>),
+        (status = 404, description = "No such transfer", body = Envelope<Object>),
+        (status = 409, description = "Not processing, or another answer was recorded first", body = Envelope<Object>)),
+    security(("bearer" = [])))]
 pub async fn provider_rejected(
     State(state): State<AppState>,
     context: CommandContext,
@@ -503,6 +644,12 @@ pub async fn provider_rejected(
 }
 
 /// POST /internal/IncomingRequests/failed
+#[utoipa::path(post, path = "/internal/IncomingRequests/failed", tag = "Transfers", request_body = ProviderAnswerRequest,
+    responses((status = 200, description = "The transfer, failed (hold and fee paid back)", body = Envelope<TransferDto>),
+        (status = 400, description = "Invalid input", body = Envelope<Object>),
+        (status = 404, description = "No such transfer", body = Envelope<Object>),
+        (status = 409, description = "Not processing, or another answer was recorded first", body = Envelope<Object>)),
+    security(("bearer" = [])))]
 pub async fn provider_failed(
     State(state): State<AppState>,
     context: CommandContext,
@@ -512,4 +659,24 @@ pub async fn provider_failed(
         reason: body.reason,
     };
     provider_answer(&state, &context, body.transfer_id, outcome).await
+}
+
+/// POST /internal/Transfers/{id}/execute: ops execute a confirmed or suspended outgoing transfer
+/// now; it is processing, and the process manager (woken by the commit) hands it to the rail.
+#[utoipa::path(post, path = "/internal/Transfers/{transferId}/execute", tag = "Transfers",
+    params(("transferId" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, description = "Processing: handed to the rail", body = Envelope<TransferDto>),
+        (status = 400, description = "Not a uuid", body = Envelope<Object>),
+        (status = 404, description = "No such transfer", body = Envelope<Object>),
+        (status = 409, description = "Not a confirmed or suspended outgoing transfer (InvalidTransferState)", body = Envelope<Object>)),
+    security(("bearer" = [])))]
+pub async fn execute_transfer(
+    State(state): State<AppState>,
+    context: CommandContext,
+    Path(id): Path<String>,
+) -> Result<Answer<TransferDto>, ApiError> {
+    let id = transfer_id(&id)?;
+    let key = context.key_with_external_id(None)?;
+    let command = CommandKind::ExecuteTransfer { transfer_id: id };
+    step(&state, &context, id, command, key, "transfer executed").await
 }

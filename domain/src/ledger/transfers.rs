@@ -1,10 +1,16 @@
 //! Transfer decisions: each step records its transfer event together with the payment event it drives.
 
-use super::{Ledger, check_account_number, check_can_move, check_text, invalid, payment_event};
+use super::{
+    INTERNAL_NUMBER_PREFIXES, Ledger, check_account_number, check_can_move, check_text, invalid,
+    payment_event,
+};
 use crate::account::{AccountStatus, AccountType, BalancePolicy};
-use crate::command::{CreateMode, CreatePayment, CreateTransfer, LegRequest, ReceiveTransfer};
+use crate::command::{
+    CreateFxTransfer, CreateMode, CreatePayment, CreateTransfer, LegRequest, ReceiveTransfer,
+};
 use crate::error::LedgerError;
 use crate::event::*;
+use crate::fx::fx_amounts;
 use crate::ids::{AccountId, PaymentId, TransferId};
 use crate::ledger::Receipt;
 use crate::money::Currency;
@@ -151,21 +157,38 @@ impl Ledger {
                 )
             }
         };
+        for fixed in [
+            create.fees.internal,
+            create.fees.sepa,
+            create.fees.sepa_instant,
+            create.fees.swift,
+            create.fees.faster_payments,
+        ] {
+            if fixed.is_sign_negative() && !fixed.is_zero() {
+                return Err(invalid("a fee in the fee schedule is negative"));
+            }
+        }
+        let fee = create.fees.fee(transfer_type, create.currency);
+        let mut legs = vec![LegRequest {
+            debit: Some(create.source_account_id),
+            credit: destination_id,
+            amount: create.amount,
+            currency: create.currency,
+        }];
+        let mut opened = Vec::new();
+        if !fee.is_zero() {
+            legs.push(self.fee_leg(create.source_account_id, fee, create.currency, &mut opened));
+        }
         let payment = CreatePayment {
             payment_id: create.payment_id,
-            legs: vec![LegRequest {
-                debit: Some(create.source_account_id),
-                credit: destination_id,
-                amount: create.amount,
-                currency: create.currency,
-            }],
+            legs,
             mode: CreateMode::Draft,
             description: create.description.clone(),
             external_id: None,
             metadata: Some(serde_json::json!({ "transferId": create.transfer_id.to_string() })),
             expires_at: None,
         };
-        let (mut events, _) = self.decide_create(&payment, at)?;
+        let (mut events, _) = self.decide_create_after(&payment, at, opened)?;
         events.push(Event {
             body: EventBody::Transfer(TransferEvent::Created(Box::new(TransferCreated {
                 transfer_id: create.transfer_id,
@@ -179,9 +202,10 @@ impl Ledger {
                 recipient_id: create.recipient_id,
                 amount: create.amount,
                 currency: create.currency,
-                fee: Decimal::ZERO,
+                fee,
                 reference: create.reference.clone(),
                 description: create.description.clone(),
+                fx: None,
             }))),
             revision: 0,
             idempotency: None,
@@ -189,7 +213,156 @@ impl Ledger {
         Ok((events, Receipt::Transfer(create.transfer_id)))
     }
 
-    /// Pends the payment (funds held); an internal transfer is posted and completed too.
+    /// A leg of `fee` from `source` to the bank's fee account, opened (into `opened`) the
+    /// first time it is needed.
+    fn fee_leg(
+        &self,
+        source: AccountId,
+        fee: Decimal,
+        currency: Currency,
+        opened: &mut Vec<Event>,
+    ) -> LegRequest {
+        opened.extend(self.internal_opening(AccountType::Fee, currency));
+        LegRequest {
+            debit: Some(source),
+            credit: Some(Ledger::internal_account_id(AccountType::Fee, currency)),
+            amount: fee,
+            currency,
+        }
+    }
+
+    /// An FX transfer between two accounts of one client: its payment (a draft) takes the
+    /// source amount into the source currency's FX position, the spread into the fee account,
+    /// and pays the destination amount out of the destination currency's FX position.
+    pub(super) fn decide_create_fx(&self, create: &CreateFxTransfer, at: DateTime<Utc>) -> Decided {
+        if self.transfers.contains_key(&create.transfer_id) {
+            return Err(LedgerError::TransferAlreadyExists(create.transfer_id));
+        }
+        let (from, to) = (create.source_currency, create.destination_currency);
+        if from == to {
+            return Err(invalid(format!(
+                "an FX transfer converts between two currencies, not {from} to {from}"
+            )));
+        }
+        let amounts = fx_amounts(
+            create.source_amount,
+            create.destination_amount,
+            from,
+            to,
+            &create.quote,
+        )?;
+        let mut clients = Vec::with_capacity(2);
+        for (id, currency) in [
+            (create.source_account_id, from),
+            (create.destination_account_id, to),
+        ] {
+            let account = self
+                .accounts
+                .get(&id)
+                .ok_or(LedgerError::AccountNotFound(id))?;
+            let Some(client_id) = account.client_id else {
+                return Err(invalid(format!(
+                    "account {id} is the bank's: an FX transfer is between a client's accounts"
+                )));
+            };
+            if account.currency != currency {
+                return Err(LedgerError::CurrencyMismatch {
+                    account: id,
+                    account_currency: account.currency,
+                    payment_currency: currency,
+                });
+            }
+            clients.push(client_id);
+        }
+        if clients[0] != clients[1] {
+            return Err(invalid(
+                "an FX transfer is between two accounts of the same client",
+            ));
+        }
+        let mut opened: Vec<Event> = [
+            (AccountType::FxPosition, from),
+            (AccountType::FxPosition, to),
+        ]
+        .into_iter()
+        .filter_map(|(kind, currency)| self.internal_opening(kind, currency))
+        .collect();
+        let mut legs = vec![
+            LegRequest {
+                debit: Some(create.source_account_id),
+                credit: Some(Ledger::internal_account_id(AccountType::FxPosition, from)),
+                amount: amounts.source,
+                currency: from,
+            },
+            LegRequest {
+                debit: Some(Ledger::internal_account_id(AccountType::FxPosition, to)),
+                credit: Some(create.destination_account_id),
+                amount: amounts.destination,
+                currency: to,
+            },
+        ];
+        if !amounts.fee.is_zero() {
+            legs.push(self.fee_leg(create.source_account_id, amounts.fee, from, &mut opened));
+        }
+        let payment = CreatePayment {
+            payment_id: create.payment_id,
+            legs,
+            mode: CreateMode::Draft,
+            description: Some(format!("FX {from} → {to}")),
+            external_id: None,
+            metadata: Some(serde_json::json!({ "transferId": create.transfer_id.to_string() })),
+            expires_at: None,
+        };
+        let (mut events, _) = self.decide_create_after(&payment, at, opened)?;
+        // Quoting money the client cannot move is refused now, not only at confirmation.
+        let Some(EventBody::Payment(PaymentEvent::Created(drafted))) =
+            events.last().map(|event| &event.body)
+        else {
+            return Err(invalid("the FX payment was not drafted"));
+        };
+        let pending: Vec<_> = events.iter().filter_map(super::opened_account).collect();
+        check_can_move(
+            &drafted.legs,
+            |id| {
+                self.accounts
+                    .get(&id)
+                    .or_else(|| pending.iter().find(|account| account.id == id))
+            },
+            |id| self.client_is_blocked(id),
+        )?;
+        let number = self
+            .accounts
+            .get(&create.destination_account_id)
+            .map(|account| account.number.clone())
+            .unwrap_or_default();
+        events.push(Event {
+            body: EventBody::Transfer(TransferEvent::Created(Box::new(TransferCreated {
+                transfer_id: create.transfer_id,
+                direction: TransferDirection::ForeignExchange,
+                transfer_type: TransferType::Internal,
+                payment_id: create.payment_id,
+                source_account_id: create.source_account_id,
+                destination_account_id: Some(create.destination_account_id),
+                beneficiary_account: number,
+                beneficiary_name: None,
+                recipient_id: None,
+                amount: amounts.source,
+                currency: from,
+                fee: amounts.fee,
+                reference: None,
+                description: None,
+                fx: Some(FxTerms {
+                    destination_amount: amounts.destination,
+                    destination_currency: to,
+                    quote: create.quote.clone(),
+                }),
+            }))),
+            revision: 0,
+            idempotency: None,
+        });
+        Ok((events, Receipt::Transfer(create.transfer_id)))
+    }
+
+    /// Pends the payment (funds held); an internal or FX transfer is posted and completed too.
     pub(super) fn decide_confirm_transfer(
         &self,
         transfer_id: TransferId,
@@ -207,7 +380,10 @@ impl Ledger {
             0,
             TransferEvent::Confirmed(stepped(transfer_id, None)),
         ));
-        if transfer.direction == TransferDirection::Internal {
+        if matches!(
+            transfer.direction,
+            TransferDirection::Internal | TransferDirection::ForeignExchange
+        ) {
             let mut posted = payment_event(
                 payment,
                 PaymentEvent::Posted(PaymentPosted {
@@ -261,6 +437,33 @@ impl Ledger {
             TransferEvent::ProcessingStarted(stepped(transfer_id, None)),
         );
         Ok((vec![event], Receipt::Transfer(transfer_id)))
+    }
+
+    /// Ops' manual execution of an outgoing transfer: a confirmed one starts processing now, a
+    /// suspended one resumes; either way the process manager hands it to the rail.
+    pub(super) fn decide_execute(&self, transfer_id: TransferId) -> Decided {
+        let transfer = self.transfer_in(
+            transfer_id,
+            "execute",
+            &[TransferStatus::Confirmed, TransferStatus::Suspended],
+        )?;
+        if transfer.direction != TransferDirection::Outgoing {
+            return Err(LedgerError::InvalidTransferState {
+                transfer: transfer_id,
+                status: transfer.status,
+                action: "execute a transfer that is not outgoing",
+            });
+        }
+        let step = stepped(transfer_id, Some("manual execution".to_string()));
+        let event = if transfer.status == TransferStatus::Confirmed {
+            TransferEvent::ProcessingStarted(step)
+        } else {
+            TransferEvent::Continued(step)
+        };
+        Ok((
+            vec![step_event(transfer, 0, event)],
+            Receipt::Transfer(transfer_id),
+        ))
     }
 
     pub(super) fn decide_suspend(
@@ -367,19 +570,20 @@ impl Ledger {
         if self.accounts.contains_key(&id) {
             return None;
         }
-        let prefix = match account_type {
-            AccountType::Suspense => "SUSPENSE",
-            _ => "SETTLEMENT",
-        };
+        let prefix = INTERNAL_NUMBER_PREFIXES
+            .iter()
+            .find(|(_, kind)| *kind == account_type)
+            .map_or("SETTLEMENT-", |(prefix, _)| prefix);
+        let name = prefix.trim_end_matches('-').to_lowercase();
         Some(Event {
             body: EventBody::Account(AccountEvent::Opened(AccountOpened {
                 account_id: id,
-                number: format!("{prefix}-{}", currency.code()),
+                number: format!("{prefix}{}", currency.code()),
                 client_id: None,
                 currency,
                 account_type,
                 status: AccountStatus::Active,
-                name: Some(format!("{} {}", currency.code(), prefix.to_lowercase())),
+                name: Some(format!("{} {name}", currency.code())),
                 policy: BalancePolicy::for_type(account_type, Decimal::ZERO),
             })),
             revision: 0,

@@ -203,7 +203,8 @@ pub(super) fn to_i64(value: u64, what: &str) -> Result<i64, ProjectionError> {
 
 pub(super) const TRANSFER_COLUMNS: &str = "transfer_id, direction, status, transfer_type, \
      source_account_id, destination_account_id, recipient_id, amount::text AS amount, currency, \
-     fee::text AS fee, rate::text AS rate, reference, payment_id, \
+     fee::text AS fee, rate::text AS rate, destination_amount::text AS destination_amount, \
+     destination_currency, reference, payment_id, \
      status_history::text AS status_history, details::text AS details, created_at, updated_at, \
      last_position";
 
@@ -236,6 +237,14 @@ pub(super) fn transfer(row: &PgRow) -> Result<TransferRow, ProjectionError> {
         rate: row
             .try_get::<Option<String>, _>("rate")?
             .map(|text| decimal(&text))
+            .transpose()?,
+        destination_amount: row
+            .try_get::<Option<String>, _>("destination_amount")?
+            .map(|text| decimal(&text))
+            .transpose()?,
+        destination_currency: row
+            .try_get::<Option<String>, _>("destination_currency")?
+            .map(|text| currency(&text))
             .transpose()?,
         reference: row.try_get("reference")?,
         payment_id: PaymentId(row.try_get("payment_id")?),

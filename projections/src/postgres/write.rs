@@ -346,6 +346,8 @@ async fn transfers(
     let mut currencies = Vec::with_capacity(n);
     let mut fees: Vec<String> = Vec::with_capacity(n);
     let mut rates: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut destination_amounts: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut destination_currencies: Vec<Option<String>> = Vec::with_capacity(n);
     let mut references: Vec<Option<String>> = Vec::with_capacity(n);
     let mut payments = Vec::with_capacity(n);
     let mut histories = Vec::with_capacity(n);
@@ -365,6 +367,8 @@ async fn transfers(
         currencies.push(t.currency.code().to_string());
         fees.push(t.fee.to_string());
         rates.push(t.rate.map(|rate| rate.to_string()));
+        destination_amounts.push(t.destination_amount.map(|amount| amount.to_string()));
+        destination_currencies.push(t.destination_currency.map(|c| c.code().to_string()));
         references.push(t.reference.clone());
         payments.push(t.payment_id.0);
         histories.push(
@@ -382,11 +386,12 @@ async fn transfers(
     sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO {prefix}rm_transfers (transfer_id, direction, status, transfer_type, \
          source_account_id, destination_account_id, recipient_id, amount, currency, fee, rate, \
-         reference, payment_id, status_history, details, created_at, updated_at, last_position) \
+         reference, payment_id, status_history, details, created_at, updated_at, last_position, \
+         destination_amount, destination_currency) \
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], \
          $6::uuid[], $7::uuid[], $8::numeric[], $9::text[], $10::numeric[], $11::numeric[], \
          $12::text[], $13::uuid[], $14::jsonb[], $15::jsonb[], $16::timestamptz[], \
-         $17::timestamptz[], $18::bigint[]) \
+         $17::timestamptz[], $18::bigint[], $19::numeric[], $20::text[]) \
          ON CONFLICT (transfer_id) DO UPDATE SET direction = EXCLUDED.direction, \
          status = EXCLUDED.status, transfer_type = EXCLUDED.transfer_type, \
          source_account_id = EXCLUDED.source_account_id, \
@@ -396,7 +401,9 @@ async fn transfers(
          reference = EXCLUDED.reference, payment_id = EXCLUDED.payment_id, \
          status_history = EXCLUDED.status_history, details = EXCLUDED.details, \
          created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, \
-         last_position = EXCLUDED.last_position"
+         last_position = EXCLUDED.last_position, \
+         destination_amount = EXCLUDED.destination_amount, \
+         destination_currency = EXCLUDED.destination_currency"
     )))
     .bind(ids)
     .bind(directions)
@@ -416,6 +423,8 @@ async fn transfers(
     .bind(created)
     .bind(updated)
     .bind(positions)
+    .bind(destination_amounts)
+    .bind(destination_currencies)
     .execute(&mut **tx)
     .await?;
     Ok(())
