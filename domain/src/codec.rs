@@ -1,7 +1,10 @@
 //! The stored form of events: `event_type`, `schema_version` and a JSON payload. Every version
 //! ever written stays decodable (older versions are upcast here, on read).
 
-use crate::event::{AccountEvent, ClientEvent, EventBody, PaymentEvent, TransferEvent};
+use crate::event::{
+    AccountEvent, ClientEvent, ConfirmationEvent, EventBody, PaymentEvent, RecipientEvent,
+    TransferEvent,
+};
 use thiserror::Error;
 
 /// The schema version every event type is written with today.
@@ -42,6 +45,11 @@ pub fn event_type(body: &EventBody) -> &'static str {
         EventBody::Client(ClientEvent::Blocked(_)) => "ClientBlocked",
         EventBody::Client(ClientEvent::Unblocked(_)) => "ClientUnblocked",
         EventBody::Transfer(event) => transfer_event_type(event),
+        EventBody::Recipient(RecipientEvent::Added(_)) => "RecipientAdded",
+        EventBody::Recipient(RecipientEvent::VisibilityChanged(_)) => "RecipientVisibilityChanged",
+        EventBody::Confirmation(ConfirmationEvent::Issued(_)) => "ConfirmationIssued",
+        EventBody::Confirmation(ConfirmationEvent::AttemptFailed(_)) => "ConfirmationAttemptFailed",
+        EventBody::Confirmation(ConfirmationEvent::Verified(_)) => "ConfirmationVerified",
     }
 }
 
@@ -98,6 +106,12 @@ pub fn encode(body: &EventBody) -> (&'static str, u16, String) {
             | TransferEvent::Failed(e)
             | TransferEvent::Cancelled(e)
             | TransferEvent::Unrecognized(e),
+        ) => serde_json::to_string(e),
+        EventBody::Recipient(RecipientEvent::Added(e)) => serde_json::to_string(e),
+        EventBody::Recipient(RecipientEvent::VisibilityChanged(e)) => serde_json::to_string(e),
+        EventBody::Confirmation(ConfirmationEvent::Issued(e)) => serde_json::to_string(e),
+        EventBody::Confirmation(
+            ConfirmationEvent::AttemptFailed(e) | ConfirmationEvent::Verified(e),
         ) => serde_json::to_string(e),
     }
     .unwrap_or_default();
@@ -204,6 +218,21 @@ pub fn decode(
         }
         "TransferAssigned" => {
             EventBody::Transfer(TransferEvent::Assigned(parse(event_type, v, payload)?))
+        }
+        "RecipientAdded" => {
+            EventBody::Recipient(RecipientEvent::Added(parse(event_type, v, payload)?))
+        }
+        "RecipientVisibilityChanged" => EventBody::Recipient(RecipientEvent::VisibilityChanged(
+            parse(event_type, v, payload)?,
+        )),
+        "ConfirmationIssued" => {
+            EventBody::Confirmation(ConfirmationEvent::Issued(parse(event_type, v, payload)?))
+        }
+        "ConfirmationAttemptFailed" => EventBody::Confirmation(ConfirmationEvent::AttemptFailed(
+            parse(event_type, v, payload)?,
+        )),
+        "ConfirmationVerified" => {
+            EventBody::Confirmation(ConfirmationEvent::Verified(parse(event_type, v, payload)?))
         }
         other => return Err(DecodeError::UnknownType(other.to_string())),
     })

@@ -3,8 +3,10 @@
 
 use crate::account::{AccountStatus, AccountType};
 use crate::client::{ClientPatch, ClientProfile};
-use crate::ids::{AccountId, ClientId, PaymentId, TransferId};
+use crate::confirmation::NewConfirmation;
+use crate::ids::{AccountId, ClientId, ConfirmationId, PaymentId, RecipientId, TransferId};
 use crate::money::Currency;
+use crate::recipient::RecipientType;
 use crate::transfer::TransferOutcome;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -97,9 +99,13 @@ pub enum CommandKind {
     /// A transfer from a client's account to an IBAN or account number: internal when the
     /// number is a Folio account's, outgoing otherwise. Its payment is a draft until confirmed.
     CreateOutgoingTransfer(Box<CreateTransfer>),
-    /// Holds the funds (pend); an internal transfer is also posted and completed at once.
+    /// Holds the funds (pend); an internal transfer is also posted and completed at once. A
+    /// transfer issued with a confirmation needs its code: a wrong one records a failed attempt
+    /// and confirms nothing.
     ConfirmTransfer {
         transfer_id: TransferId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        otp: Option<OtpProof>,
     },
     /// Only before processing: the hold, if any, is paid back.
     CancelTransfer {
@@ -131,6 +137,56 @@ pub enum CommandKind {
         account_id: AccountId,
         payment_id: PaymentId,
     },
+    /// Saves a beneficiary for `client_id`'s transfers.
+    AddRecipient(Box<AddRecipient>),
+    /// Hides a recipient from new transfers (its history stays), or shows it again.
+    SetRecipientVisibility {
+        recipient_id: RecipientId,
+        is_visible: bool,
+    },
+    /// Issues a one-time code for an operation on an account (its hash only).
+    IssueConfirmation(Box<IssueConfirmation>),
+    /// Checks a code: a match spends it, a mismatch records a failed attempt. `client_id` is the
+    /// caller's client (None for the bank), whose account the confirmation must be for.
+    VerifyConfirmation {
+        confirmation_id: ConfirmationId,
+        code: String,
+        client_id: Option<ClientId>,
+    },
+}
+
+/// A confirmation's id and the code the caller typed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OtpProof {
+    pub confirmation_id: ConfirmationId,
+    pub code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueConfirmation {
+    pub account_id: AccountId,
+    /// What the code confirms, as the caller names it (`withdrawal`, `changePhone`, …).
+    pub operation: String,
+    pub confirmation: NewConfirmation,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddRecipient {
+    pub recipient_id: RecipientId,
+    pub client_id: ClientId,
+    pub name: String,
+    pub recipient_type: RecipientType,
+    /// Exactly one of `account_number` and `iban`.
+    pub account_number: Option<String>,
+    pub iban: Option<String>,
+    pub bic: Option<String>,
+    pub sort_code: Option<String>,
+    pub currency: Currency,
+    pub country: String,
+    pub address: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,13 +196,17 @@ pub struct CreateTransfer {
     pub payment_id: PaymentId,
     pub source_account_id: AccountId,
     /// An IBAN or account number; a Folio account's number makes the transfer internal.
-    pub beneficiary_account: String,
+    /// Exactly one of it and `recipient_id` (whose account and name are then used).
+    pub beneficiary_account: Option<String>,
     pub beneficiary_name: Option<String>,
     pub recipient_id: Option<uuid::Uuid>,
     pub amount: Decimal,
     pub currency: Currency,
     pub reference: Option<String>,
     pub description: Option<String>,
+    /// A one-time-code confirmation to issue with the transfer: confirming then needs its code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<NewConfirmation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -231,7 +291,12 @@ impl CommandKind {
             CommandKind::CreateOutgoingTransfer(create) => {
                 create.transfer_id = TransferId(uuid::Uuid::nil());
                 create.payment_id = PaymentId(uuid::Uuid::nil());
+                if let Some(confirmation) = &mut create.confirmation {
+                    confirmation.blank_generated();
+                }
             }
+            CommandKind::AddRecipient(add) => add.recipient_id = RecipientId(uuid::Uuid::nil()),
+            CommandKind::IssueConfirmation(issue) => issue.confirmation.blank_generated(),
             CommandKind::ReceiveIncomingTransfer(receive) => {
                 receive.transfer_id = TransferId(uuid::Uuid::nil());
                 receive.payment_id = PaymentId(uuid::Uuid::nil());

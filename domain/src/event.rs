@@ -3,9 +3,10 @@
 
 use crate::account::{AccountStatus, AccountType, BalancePolicy};
 use crate::client::{ClientPatch, ClientProfile};
-use crate::ids::{AccountId, ClientId, PaymentId, TransferId};
+use crate::ids::{AccountId, ClientId, ConfirmationId, PaymentId, RecipientId, TransferId};
 use crate::money::Currency;
 use crate::payment::{Leg, PaymentStatus, PostedLeg};
+use crate::recipient::RecipientType;
 use crate::transfer::{TransferDirection, TransferType};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -34,6 +35,94 @@ pub enum EventBody {
     Payment(PaymentEvent),
     Client(ClientEvent),
     Transfer(TransferEvent),
+    Recipient(RecipientEvent),
+    Confirmation(ConfirmationEvent),
+}
+
+/// A client's saved beneficiaries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecipientEvent {
+    Added(Box<RecipientAdded>),
+    VisibilityChanged(RecipientVisibilityChanged),
+}
+
+/// One-time-code confirmations. A failed attempt is a fact too, so a restart keeps the count.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfirmationEvent {
+    Issued(Box<ConfirmationIssued>),
+    AttemptFailed(ConfirmationAttempt),
+    Verified(ConfirmationAttempt),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecipientAdded {
+    pub recipient_id: RecipientId,
+    pub client_id: ClientId,
+    pub name: String,
+    pub recipient_type: RecipientType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iban: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort_code: Option<String>,
+    pub currency: Currency,
+    pub country: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecipientVisibilityChanged {
+    pub recipient_id: RecipientId,
+    pub is_visible: bool,
+}
+
+/// A code was issued: only its salted hash is recorded, never the code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfirmationIssued {
+    pub confirmation_id: ConfirmationId,
+    pub account_id: AccountId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<TransferId>,
+    pub operation: String,
+    pub code_hash: String,
+    pub salt: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An attempt at a confirmation's code (failed or verified: the event type says which);
+/// `attempt` counts from 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfirmationAttempt {
+    pub confirmation_id: ConfirmationId,
+    pub attempt: u32,
+}
+
+impl RecipientEvent {
+    pub fn recipient_id(&self) -> RecipientId {
+        match self {
+            RecipientEvent::Added(e) => e.recipient_id,
+            RecipientEvent::VisibilityChanged(e) => e.recipient_id,
+        }
+    }
+}
+
+impl ConfirmationEvent {
+    pub fn confirmation_id(&self) -> ConfirmationId {
+        match self {
+            ConfirmationEvent::Issued(e) => e.confirmation_id,
+            ConfirmationEvent::AttemptFailed(e) | ConfirmationEvent::Verified(e) => {
+                e.confirmation_id
+            }
+        }
+    }
 }
 
 /// A transfer's steps. Each is recorded in the same command as the payment operation it drives,
@@ -234,6 +323,9 @@ pub struct TransferCreated {
     pub amount: Decimal,
     pub currency: Currency,
     pub fee: Decimal,
+    /// The one-time-code confirmation issued with the transfer (none: confirmed without a code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation_id: Option<ConfirmationId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -310,6 +402,10 @@ impl EventBody {
             EventBody::Payment(event) => format!("payment-{}", event.payment_id()),
             EventBody::Client(event) => format!("client-{}", event.client_id()),
             EventBody::Transfer(event) => format!("transfer-{}", event.transfer_id()),
+            EventBody::Recipient(event) => format!("recipient-{}", event.recipient_id()),
+            EventBody::Confirmation(event) => {
+                format!("confirmation-{}", event.confirmation_id())
+            }
         }
     }
 
@@ -324,7 +420,10 @@ impl EventBody {
         match self {
             EventBody::Account(event) => add(event.account_id()),
             // Transfers move money only through their payments' events.
-            EventBody::Client(_) | EventBody::Transfer(_) => {}
+            EventBody::Client(_)
+            | EventBody::Transfer(_)
+            | EventBody::Recipient(_)
+            | EventBody::Confirmation(_) => {}
             EventBody::Payment(PaymentEvent::Created(e)) if e.status == PaymentStatus::Draft => {}
             EventBody::Payment(PaymentEvent::Created(PaymentCreated { legs, .. }))
             | EventBody::Payment(PaymentEvent::Pended(PaymentPended { legs, .. }))

@@ -41,3 +41,11 @@ id_type!(
     /// A transfer: the workflow (outgoing, incoming, internal) that a payment backs.
     TransferId
 );
+id_type!(
+    /// A client's saved beneficiary (name, account, bank details) for outgoing transfers.
+    RecipientId
+);
+id_type!(
+    /// A one-time-code confirmation of an operation (a transfer, or an operation on an account).
+    ConfirmationId
+);

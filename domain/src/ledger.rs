@@ -7,11 +7,13 @@
 use crate::account::{Account, AccountStatus, AccountType, BalancePolicy};
 use crate::client::{Client, ClientStatus, validate_profile};
 use crate::command::{Command, CommandKind, CreateMode, CreatePayment, LegRequest, OpenAccount};
+use crate::confirmation::Confirmation;
 use crate::error::LedgerError;
 use crate::event::*;
-use crate::ids::{AccountId, ClientId, PaymentId, TransferId};
+use crate::ids::{AccountId, ClientId, ConfirmationId, PaymentId, RecipientId, TransferId};
 use crate::money::Currency;
 use crate::payment::{Leg, Payment, PaymentStatus, PostedLeg};
+use crate::recipient::Recipient;
 use crate::transfer::Transfer;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -19,6 +21,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
 
+mod confirmations;
+mod recipients;
 mod transfers;
 
 /// Most legs one payment may have: enough for FX with fees, small enough to bound a decision.
@@ -36,6 +40,12 @@ pub enum Receipt {
     Payment(PaymentId),
     Client(ClientId),
     Transfer(TransferId),
+    Recipient(RecipientId),
+    /// A confirmation issued or verified.
+    Confirmation(ConfirmationId),
+    /// A wrong code: its failed attempt was recorded, and the caller is answered with a refusal
+    /// (a retry under the same key is answered the same, without counting another attempt).
+    ConfirmationFailed(ConfirmationId),
 }
 
 /// What `execute` did: the events it recorded (none for a duplicate) and the entity concerned.
@@ -70,6 +80,8 @@ pub struct Ledger {
     idempotency: HashMap<String, IdempotencyRecord>,
     clients: HashMap<ClientId, Client>,
     transfers: HashMap<TransferId, Transfer>,
+    recipients: HashMap<RecipientId, Recipient>,
+    confirmations: HashMap<ConfirmationId, Confirmation>,
 }
 
 /// The ledger in a serializable form, for snapshots.
@@ -84,6 +96,12 @@ pub struct LedgerSnapshot {
     /// Absent in snapshots taken before transfers existed.
     #[serde(default)]
     transfers: Vec<Transfer>,
+    /// Absent in snapshots taken before recipients existed.
+    #[serde(default)]
+    recipients: Vec<Recipient>,
+    /// Absent in snapshots taken before confirmations existed.
+    #[serde(default)]
+    confirmations: Vec<Confirmation>,
 }
 
 /// Namespace of the deterministic ids of the bank's internal accounts.
@@ -132,6 +150,14 @@ impl Ledger {
 
     pub fn transfers(&self) -> impl Iterator<Item = &Transfer> {
         self.transfers.values()
+    }
+
+    pub fn recipient(&self, id: RecipientId) -> Option<&Recipient> {
+        self.recipients.get(&id)
+    }
+
+    pub fn confirmation(&self, id: ConfirmationId) -> Option<&Confirmation> {
+        self.confirmations.get(&id)
     }
 
     /// The earliest expiry of a pending payment, so a writer can wake up for it.
@@ -328,9 +354,20 @@ impl Ledger {
             CommandKind::CreateOutgoingTransfer(create) => {
                 self.decide_create_transfer(create, command.at)?
             }
-            CommandKind::ConfirmTransfer { transfer_id } => {
-                self.decide_confirm_transfer(*transfer_id, command.at)?
+            CommandKind::ConfirmTransfer { transfer_id, otp } => {
+                self.decide_confirm_transfer(*transfer_id, otp.as_ref(), command.at)?
             }
+            CommandKind::AddRecipient(add) => self.decide_add_recipient(add)?,
+            CommandKind::SetRecipientVisibility {
+                recipient_id,
+                is_visible,
+            } => self.decide_recipient_visibility(*recipient_id, *is_visible)?,
+            CommandKind::IssueConfirmation(issue) => self.decide_issue(issue, command.at)?,
+            CommandKind::VerifyConfirmation {
+                confirmation_id,
+                code,
+                client_id,
+            } => self.decide_verify(*confirmation_id, code, *client_id, command.at)?,
             CommandKind::CancelTransfer {
                 transfer_id,
                 reason,
@@ -908,6 +945,12 @@ impl Ledger {
             EventBody::Transfer(transfer_event) => {
                 self.apply_transfer(transfer_event, event.revision)
             }
+            EventBody::Recipient(recipient_event) => {
+                self.apply_recipient(recipient_event, event.revision)
+            }
+            EventBody::Confirmation(confirmation_event) => {
+                self.apply_confirmation(confirmation_event, event.revision)
+            }
         }
         if let Some(stamp) = &event.idempotency {
             let receipt = match &event.body {
@@ -915,6 +958,11 @@ impl Ledger {
                 EventBody::Payment(e) => Receipt::Payment(e.payment_id()),
                 EventBody::Client(e) => Receipt::Client(e.client_id()),
                 EventBody::Transfer(e) => Receipt::Transfer(e.transfer_id()),
+                EventBody::Recipient(e) => Receipt::Recipient(e.recipient_id()),
+                EventBody::Confirmation(ConfirmationEvent::AttemptFailed(e)) => {
+                    Receipt::ConfirmationFailed(e.confirmation_id)
+                }
+                EventBody::Confirmation(e) => Receipt::Confirmation(e.confirmation_id()),
             };
             self.idempotency.insert(
                 stamp.key.clone(),
@@ -1212,12 +1260,18 @@ impl Ledger {
         clients.sort_by_key(|client| client.id);
         let mut transfers: Vec<Transfer> = self.transfers.values().cloned().collect();
         transfers.sort_by_key(|transfer| transfer.id);
+        let mut recipients: Vec<Recipient> = self.recipients.values().cloned().collect();
+        recipients.sort_by_key(|recipient| recipient.id);
+        let mut confirmations: Vec<Confirmation> = self.confirmations.values().cloned().collect();
+        confirmations.sort_by_key(|confirmation| confirmation.id);
         LedgerSnapshot {
             accounts,
             payments,
             idempotency,
             clients,
             transfers,
+            recipients,
+            confirmations,
         }
     }
 
@@ -1244,6 +1298,16 @@ impl Ledger {
             .transfers
             .into_iter()
             .map(|transfer| (transfer.id, transfer))
+            .collect();
+        ledger.recipients = snapshot
+            .recipients
+            .into_iter()
+            .map(|recipient| (recipient.id, recipient))
+            .collect();
+        ledger.confirmations = snapshot
+            .confirmations
+            .into_iter()
+            .map(|confirmation| (confirmation.id, confirmation))
             .collect();
         ledger
     }

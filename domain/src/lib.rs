@@ -5,28 +5,33 @@ pub mod account;
 pub mod client;
 pub mod codec;
 pub mod command;
+pub mod confirmation;
 pub mod error;
 pub mod event;
 pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod payment;
+pub mod recipient;
 pub mod transfer;
 
 pub use account::{Account, AccountStatus, AccountType, BalancePolicy};
 pub use client::{Client, ClientPatch, ClientProfile, ClientStatus, ClientType};
 pub use command::{
-    Command, CommandKind, CreateMode, CreatePayment, CreateTransfer, LegRequest, OpenAccount,
-    ReceiveTransfer,
+    AddRecipient, Command, CommandKind, CreateMode, CreatePayment, CreateTransfer,
+    IssueConfirmation, LegRequest, OpenAccount, OtpProof, ReceiveTransfer,
 };
+pub use confirmation::{Confirmation, NewConfirmation};
 pub use error::LedgerError;
 pub use event::{
-    AccountEvent, ClientEvent, Event, EventBody, IdempotencyStamp, PaymentEvent, TransferEvent,
+    AccountEvent, ClientEvent, ConfirmationEvent, Event, EventBody, IdempotencyStamp, PaymentEvent,
+    RecipientEvent, TransferEvent,
 };
-pub use ids::{AccountId, ClientId, PaymentId, TransferId};
+pub use ids::{AccountId, ClientId, ConfirmationId, PaymentId, RecipientId, TransferId};
 pub use ledger::{Executed, Ledger, LedgerSnapshot, Processed, Receipt};
 pub use money::Currency;
 pub use payment::{Leg, Payment, PaymentStatus, PostedLeg};
+pub use recipient::{Recipient, RecipientType};
 pub use transfer::{
     Transfer, TransferDirection, TransferOutcome, TransferStatus, TransferType,
     external_transfer_type,

@@ -625,6 +625,14 @@ impl Model {
             | CommandKind::AssignIncomingTransfer { .. } => {
                 panic!("the generator draws no transfer commands")
             }
+            // Recipients and confirmations have their own scenarios (tests/recipients.rs,
+            // tests/confirmations.rs).
+            CommandKind::AddRecipient(_)
+            | CommandKind::SetRecipientVisibility { .. }
+            | CommandKind::IssueConfirmation(_)
+            | CommandKind::VerifyConfirmation { .. } => {
+                panic!("the generator draws no recipient or confirmation commands")
+            }
         }
     }
 
