@@ -6,7 +6,8 @@
 //! row once, so a batch writes every row once however many events touched it.
 
 use crate::rows::{
-    AccountRow, ClientRow, DailyRow, PaymentRow, TransactionRow, TransactionType, TransferRow,
+    AccountRow, ClientRow, DailyRow, PaymentRow, RecipientRow, RecipientVisibility,
+    TransactionRow, TransactionType, TransferRow,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -97,6 +98,10 @@ pub struct Changes {
     pub clients: Vec<ClientRow>,
     /// Transfer rows (ledger scope only).
     pub transfers: Vec<TransferRow>,
+    /// Recipients added (ledger scope only), with any later visibility folded in.
+    pub recipients: Vec<RecipientRow>,
+    /// Visibility changes of recipients written by earlier batches, in log order.
+    pub recipient_visibility: Vec<RecipientVisibility>,
     /// The position of the last event folded.
     pub position: u64,
 }
@@ -105,6 +110,8 @@ impl Changes {
     pub fn is_empty(&self) -> bool {
         self.clients.is_empty()
             && self.transfers.is_empty()
+            && self.recipients.is_empty()
+            && self.recipient_visibility.is_empty()
             && self.accounts.is_empty()
             && self.payments.is_empty()
             && self.transactions.is_empty()
@@ -137,6 +144,8 @@ pub struct Fold {
     dirty_clients: HashSet<ClientId>,
     open_transfers: HashMap<TransferId, TransferRow>,
     changed_transfers: HashMap<TransferId, TransferRow>,
+    pub(crate) added_recipients: HashMap<folio_domain::RecipientId, RecipientRow>,
+    pub(crate) recipient_visibility: Vec<RecipientVisibility>,
     dirty_accounts: HashSet<AccountId>,
     dirty_days: HashSet<AccountId>,
     /// Days a batch closed (a later day began for the account): written once, then dropped.
@@ -181,6 +190,8 @@ impl Fold {
                 .map(|t| (t.transfer_id, t))
                 .collect(),
             changed_transfers: HashMap::new(),
+            added_recipients: HashMap::new(),
+            recipient_visibility: Vec::new(),
             dirty_accounts: HashSet::new(),
             dirty_days: HashSet::new(),
             closed_days: Vec::new(),
@@ -233,6 +244,11 @@ impl Fold {
                 self.apply_transfer(position, recorded_at, transfer_event)
             }
             EventBody::Transfer(_) => {}
+            EventBody::Recipient(recipient_event) if self.scope == FoldScope::Ledger => {
+                self.apply_recipient(position, recorded_at, recipient_event)
+            }
+            // Confirmations keep no read model: their hashes stay in the log alone.
+            EventBody::Recipient(_) | EventBody::Confirmation(_) => {}
         }
     }
 
@@ -313,6 +329,8 @@ impl Fold {
             scope: self.scope,
             clients,
             transfers: self.changed_transfers.drain().map(|(_, row)| row).collect(),
+            recipients: self.added_recipients.drain().map(|(_, row)| row).collect(),
+            recipient_visibility: std::mem::take(&mut self.recipient_visibility),
             accounts,
             payments: self.changed_payments.drain().map(|(_, row)| row).collect(),
             transactions: std::mem::take(&mut self.transactions),

@@ -34,6 +34,7 @@ impl Fold {
                     beneficiary_account: Some(created.beneficiary_account.clone()),
                     beneficiary_name: created.beneficiary_name.clone(),
                     description: created.description.clone(),
+                    confirmation_id: created.confirmation_id.map(|id| id.0),
                     ..TransferDetails::default()
                 },
                 created_at: at,

@@ -15,3 +15,4 @@ CREATE INDEX IF NOT EXISTS {p}rm_payments_created ON {p}rm_payments (created_at,
 CREATE INDEX IF NOT EXISTS {p}rm_daily_balances_day ON {p}rm_daily_balances (day);
 CREATE INDEX IF NOT EXISTS {p}rm_clients_created ON {p}rm_clients (created_at, client_id);
 CREATE INDEX IF NOT EXISTS {p}rm_clients_status ON {p}rm_clients (status, client_type);
+CREATE INDEX IF NOT EXISTS {p}rm_recipients_client ON {p}rm_recipients (client_id, created_at, recipient_id);

@@ -11,3 +11,4 @@ CREATE INDEX IF NOT EXISTS payments_created{i} ON {p}payments (created_at);
 CREATE INDEX IF NOT EXISTS daily_balances_day{i} ON {p}daily_balances (day);
 CREATE INDEX IF NOT EXISTS clients_created{i} ON {p}clients (created_at, client_id);
 CREATE INDEX IF NOT EXISTS clients_status{i} ON {p}clients (status, client_type);
+CREATE INDEX IF NOT EXISTS recipients_client{i} ON {p}recipients (client_id, created_at, recipient_id);

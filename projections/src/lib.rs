@@ -5,6 +5,7 @@
 pub mod daily;
 pub mod error;
 pub mod fold;
+mod fold_recipients;
 mod fold_transfers;
 pub mod postgres;
 pub mod query;

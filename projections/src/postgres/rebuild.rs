@@ -6,8 +6,9 @@ use crate::fold::FoldScope;
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 
 /// The read-model tables, without prefix. The checkpoints table is shared by both sets.
-pub(super) const TABLES: [&str; 7] = [
+pub(super) const TABLES: [&str; 8] = [
     "rm_clients",
+    "rm_recipients",
     "rm_accounts",
     "rm_ledger_accounts",
     "rm_transactions",
