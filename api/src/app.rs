@@ -5,7 +5,9 @@ use crate::answer::MIN_POSITION_HEADER;
 use crate::auth::{Caller, Role, authorize, is_public_route};
 use crate::error::ApiError;
 use crate::extract::BODY_LIMIT;
-use crate::routes::{accounts, clients, health, ops, payments, transactions, transfers};
+use crate::routes::{
+    accounts, clients, confirmations, health, ops, payments, recipients, transactions, transfers,
+};
 use crate::state::{AppState, READ_YOUR_WRITES_TIMEOUT};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -30,6 +32,22 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/Accounts/reorder-accounts",
             put(accounts::reorder_accounts),
+        )
+        .route("/Accounts/send-otp", post(confirmations::send_otp))
+        .route(
+            "/Accounts/otp-verification",
+            post(confirmations::verify_otp),
+        )
+        .route(
+            "/Recipients",
+            get(recipients::list_recipients).post(recipients::add_recipient),
+        )
+        .route("/v2/Recipients", get(recipients::list_recipients))
+        .route("/Recipients/{id}", get(recipients::get_recipient))
+        .route("/v2/Recipients/{id}", get(recipients::get_recipient))
+        .route(
+            "/Recipients/{id}/visibility",
+            put(recipients::set_visibility),
         )
         .route(
             "/Accounts/{id}",

@@ -43,6 +43,12 @@ pub enum ApiError {
         /// Set when a command committed but its result cannot be read back yet.
         committed_at: Option<u64>,
     },
+    /// A wrong one-time code: its failed attempt was recorded (the position is where).
+    #[error("the code does not match confirmation {confirmation_id}")]
+    OtpInvalid {
+        confirmation_id: folio_domain::ConfirmationId,
+        position: u64,
+    },
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -85,6 +91,7 @@ impl ApiError {
             ApiError::ReadModelsBehind { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "ReadModelsBehind")
             }
+            ApiError::OtpInvalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "OtpInvalid"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         }
@@ -115,6 +122,13 @@ impl ApiError {
             ApiError::Ledger(error) | ApiError::Engine(EngineError::Rejected(error)) => {
                 ledger_metadata(error, &mut put)
             }
+            ApiError::OtpInvalid {
+                confirmation_id,
+                position,
+            } => {
+                put("confirmationId", json!(confirmation_id));
+                put("position", json!(position));
+            }
             _ => {}
         }
         metadata
@@ -132,7 +146,9 @@ fn ledger_status(error: &LedgerError) -> StatusCode {
         LedgerError::AccountNotFound(_)
         | LedgerError::PaymentNotFound(_)
         | LedgerError::ClientNotFound(_)
-        | LedgerError::TransferNotFound(_) => StatusCode::NOT_FOUND,
+        | LedgerError::TransferNotFound(_)
+        | LedgerError::RecipientNotFound(_)
+        | LedgerError::ConfirmationNotFound(_) => StatusCode::NOT_FOUND,
         LedgerError::AccountAlreadyExists(_)
         | LedgerError::AccountNumberTaken(_)
         | LedgerError::PaymentAlreadyExists(_)
@@ -141,6 +157,9 @@ fn ledger_status(error: &LedgerError) -> StatusCode {
         | LedgerError::ClientAlreadyExists(_)
         | LedgerError::InvalidClientState { .. }
         | LedgerError::TransferAlreadyExists(_)
+        | LedgerError::RecipientAlreadyExists(_)
+        | LedgerError::ConfirmationAlreadyExists(_)
+        | LedgerError::OtpAlreadyUsed(_)
         | LedgerError::InvalidTransferState { .. }
         | LedgerError::IdempotencyConflict { .. } => StatusCode::CONFLICT,
         LedgerError::InsufficientFunds { .. }
@@ -149,7 +168,13 @@ fn ledger_status(error: &LedgerError) -> StatusCode {
         | LedgerError::AccountClosed(_)
         | LedgerError::AccountInactive(_)
         | LedgerError::ClientBlocked(_)
+        | LedgerError::RecipientHidden(_)
+        | LedgerError::RecipientCurrencyMismatch { .. }
+        | LedgerError::OtpExpired(_)
+        | LedgerError::OtpRequired(_)
         | LedgerError::AccountNotEmpty { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        // Too many wrong codes: the confirmation is locked; a new code is needed.
+        LedgerError::OtpAttemptsExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
     }
 }
 
@@ -225,6 +250,24 @@ fn ledger_metadata(error: &LedgerError, put: &mut impl FnMut(&str, Value)) {
             put("amount", json!(amount.to_string()));
             put("currency", json!(currency.code()));
         }
+        LedgerError::RecipientNotFound(id)
+        | LedgerError::RecipientAlreadyExists(id)
+        | LedgerError::RecipientHidden(id) => put("recipientId", json!(id)),
+        LedgerError::RecipientCurrencyMismatch {
+            recipient,
+            recipient_currency,
+            transfer_currency,
+        } => {
+            put("recipientId", json!(recipient));
+            put("recipientCurrency", json!(recipient_currency.code()));
+            put("paymentCurrency", json!(transfer_currency.code()));
+        }
+        LedgerError::ConfirmationNotFound(id)
+        | LedgerError::ConfirmationAlreadyExists(id)
+        | LedgerError::OtpExpired(id)
+        | LedgerError::OtpAttemptsExceeded(id)
+        | LedgerError::OtpAlreadyUsed(id) => put("confirmationId", json!(id)),
+        LedgerError::OtpRequired(id) => put("transferId", json!(id)),
         LedgerError::IdempotencyConflict { .. } | LedgerError::InvalidCommand { .. } => {}
     }
 }

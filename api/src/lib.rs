@@ -14,6 +14,7 @@ pub mod extract;
 pub mod metrics;
 pub mod money;
 pub mod openapi;
+pub mod otp;
 pub mod rail;
 pub mod routes;
 pub mod state;

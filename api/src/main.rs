@@ -92,6 +92,13 @@ struct ServeArgs {
     /// Reads asking for X-Folio-Min-Position wait up to this much longer; 0 writes at once.
     #[arg(long, env = "FOLIO_PROJECTION_GATHER_MS", default_value_t = 10)]
     projection_gather_ms: u64,
+    /// How long a one-time code stays valid, in seconds.
+    #[arg(long, env = "FOLIO_OTP_TTL_SECS", default_value_t = 300)]
+    otp_ttl_secs: u64,
+    /// The SMS gateway's simulator: the development code sender appends every code it sends
+    /// to this file (one JSON line each) besides the server log. For development and tests.
+    #[arg(long, env = "FOLIO_OTP_OUTBOX")]
+    otp_outbox: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -221,6 +228,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
         Arc::new(rail),
     )
     .spawn(stop_signal);
+    if args.otp_ttl_secs == 0 || args.otp_ttl_secs > 86_400 {
+        bail!("--otp-ttl-secs {}: expected 1 to 86400", args.otp_ttl_secs);
+    }
+    let otp_sender = folio_api::otp::LogOtpSender::new(args.otp_outbox.clone())
+        .context("opening the OTP outbox (--otp-outbox)")?;
+    tracing::warn!(
+        outbox = ?args.otp_outbox,
+        "one-time codes go to the DEVELOPMENT sender: they are written to this log"
+    );
     let state = AppState::new(Shared {
         engine: engine.handle(),
         log: log.clone(),
@@ -229,6 +245,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         metrics: Arc::new(Metrics::default()),
         ready_max_lag: args.ready_max_lag,
         time_zone,
+        otp: folio_api::otp::OtpConfig {
+            ttl: std::time::Duration::from_secs(args.otp_ttl_secs),
+            sender: Arc::new(otp_sender),
+        },
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

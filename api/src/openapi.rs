@@ -1,7 +1,9 @@
 //! The OpenAPI description of every route and schema, built with utoipa; the payment routes
 //! are listed under both of their prefixes.
 
-use crate::routes::{accounts, clients, health, ops, payments, transactions};
+use crate::routes::{
+    accounts, clients, confirmations, health, ops, payments, recipients, transactions,
+};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -36,6 +38,12 @@ use utoipa::{Modify, OpenApi};
         accounts::accounts_by_numbers,
         accounts::reorder_accounts,
         accounts::aggregated_amounts,
+        confirmations::send_otp,
+        confirmations::verify_otp,
+        recipients::add_recipient,
+        recipients::list_recipients,
+        recipients::get_recipient,
+        recipients::set_visibility,
         payments::create_payment,
         payments::create_draft,
         payments::pend_payment,
@@ -62,6 +70,7 @@ use utoipa::{Modify, OpenApi};
         (name = "Payments", description = "GeneralLedger payments (API.md §2.5), also under /v2/internal/Payments"),
         (name = "Transactions", description = "Statement lines and reports (API.md §2.4)"),
         (name = "Balances", description = "Daily balances, currencies, treasury (API.md §2.4)"),
+        (name = "Recipients", description = "TransferOrchestrator: a client's saved beneficiaries (API.md §2.6), also listed and read under /v2/Recipients"),
         (name = "Health", description = "Probes and metrics"),
     )
 )]

@@ -46,6 +46,8 @@ pub struct Shared {
     pub ready_max_lag: u64,
     /// The time zone business days follow (the projector's), for reports over whole days.
     pub time_zone: chrono_tz::Tz,
+    /// How one-time codes are made and sent.
+    pub otp: crate::otp::OtpConfig,
 }
 
 impl AppState {

@@ -6,8 +6,8 @@
 //! row once, so a batch writes every row once however many events touched it.
 
 use crate::rows::{
-    AccountRow, ClientRow, DailyRow, PaymentRow, RecipientRow, RecipientVisibility,
-    TransactionRow, TransactionType, TransferRow,
+    AccountRow, ClientRow, DailyRow, PaymentRow, RecipientRow, RecipientVisibility, TransactionRow,
+    TransactionType, TransferRow,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;

@@ -16,8 +16,7 @@ use filter::Conditions;
 use folio_domain::{AccountId, ClientId, Currency, PaymentId, RecipientId, TransferId};
 use rows::{
     ACCOUNT_COLUMNS, CLIENT_COLUMNS, DAILY_COLUMNS, PAYMENT_COLUMNS, RECIPIENT_COLUMNS,
-    TRANSACTION_COLUMNS,
-    TRANSFER_COLUMNS,
+    TRANSACTION_COLUMNS, TRANSFER_COLUMNS,
 };
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgPool, Row};

@@ -9,8 +9,8 @@ use crate::store::{ReadModelStore, Tables};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use folio_domain::{
-    AccountId, AccountStatus, AccountType, ClientId, ClientStatus, Currency, PaymentId, RecipientId,
-    PaymentStatus, TransferId,
+    AccountId, AccountStatus, AccountType, ClientId, ClientStatus, Currency, PaymentId,
+    PaymentStatus, RecipientId, TransferId,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
 use rust_decimal::Decimal;

@@ -2,9 +2,11 @@
 
 pub mod accounts;
 pub mod clients;
+pub mod confirmations;
 pub mod health;
 pub mod ops;
 pub mod payments;
+pub mod recipients;
 pub mod transactions;
 pub mod transfers;
 
