@@ -8,7 +8,10 @@ use crate::findings::{Finding, Report};
 use crate::progress::Progress;
 use crate::scan::{Flow, Visit, scan};
 use crate::source::Source;
-use folio_domain::{AccountId, ClientId, EventBody, Ledger, LedgerSnapshot, PaymentId, TransferId};
+use folio_domain::{
+    AccountId, ClientId, ConfirmationId, EventBody, Ledger, LedgerSnapshot, PaymentId, RecipientId,
+    TransferId,
+};
 use folio_projections::FoldScope;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -294,18 +297,23 @@ fn next_revision(ledger: &Ledger, (kind, id): (u8, Uuid)) -> u64 {
         0 => ledger.account(AccountId(id)).map(|a| a.revision),
         1 => ledger.payment(PaymentId(id)).map(|p| p.revision),
         2 => ledger.client(ClientId(id)).map(|c| c.revision),
-        _ => ledger.transfer(TransferId(id)).map(|t| t.revision),
+        3 => ledger.transfer(TransferId(id)).map(|t| t.revision),
+        4 => ledger.recipient(RecipientId(id)).map(|r| r.revision),
+        _ => ledger.confirmation(ConfirmationId(id)).map(|c| c.revision),
     };
     last.map_or(0, |revision| revision + 1)
 }
 
-/// A stream as (kind, id): 0 account, 1 payment, 2 client, 3 transfer.
+/// A stream as (kind, id): 0 account, 1 payment, 2 client, 3 transfer, 4 recipient,
+/// 5 confirmation.
 fn stream_key(body: &EventBody) -> (u8, Uuid) {
     match body {
         EventBody::Account(event) => (0, event.account_id().0),
         EventBody::Payment(event) => (1, event.payment_id().0),
         EventBody::Client(event) => (2, event.client_id().0),
         EventBody::Transfer(event) => (3, event.transfer_id().0),
+        EventBody::Recipient(event) => (4, event.recipient_id().0),
+        EventBody::Confirmation(event) => (5, event.confirmation_id().0),
     }
 }
 
@@ -316,6 +324,8 @@ fn parse_stream(stream_id: &str) -> Option<(u8, Uuid)> {
         "payment" => 1,
         "client" => 2,
         "transfer" => 3,
+        "recipient" => 4,
+        "confirmation" => 5,
         _ => return None,
     };
     Some((kind, Uuid::parse_str(id).ok()?))
