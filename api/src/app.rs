@@ -6,8 +6,8 @@ use crate::auth::{Caller, Role, authorize, is_public_route};
 use crate::error::ApiError;
 use crate::extract::BODY_LIMIT;
 use crate::routes::{
-    accounts, clients, documents, fx_transfers, health, ops, payments, replay, transactions,
-    transfers,
+    accounts, clients, confirmations, documents, fx_transfers, health, ops, payments, recipients,
+    replay, transactions, transfers,
 };
 use crate::state::{AppState, READ_YOUR_WRITES_TIMEOUT};
 use axum::Router;
@@ -33,6 +33,22 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/Accounts/reorder-accounts",
             put(accounts::reorder_accounts),
+        )
+        .route("/Accounts/send-otp", post(confirmations::send_otp))
+        .route(
+            "/Accounts/otp-verification",
+            post(confirmations::verify_otp),
+        )
+        .route(
+            "/Recipients",
+            get(recipients::list_recipients).post(recipients::add_recipient),
+        )
+        .route("/v2/Recipients", get(recipients::list_recipients))
+        .route("/Recipients/{id}", get(recipients::get_recipient))
+        .route("/v2/Recipients/{id}", get(recipients::get_recipient))
+        .route(
+            "/Recipients/{id}/visibility",
+            put(recipients::set_visibility),
         )
         .route(
             "/Accounts/{id}",

@@ -55,6 +55,12 @@ pub enum ApiError {
         kind: &'static str,
         job_id: uuid::Uuid,
     },
+    /// A wrong one-time code: its failed attempt was recorded (the position is where).
+    #[error("the code does not match confirmation {confirmation_id}")]
+    OtpInvalid {
+        confirmation_id: folio_domain::ConfirmationId,
+        position: u64,
+    },
     #[error("{0}")]
     Unavailable(String),
     /// The rate provider quotes no rate for the pair asked.
@@ -105,6 +111,7 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "ReadModelsBehind")
             }
             ApiError::JobRunning { .. } => (StatusCode::CONFLICT, "JobRunning"),
+            ApiError::OtpInvalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "OtpInvalid"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
             ApiError::Rate(crate::rates::RateError::NoRate { .. }) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "RateUnavailable")
@@ -142,6 +149,13 @@ impl ApiError {
                 ledger_metadata(error, &mut put)
             }
             ApiError::JobRunning { job_id, .. } => put("jobId", json!(job_id)),
+            ApiError::OtpInvalid {
+                confirmation_id,
+                position,
+            } => {
+                put("confirmationId", json!(confirmation_id));
+                put("position", json!(position));
+            }
             _ => {}
         }
         metadata
@@ -160,7 +174,9 @@ fn ledger_status(error: &LedgerError) -> StatusCode {
         | LedgerError::PaymentNotFound(_)
         | LedgerError::ClientNotFound(_)
         | LedgerError::TransferNotFound(_)
-        | LedgerError::DocumentNotFound(_) => StatusCode::NOT_FOUND,
+        | LedgerError::DocumentNotFound(_)
+        | LedgerError::RecipientNotFound(_)
+        | LedgerError::ConfirmationNotFound(_) => StatusCode::NOT_FOUND,
         LedgerError::AccountAlreadyExists(_)
         | LedgerError::AccountNumberTaken(_)
         | LedgerError::PaymentAlreadyExists(_)
@@ -169,6 +185,9 @@ fn ledger_status(error: &LedgerError) -> StatusCode {
         | LedgerError::ClientAlreadyExists(_)
         | LedgerError::InvalidClientState { .. }
         | LedgerError::TransferAlreadyExists(_)
+        | LedgerError::RecipientAlreadyExists(_)
+        | LedgerError::ConfirmationAlreadyExists(_)
+        | LedgerError::OtpAlreadyUsed(_)
         | LedgerError::InvalidTransferState { .. }
         | LedgerError::DocumentAlreadyExists(_)
         | LedgerError::DocumentDeleted(_)
@@ -179,7 +198,13 @@ fn ledger_status(error: &LedgerError) -> StatusCode {
         | LedgerError::AccountClosed(_)
         | LedgerError::AccountInactive(_)
         | LedgerError::ClientBlocked(_)
+        | LedgerError::RecipientHidden(_)
+        | LedgerError::RecipientCurrencyMismatch { .. }
+        | LedgerError::OtpExpired(_)
+        | LedgerError::OtpRequired(_)
         | LedgerError::AccountNotEmpty { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        // Too many wrong codes: the confirmation is locked; a new code is needed.
+        LedgerError::OtpAttemptsExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
     }
 }
 
@@ -258,6 +283,24 @@ fn ledger_metadata(error: &LedgerError, put: &mut impl FnMut(&str, Value)) {
             put("amount", json!(amount.to_string()));
             put("currency", json!(currency.code()));
         }
+        LedgerError::RecipientNotFound(id)
+        | LedgerError::RecipientAlreadyExists(id)
+        | LedgerError::RecipientHidden(id) => put("recipientId", json!(id)),
+        LedgerError::RecipientCurrencyMismatch {
+            recipient,
+            recipient_currency,
+            transfer_currency,
+        } => {
+            put("recipientId", json!(recipient));
+            put("recipientCurrency", json!(recipient_currency.code()));
+            put("paymentCurrency", json!(transfer_currency.code()));
+        }
+        LedgerError::ConfirmationNotFound(id)
+        | LedgerError::ConfirmationAlreadyExists(id)
+        | LedgerError::OtpExpired(id)
+        | LedgerError::OtpAttemptsExceeded(id)
+        | LedgerError::OtpAlreadyUsed(id) => put("confirmationId", json!(id)),
+        LedgerError::OtpRequired(id) => put("transferId", json!(id)),
         LedgerError::IdempotencyConflict { .. } | LedgerError::InvalidCommand { .. } => {}
     }
 }

@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod money;
 pub mod openapi;
+pub mod otp;
 pub mod rail;
 pub mod rates;
 pub mod routes;

@@ -109,6 +109,13 @@ struct ServeArgs {
     /// --database-url.
     #[arg(long, env = "FOLIO_MAX_DOCUMENT_BYTES", default_value_t = 10 * 1024 * 1024)]
     max_document_bytes: u64,
+    /// How long a one-time code stays valid, in seconds.
+    #[arg(long, env = "FOLIO_OTP_TTL_SECS", default_value_t = 300)]
+    otp_ttl_secs: u64,
+    /// The SMS gateway's simulator: the development code sender appends every code it sends
+    /// to this file (one JSON line each) besides the server log. For development and tests.
+    #[arg(long, env = "FOLIO_OTP_OUTBOX")]
+    otp_outbox: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -261,6 +268,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
         Arc::new(rail),
     )
     .spawn(stop_signal);
+    if args.otp_ttl_secs == 0 || args.otp_ttl_secs > 86_400 {
+        bail!("--otp-ttl-secs {}: expected 1 to 86400", args.otp_ttl_secs);
+    }
+    let otp_sender = folio_api::otp::LogOtpSender::new(args.otp_outbox.clone())
+        .context("opening the OTP outbox (--otp-outbox)")?;
+    tracing::warn!(
+        outbox = ?args.otp_outbox,
+        "one-time codes go to the DEVELOPMENT sender: they are written to this log"
+    );
     let state = AppState::new(Shared {
         engine: engine.handle(),
         log: log.clone(),
@@ -274,6 +290,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         jobs: Arc::new(Jobs::default()),
         rates: Arc::new(rates),
         fees,
+        otp: folio_api::otp::OtpConfig {
+            ttl: std::time::Duration::from_secs(args.otp_ttl_secs),
+            sender: Arc::new(otp_sender),
+        },
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

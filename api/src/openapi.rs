@@ -2,8 +2,8 @@
 //! are listed under both of their prefixes.
 
 use crate::routes::{
-    accounts, clients, documents, fx_transfers, health, ops, payments, replay, transactions,
-    transfers,
+    accounts, clients, confirmations, documents, fx_transfers, health, ops, payments, recipients,
+    replay, transactions, transfers,
 };
 use utoipa::openapi::OpenApi as Document;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -45,6 +45,12 @@ use utoipa::{Modify, OpenApi};
         accounts::accounts_by_numbers,
         accounts::reorder_accounts,
         accounts::aggregated_amounts,
+        confirmations::send_otp,
+        confirmations::verify_otp,
+        recipients::add_recipient,
+        recipients::list_recipients,
+        recipients::get_recipient,
+        recipients::set_visibility,
         payments::create_payment,
         payments::create_draft,
         payments::pend_payment,
@@ -106,6 +112,7 @@ use utoipa::{Modify, OpenApi};
         (name = "Transactions", description = "Statement lines and reports (API.md §2.4)"),
         (name = "Balances", description = "Daily balances, currencies, treasury (API.md §2.4)"),
         (name = "BackgroundJob", description = "Ops' background jobs: the balance check and recalculations"),
+        (name = "Recipients", description = "TransferOrchestrator: a client's saved beneficiaries (API.md §2.6), also listed and read under /v2/Recipients"),
         (name = "Health", description = "Probes and metrics"),
     )
 )]

@@ -58,6 +58,8 @@ pub struct Shared {
     pub rates: Arc<dyn RateProvider>,
     /// The fee of an outgoing or internal transfer per rail, passed in with each command.
     pub fees: FeeSchedule,
+    /// How one-time codes are made and sent.
+    pub otp: crate::otp::OtpConfig,
 }
 
 impl AppState {

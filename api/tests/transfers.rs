@@ -99,7 +99,7 @@ async fn every_transfer_path_moves_the_money_once(storage: &Storage) {
     let confirmed = put(
         &server,
         &format!("/Transfers/outgoing/{first}/confirm"),
-        json!({}),
+        server.confirmation_for(first).await,
     )
     .await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.body);
@@ -159,7 +159,7 @@ async fn every_transfer_path_moves_the_money_once(storage: &Storage) {
     put(
         &server,
         &format!("/Transfers/outgoing/{second}/confirm"),
-        json!({}),
+        server.confirmation_for(second).await,
     )
     .await;
     wait_for_status(&server, second, "processing").await;
@@ -197,7 +197,7 @@ async fn every_transfer_path_moves_the_money_once(storage: &Storage) {
     let late = put(
         &server,
         &format!("/Transfers/outgoing/{third}/confirm"),
-        json!({}),
+        server.confirmation_for(third).await,
     )
     .await;
     assert_eq!(late.error_code(409), "InvalidTransferState");
@@ -226,7 +226,7 @@ async fn every_transfer_path_moves_the_money_once(storage: &Storage) {
     let settled = put(
         &server,
         &format!("/Transfers/outgoing/{internal}/confirm"),
-        json!({}),
+        server.confirmation_for(internal).await,
     )
     .await;
     assert_eq!(settled.value()["status"], "completed");
@@ -331,7 +331,7 @@ async fn a_kill_between_pend_and_the_answer_resumes_on_restart(storage: &Storage
     put(
         &server,
         &format!("/Transfers/outgoing/{id}/confirm"),
-        json!({}),
+        server.confirmation_for(id).await,
     )
     .await;
     wait_for_status(&server, id, "processing").await;

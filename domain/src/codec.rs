@@ -2,7 +2,8 @@
 //! ever written stays decodable (older versions are upcast here, on read).
 
 use crate::event::{
-    AccountEvent, ClientEvent, DocumentEvent, EventBody, PaymentEvent, TransferEvent,
+    AccountEvent, ClientEvent, ConfirmationEvent, DocumentEvent, EventBody, PaymentEvent,
+    RecipientEvent, TransferEvent,
 };
 use thiserror::Error;
 
@@ -46,6 +47,11 @@ pub fn event_type(body: &EventBody) -> &'static str {
         EventBody::Transfer(event) => transfer_event_type(event),
         EventBody::Document(DocumentEvent::Uploaded(_)) => "DocumentUploaded",
         EventBody::Document(DocumentEvent::Deleted(_)) => "DocumentDeleted",
+        EventBody::Recipient(RecipientEvent::Added(_)) => "RecipientAdded",
+        EventBody::Recipient(RecipientEvent::VisibilityChanged(_)) => "RecipientVisibilityChanged",
+        EventBody::Confirmation(ConfirmationEvent::Issued(_)) => "ConfirmationIssued",
+        EventBody::Confirmation(ConfirmationEvent::AttemptFailed(_)) => "ConfirmationAttemptFailed",
+        EventBody::Confirmation(ConfirmationEvent::Verified(_)) => "ConfirmationVerified",
     }
 }
 
@@ -105,6 +111,12 @@ pub fn encode(body: &EventBody) -> (&'static str, u16, String) {
         ) => serde_json::to_string(e),
         EventBody::Document(DocumentEvent::Uploaded(e)) => serde_json::to_string(e),
         EventBody::Document(DocumentEvent::Deleted(e)) => serde_json::to_string(e),
+        EventBody::Recipient(RecipientEvent::Added(e)) => serde_json::to_string(e),
+        EventBody::Recipient(RecipientEvent::VisibilityChanged(e)) => serde_json::to_string(e),
+        EventBody::Confirmation(ConfirmationEvent::Issued(e)) => serde_json::to_string(e),
+        EventBody::Confirmation(
+            ConfirmationEvent::AttemptFailed(e) | ConfirmationEvent::Verified(e),
+        ) => serde_json::to_string(e),
     }
     .unwrap_or_default();
     (event_type(body), CURRENT_SCHEMA_VERSION, payload)
@@ -216,6 +228,21 @@ pub fn decode(
         }
         "DocumentDeleted" => {
             EventBody::Document(DocumentEvent::Deleted(parse(event_type, v, payload)?))
+        }
+        "RecipientAdded" => {
+            EventBody::Recipient(RecipientEvent::Added(parse(event_type, v, payload)?))
+        }
+        "RecipientVisibilityChanged" => EventBody::Recipient(RecipientEvent::VisibilityChanged(
+            parse(event_type, v, payload)?,
+        )),
+        "ConfirmationIssued" => {
+            EventBody::Confirmation(ConfirmationEvent::Issued(parse(event_type, v, payload)?))
+        }
+        "ConfirmationAttemptFailed" => EventBody::Confirmation(ConfirmationEvent::AttemptFailed(
+            parse(event_type, v, payload)?,
+        )),
+        "ConfirmationVerified" => {
+            EventBody::Confirmation(ConfirmationEvent::Verified(parse(event_type, v, payload)?))
         }
         other => return Err(DecodeError::UnknownType(other.to_string())),
     })

@@ -3,10 +3,14 @@
 
 use crate::account::{AccountStatus, AccountType};
 use crate::client::{ClientPatch, ClientProfile};
+use crate::confirmation::NewConfirmation;
 use crate::document::{DocumentOwner, DocumentType};
 use crate::fx::FxQuote;
-use crate::ids::{AccountId, ClientId, DocumentId, PaymentId, TransferId};
+use crate::ids::{
+    AccountId, ClientId, ConfirmationId, DocumentId, PaymentId, RecipientId, TransferId,
+};
 use crate::money::Currency;
+use crate::recipient::RecipientType;
 use crate::transfer::{FeeSchedule, TransferOutcome};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -103,8 +107,12 @@ pub enum CommandKind {
     /// quote given. Its payment is a draft until confirmed.
     CreateFxTransfer(Box<CreateFxTransfer>),
     /// Holds the funds (pend); an internal or FX transfer is also posted and completed at once.
+    /// A transfer issued with a confirmation needs its code: a wrong one records a failed
+    /// attempt and confirms nothing.
     ConfirmTransfer {
         transfer_id: TransferId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        otp: Option<OtpProof>,
     },
     /// Only before processing: the hold, if any, is paid back.
     CancelTransfer {
@@ -151,6 +159,30 @@ pub enum CommandKind {
         owner: DocumentOwner,
         reason: Option<String>,
     },
+    /// Saves a beneficiary for `client_id`'s transfers.
+    AddRecipient(Box<AddRecipient>),
+    /// Hides a recipient from new transfers (its history stays), or shows it again.
+    SetRecipientVisibility {
+        recipient_id: RecipientId,
+        is_visible: bool,
+    },
+    /// Issues a one-time code for an operation on an account (its hash only).
+    IssueConfirmation(Box<IssueConfirmation>),
+    /// Checks a code: a match spends it, a mismatch records a failed attempt. `client_id` is the
+    /// caller's client (None for the bank), whose account the confirmation must be for.
+    VerifyConfirmation {
+        confirmation_id: ConfirmationId,
+        code: String,
+        client_id: Option<ClientId>,
+    },
+}
+
+/// A confirmation's id and the code the caller typed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OtpProof {
+    pub confirmation_id: ConfirmationId,
+    pub code: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,12 +202,39 @@ pub struct UploadDocument {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+pub struct IssueConfirmation {
+    pub account_id: AccountId,
+    /// What the code confirms, as the caller names it (`withdrawal`, `changePhone`, …).
+    pub operation: String,
+    pub confirmation: NewConfirmation,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddRecipient {
+    pub recipient_id: RecipientId,
+    pub client_id: ClientId,
+    pub name: String,
+    pub recipient_type: RecipientType,
+    /// Exactly one of `account_number` and `iban`.
+    pub account_number: Option<String>,
+    pub iban: Option<String>,
+    pub bic: Option<String>,
+    pub sort_code: Option<String>,
+    pub currency: Currency,
+    pub country: String,
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CreateTransfer {
     pub transfer_id: TransferId,
     pub payment_id: PaymentId,
     pub source_account_id: AccountId,
     /// An IBAN or account number; a Folio account's number makes the transfer internal.
-    pub beneficiary_account: String,
+    /// Exactly one of it and `recipient_id` (whose account and name are then used).
+    pub beneficiary_account: Option<String>,
     pub beneficiary_name: Option<String>,
     pub recipient_id: Option<uuid::Uuid>,
     pub amount: Decimal,
@@ -185,6 +244,9 @@ pub struct CreateTransfer {
     /// The fee schedule in force (the fee is charged as a second leg to the fee account).
     #[serde(default)]
     pub fees: FeeSchedule,
+    /// A one-time-code confirmation to issue with the transfer: confirming then needs its code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<NewConfirmation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -285,6 +347,9 @@ impl CommandKind {
             CommandKind::CreateOutgoingTransfer(create) => {
                 create.transfer_id = TransferId(uuid::Uuid::nil());
                 create.payment_id = PaymentId(uuid::Uuid::nil());
+                if let Some(confirmation) = &mut create.confirmation {
+                    confirmation.blank_generated();
+                }
             }
             // A retry is quoted afresh (a new time at least): the quote is not what was asked.
             CommandKind::CreateFxTransfer(create) => {
@@ -297,6 +362,8 @@ impl CommandKind {
                     provider: String::new(),
                 };
             }
+            CommandKind::AddRecipient(add) => add.recipient_id = RecipientId(uuid::Uuid::nil()),
+            CommandKind::IssueConfirmation(issue) => issue.confirmation.blank_generated(),
             CommandKind::ReceiveIncomingTransfer(receive) => {
                 receive.transfer_id = TransferId(uuid::Uuid::nil());
                 receive.payment_id = PaymentId(uuid::Uuid::nil());

@@ -2,7 +2,9 @@
 
 use crate::account::AccountStatus;
 use crate::client::ClientStatus;
-use crate::ids::{AccountId, ClientId, DocumentId, PaymentId, TransferId};
+use crate::ids::{
+    AccountId, ClientId, ConfirmationId, DocumentId, PaymentId, RecipientId, TransferId,
+};
 use crate::money::Currency;
 use crate::payment::PaymentStatus;
 use crate::transfer::TransferStatus;
@@ -98,6 +100,32 @@ pub enum LedgerError {
     DocumentAlreadyExists(DocumentId),
     #[error("document {0} was deleted")]
     DocumentDeleted(DocumentId),
+    #[error("recipient {0} not found")]
+    RecipientNotFound(RecipientId),
+    #[error("recipient {0} already exists")]
+    RecipientAlreadyExists(RecipientId),
+    #[error("recipient {0} is hidden: show it again before sending to it")]
+    RecipientHidden(RecipientId),
+    #[error(
+        "recipient {recipient} takes {recipient_currency}, the transfer is in {transfer_currency}"
+    )]
+    RecipientCurrencyMismatch {
+        recipient: RecipientId,
+        recipient_currency: Currency,
+        transfer_currency: Currency,
+    },
+    #[error("confirmation {0} not found")]
+    ConfirmationNotFound(ConfirmationId),
+    #[error("confirmation {0} already exists")]
+    ConfirmationAlreadyExists(ConfirmationId),
+    #[error("the code of confirmation {0} has expired: ask for a new one")]
+    OtpExpired(ConfirmationId),
+    #[error("confirmation {0} had too many wrong codes: ask for a new one")]
+    OtpAttemptsExceeded(ConfirmationId),
+    #[error("the code of confirmation {0} was already used")]
+    OtpAlreadyUsed(ConfirmationId),
+    #[error("transfer {0} needs its one-time code (confirmationId and code)")]
+    OtpRequired(TransferId),
     #[error("idempotency key {key:?} was used for a different request")]
     IdempotencyConflict { key: String },
     #[error("invalid command: {reason}")]
@@ -134,6 +162,16 @@ impl LedgerError {
             LedgerError::DocumentNotFound(_) => "DocumentNotFound",
             LedgerError::DocumentAlreadyExists(_) => "DocumentAlreadyExists",
             LedgerError::DocumentDeleted(_) => "DocumentDeleted",
+            LedgerError::RecipientNotFound(_) => "RecipientNotFound",
+            LedgerError::RecipientAlreadyExists(_) => "RecipientAlreadyExists",
+            LedgerError::RecipientHidden(_) => "RecipientHidden",
+            LedgerError::RecipientCurrencyMismatch { .. } => "CurrencyMismatch",
+            LedgerError::ConfirmationNotFound(_) => "ConfirmationNotFound",
+            LedgerError::ConfirmationAlreadyExists(_) => "ConfirmationAlreadyExists",
+            LedgerError::OtpExpired(_) => "OtpExpired",
+            LedgerError::OtpAttemptsExceeded(_) => "OtpAttemptsExceeded",
+            LedgerError::OtpAlreadyUsed(_) => "OtpAlreadyUsed",
+            LedgerError::OtpRequired(_) => "OtpRequired",
             LedgerError::IdempotencyConflict { .. } => "IdempotencyConflict",
             LedgerError::InvalidCommand { .. } => "InvalidCommand",
         }

@@ -5,9 +5,12 @@ use crate::account::{AccountStatus, AccountType, BalancePolicy};
 use crate::client::{ClientPatch, ClientProfile};
 use crate::document::{DocumentOwner, DocumentType};
 use crate::fx::FxQuote;
-use crate::ids::{AccountId, ClientId, DocumentId, PaymentId, TransferId};
+use crate::ids::{
+    AccountId, ClientId, ConfirmationId, DocumentId, PaymentId, RecipientId, TransferId,
+};
 use crate::money::Currency;
 use crate::payment::{Leg, PaymentStatus, PostedLeg};
+use crate::recipient::RecipientType;
 use crate::transfer::{TransferDirection, TransferType};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -37,6 +40,23 @@ pub enum EventBody {
     Client(ClientEvent),
     Transfer(TransferEvent),
     Document(DocumentEvent),
+    Recipient(RecipientEvent),
+    Confirmation(ConfirmationEvent),
+}
+
+/// A client's saved beneficiaries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecipientEvent {
+    Added(Box<RecipientAdded>),
+    VisibilityChanged(RecipientVisibilityChanged),
+}
+
+/// One-time-code confirmations. A failed attempt is a fact too, so a restart keeps the count.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfirmationEvent {
+    Issued(Box<ConfirmationIssued>),
+    AttemptFailed(ConfirmationAttempt),
+    Verified(ConfirmationAttempt),
 }
 
 /// A document's life: uploaded once, deleted at most once. Its bytes live in the content store
@@ -45,6 +65,77 @@ pub enum EventBody {
 pub enum DocumentEvent {
     Uploaded(Box<DocumentUploaded>),
     Deleted(DocumentDeleted),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecipientAdded {
+    pub recipient_id: RecipientId,
+    pub client_id: ClientId,
+    pub name: String,
+    pub recipient_type: RecipientType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iban: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort_code: Option<String>,
+    pub currency: Currency,
+    pub country: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecipientVisibilityChanged {
+    pub recipient_id: RecipientId,
+    pub is_visible: bool,
+}
+
+/// A code was issued: only its salted hash is recorded, never the code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfirmationIssued {
+    pub confirmation_id: ConfirmationId,
+    pub account_id: AccountId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<TransferId>,
+    pub operation: String,
+    pub code_hash: String,
+    pub salt: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An attempt at a confirmation's code (failed or verified: the event type says which);
+/// `attempt` counts from 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfirmationAttempt {
+    pub confirmation_id: ConfirmationId,
+    pub attempt: u32,
+}
+
+impl RecipientEvent {
+    pub fn recipient_id(&self) -> RecipientId {
+        match self {
+            RecipientEvent::Added(e) => e.recipient_id,
+            RecipientEvent::VisibilityChanged(e) => e.recipient_id,
+        }
+    }
+}
+
+impl ConfirmationEvent {
+    pub fn confirmation_id(&self) -> ConfirmationId {
+        match self {
+            ConfirmationEvent::Issued(e) => e.confirmation_id,
+            ConfirmationEvent::AttemptFailed(e) | ConfirmationEvent::Verified(e) => {
+                e.confirmation_id
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -284,6 +375,9 @@ pub struct TransferCreated {
     pub currency: Currency,
     /// Charged on top of `amount` to the bank's fee account (an FX transfer's spread).
     pub fee: Decimal,
+    /// The one-time-code confirmation issued with the transfer (none: confirmed without a code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation_id: Option<ConfirmationId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -373,6 +467,10 @@ impl EventBody {
             EventBody::Client(event) => format!("client-{}", event.client_id()),
             EventBody::Transfer(event) => format!("transfer-{}", event.transfer_id()),
             EventBody::Document(event) => format!("document-{}", event.document_id()),
+            EventBody::Recipient(event) => format!("recipient-{}", event.recipient_id()),
+            EventBody::Confirmation(event) => {
+                format!("confirmation-{}", event.confirmation_id())
+            }
         }
     }
 
@@ -387,7 +485,11 @@ impl EventBody {
         match self {
             EventBody::Account(event) => add(event.account_id()),
             // Transfers move money only through their payments' events.
-            EventBody::Client(_) | EventBody::Transfer(_) | EventBody::Document(_) => {}
+            EventBody::Client(_)
+            | EventBody::Transfer(_)
+            | EventBody::Document(_)
+            | EventBody::Recipient(_)
+            | EventBody::Confirmation(_) => {}
             EventBody::Payment(PaymentEvent::Created(e)) if e.status == PaymentStatus::Draft => {}
             EventBody::Payment(PaymentEvent::Created(PaymentCreated { legs, .. }))
             | EventBody::Payment(PaymentEvent::Pended(PaymentPended { legs, .. }))

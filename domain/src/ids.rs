@@ -45,3 +45,11 @@ id_type!(
     /// A document (identity papers, an invoice, …) kept for a client or a transfer.
     DocumentId
 );
+id_type!(
+    /// A client's saved beneficiary (name, account, bank details) for outgoing transfers.
+    RecipientId
+);
+id_type!(
+    /// A one-time-code confirmation of an operation (a transfer, or an operation on an account).
+    ConfirmationId
+);

@@ -7,12 +7,16 @@
 use crate::account::{Account, AccountStatus, AccountType, BalancePolicy};
 use crate::client::{Client, ClientStatus, validate_profile};
 use crate::command::{Command, CommandKind, CreateMode, CreatePayment, LegRequest, OpenAccount};
+use crate::confirmation::Confirmation;
 use crate::document::Document;
 use crate::error::LedgerError;
 use crate::event::*;
-use crate::ids::{AccountId, ClientId, DocumentId, PaymentId, TransferId};
+use crate::ids::{
+    AccountId, ClientId, ConfirmationId, DocumentId, PaymentId, RecipientId, TransferId,
+};
 use crate::money::Currency;
 use crate::payment::{Leg, Payment, PaymentStatus, PostedLeg};
+use crate::recipient::Recipient;
 use crate::transfer::Transfer;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -20,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
 
+mod confirmations;
 mod documents;
+mod recipients;
 mod transfers;
 
 /// Most legs one payment may have: enough for FX with fees, small enough to bound a decision.
@@ -39,6 +45,12 @@ pub enum Receipt {
     Client(ClientId),
     Transfer(TransferId),
     Document(DocumentId),
+    Recipient(RecipientId),
+    /// A confirmation issued or verified.
+    Confirmation(ConfirmationId),
+    /// A wrong code: its failed attempt was recorded, and the caller is answered with a refusal
+    /// (a retry under the same key is answered the same, without counting another attempt).
+    ConfirmationFailed(ConfirmationId),
 }
 
 /// What `execute` did: the events it recorded (none for a duplicate) and the entity concerned.
@@ -74,6 +86,8 @@ pub struct Ledger {
     clients: HashMap<ClientId, Client>,
     transfers: HashMap<TransferId, Transfer>,
     documents: HashMap<DocumentId, Document>,
+    recipients: HashMap<RecipientId, Recipient>,
+    confirmations: HashMap<ConfirmationId, Confirmation>,
 }
 
 /// The ledger in a serializable form, for snapshots.
@@ -91,6 +105,12 @@ pub struct LedgerSnapshot {
     /// Absent in snapshots taken before documents existed.
     #[serde(default)]
     documents: Vec<Document>,
+    /// Absent in snapshots taken before recipients existed.
+    #[serde(default)]
+    recipients: Vec<Recipient>,
+    /// Absent in snapshots taken before confirmations existed.
+    #[serde(default)]
+    confirmations: Vec<Confirmation>,
 }
 
 /// Namespace of the deterministic ids of the bank's internal accounts.
@@ -143,6 +163,14 @@ impl Ledger {
 
     pub fn document(&self, id: DocumentId) -> Option<&Document> {
         self.documents.get(&id)
+    }
+
+    pub fn recipient(&self, id: RecipientId) -> Option<&Recipient> {
+        self.recipients.get(&id)
+    }
+
+    pub fn confirmation(&self, id: ConfirmationId) -> Option<&Confirmation> {
+        self.confirmations.get(&id)
     }
 
     /// The earliest expiry of a pending payment, so a writer can wake up for it.
@@ -341,9 +369,20 @@ impl Ledger {
             }
             CommandKind::CreateFxTransfer(create) => self.decide_create_fx(create, command.at)?,
             CommandKind::ExecuteTransfer { transfer_id } => self.decide_execute(*transfer_id)?,
-            CommandKind::ConfirmTransfer { transfer_id } => {
-                self.decide_confirm_transfer(*transfer_id, command.at)?
+            CommandKind::ConfirmTransfer { transfer_id, otp } => {
+                self.decide_confirm_transfer(*transfer_id, otp.as_ref(), command.at)?
             }
+            CommandKind::AddRecipient(add) => self.decide_add_recipient(add)?,
+            CommandKind::SetRecipientVisibility {
+                recipient_id,
+                is_visible,
+            } => self.decide_recipient_visibility(*recipient_id, *is_visible)?,
+            CommandKind::IssueConfirmation(issue) => self.decide_issue(issue, command.at)?,
+            CommandKind::VerifyConfirmation {
+                confirmation_id,
+                code,
+                client_id,
+            } => self.decide_verify(*confirmation_id, code, *client_id, command.at)?,
             CommandKind::CancelTransfer {
                 transfer_id,
                 reason,
@@ -941,6 +980,12 @@ impl Ledger {
             EventBody::Document(document_event) => {
                 self.apply_document(document_event, event.revision)
             }
+            EventBody::Recipient(recipient_event) => {
+                self.apply_recipient(recipient_event, event.revision)
+            }
+            EventBody::Confirmation(confirmation_event) => {
+                self.apply_confirmation(confirmation_event, event.revision)
+            }
         }
         if let Some(stamp) = &event.idempotency {
             let receipt = match &event.body {
@@ -949,6 +994,11 @@ impl Ledger {
                 EventBody::Client(e) => Receipt::Client(e.client_id()),
                 EventBody::Transfer(e) => Receipt::Transfer(e.transfer_id()),
                 EventBody::Document(e) => Receipt::Document(e.document_id()),
+                EventBody::Recipient(e) => Receipt::Recipient(e.recipient_id()),
+                EventBody::Confirmation(ConfirmationEvent::AttemptFailed(e)) => {
+                    Receipt::ConfirmationFailed(e.confirmation_id)
+                }
+                EventBody::Confirmation(e) => Receipt::Confirmation(e.confirmation_id()),
             };
             self.idempotency.insert(
                 stamp.key.clone(),
@@ -1248,6 +1298,10 @@ impl Ledger {
         transfers.sort_by_key(|transfer| transfer.id);
         let mut documents: Vec<Document> = self.documents.values().cloned().collect();
         documents.sort_by_key(|document| document.id);
+        let mut recipients: Vec<Recipient> = self.recipients.values().cloned().collect();
+        recipients.sort_by_key(|recipient| recipient.id);
+        let mut confirmations: Vec<Confirmation> = self.confirmations.values().cloned().collect();
+        confirmations.sort_by_key(|confirmation| confirmation.id);
         LedgerSnapshot {
             accounts,
             payments,
@@ -1255,6 +1309,8 @@ impl Ledger {
             clients,
             transfers,
             documents,
+            recipients,
+            confirmations,
         }
     }
 
@@ -1286,6 +1342,16 @@ impl Ledger {
             .documents
             .into_iter()
             .map(|document| (document.id, document))
+            .collect();
+        ledger.recipients = snapshot
+            .recipients
+            .into_iter()
+            .map(|recipient| (recipient.id, recipient))
+            .collect();
+        ledger.confirmations = snapshot
+            .confirmations
+            .into_iter()
+            .map(|confirmation| (confirmation.id, confirmation))
             .collect();
         ledger
     }

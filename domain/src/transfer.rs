@@ -1,6 +1,6 @@
 //! Transfers: their directions, statuses, rail types and the state the ledger keeps (API.md §3.2–3.3).
 
-use crate::ids::{PaymentId, TransferId};
+use crate::ids::{ConfirmationId, PaymentId, TransferId};
 use crate::money::Currency;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -151,4 +151,7 @@ pub struct Transfer {
     pub currency: Currency,
     /// Revision of the last event on `transfer-{id}`.
     pub revision: u64,
+    /// The confirmation whose code confirming needs (absent in snapshots before OTP existed).
+    #[serde(default)]
+    pub confirmation_id: Option<ConfirmationId>,
 }

@@ -631,6 +631,14 @@ impl Model {
             CommandKind::UploadDocument(_) | CommandKind::DeleteDocument { .. } => {
                 panic!("the generator draws no document commands")
             }
+            // Recipients and confirmations have their own scenarios (tests/recipients.rs,
+            // tests/confirmations.rs).
+            CommandKind::AddRecipient(_)
+            | CommandKind::SetRecipientVisibility { .. }
+            | CommandKind::IssueConfirmation(_)
+            | CommandKind::VerifyConfirmation { .. } => {
+                panic!("the generator draws no recipient or confirmation commands")
+            }
         }
     }
 

@@ -113,7 +113,7 @@ fn create(n: u128, to: &str, amount: Decimal) -> CommandKind {
         transfer_id: tr(n),
         payment_id: pay(n),
         source_account_id: acc(1),
-        beneficiary_account: to.to_string(),
+        beneficiary_account: Some(to.to_string()),
         beneficiary_name: Some("Bea".into()),
         recipient_id: None,
         amount,
@@ -121,6 +121,7 @@ fn create(n: u128, to: &str, amount: Decimal) -> CommandKind {
         reference: Some("invoice 7".into()),
         description: None,
         fees: FeeSchedule::default(),
+        confirmation: None,
     }))
 }
 
@@ -145,7 +146,13 @@ fn outcome(n: u128, outcome: TransferOutcome) -> CommandKind {
 /// Alice's outgoing transfer `n` of 30 EUR, created, confirmed and handed to the rail.
 fn processing(ledger: &mut Ledger, n: u128) {
     run(ledger, create(n, IBAN, dec!(30)));
-    run(ledger, CommandKind::ConfirmTransfer { transfer_id: tr(n) });
+    run(
+        ledger,
+        CommandKind::ConfirmTransfer {
+            transfer_id: tr(n),
+            otp: None,
+        },
+    );
     run(
         ledger,
         CommandKind::StartTransferProcessing { transfer_id: tr(n) },
@@ -176,7 +183,10 @@ fn confirming_holds_the_funds_and_processing_then_completion_posts_them() {
     run(&mut ledger, create(1, IBAN, dec!(30)));
     let events = run(
         &mut ledger,
-        CommandKind::ConfirmTransfer { transfer_id: tr(1) },
+        CommandKind::ConfirmTransfer {
+            transfer_id: tr(1),
+            otp: None,
+        },
     );
     assert_eq!(types(&events), ["PaymentPended", "TransferConfirmed"]);
     assert_eq!(balance(&ledger, acc(1)), (dec!(100), dec!(30)));
@@ -252,7 +262,10 @@ fn cancel_before_processing_pays_back_and_after_is_refused() {
     run(&mut ledger, create(2, IBAN, dec!(30)));
     run(
         &mut ledger,
-        CommandKind::ConfirmTransfer { transfer_id: tr(2) },
+        CommandKind::ConfirmTransfer {
+            transfer_id: tr(2),
+            otp: None,
+        },
     );
     run(
         &mut ledger,
@@ -315,7 +328,10 @@ fn a_transfer_to_a_folio_account_is_internal_and_settles_on_confirmation() {
     assert_eq!(created.destination_account_id, Some(acc(2)));
     let events = run(
         &mut ledger,
-        CommandKind::ConfirmTransfer { transfer_id: tr(1) },
+        CommandKind::ConfirmTransfer {
+            transfer_id: tr(1),
+            otp: None,
+        },
     );
     assert_eq!(
         types(&events),
@@ -366,12 +382,18 @@ fn refusals_of_creation_and_confirmation() {
     );
     refused(
         &mut ledger,
-        CommandKind::ConfirmTransfer { transfer_id: tr(1) },
+        CommandKind::ConfirmTransfer {
+            transfer_id: tr(1),
+            otp: None,
+        },
         "InsufficientFunds",
     );
     refused(
         &mut ledger,
-        CommandKind::ConfirmTransfer { transfer_id: tr(9) },
+        CommandKind::ConfirmTransfer {
+            transfer_id: tr(9),
+            otp: None,
+        },
         "TransferNotFound",
     );
     refused(
@@ -492,7 +514,10 @@ fn replay_and_snapshot_rebuild_the_transfers() {
     log.extend(run(&mut ledger, create(1, IBAN, dec!(30))));
     log.extend(run(
         &mut ledger,
-        CommandKind::ConfirmTransfer { transfer_id: tr(1) },
+        CommandKind::ConfirmTransfer {
+            transfer_id: tr(1),
+            otp: None,
+        },
     ));
     log.extend(run(&mut ledger, receive(2, "NOBODY", dec!(3))));
     let restored = Ledger::from_snapshot(ledger.to_snapshot());

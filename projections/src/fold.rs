@@ -6,8 +6,8 @@
 //! row once, so a batch writes every row once however many events touched it.
 
 use crate::rows::{
-    AccountRow, ClientRow, DailyRow, DocumentDeletion, DocumentRow, PaymentRow, TransactionRow,
-    TransactionType, TransferRow,
+    AccountRow, ClientRow, DailyRow, DocumentDeletion, DocumentRow, PaymentRow, RecipientRow,
+    RecipientVisibility, TransactionRow, TransactionType, TransferRow,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -102,6 +102,10 @@ pub struct Changes {
     pub documents: Vec<DocumentRow>,
     /// Documents of earlier batches deleted in this one (ledger scope only).
     pub deleted_documents: Vec<DocumentDeletion>,
+    /// Recipients added (ledger scope only), with any later visibility folded in.
+    pub recipients: Vec<RecipientRow>,
+    /// Visibility changes of recipients written by earlier batches, in log order.
+    pub recipient_visibility: Vec<RecipientVisibility>,
     /// The position of the last event folded.
     pub position: u64,
 }
@@ -112,6 +116,8 @@ impl Changes {
             && self.transfers.is_empty()
             && self.documents.is_empty()
             && self.deleted_documents.is_empty()
+            && self.recipients.is_empty()
+            && self.recipient_visibility.is_empty()
             && self.accounts.is_empty()
             && self.payments.is_empty()
             && self.transactions.is_empty()
@@ -146,6 +152,8 @@ pub struct Fold {
     changed_transfers: HashMap<TransferId, TransferRow>,
     pub(crate) new_documents: HashMap<DocumentId, DocumentRow>,
     pub(crate) deleted_documents: Vec<DocumentDeletion>,
+    pub(crate) added_recipients: HashMap<folio_domain::RecipientId, RecipientRow>,
+    pub(crate) recipient_visibility: Vec<RecipientVisibility>,
     dirty_accounts: HashSet<AccountId>,
     dirty_days: HashSet<AccountId>,
     /// Days a batch closed (a later day began for the account): written once, then dropped.
@@ -192,6 +200,8 @@ impl Fold {
             changed_transfers: HashMap::new(),
             new_documents: HashMap::new(),
             deleted_documents: Vec::new(),
+            added_recipients: HashMap::new(),
+            recipient_visibility: Vec::new(),
             dirty_accounts: HashSet::new(),
             dirty_days: HashSet::new(),
             closed_days: Vec::new(),
@@ -248,6 +258,11 @@ impl Fold {
                 self.apply_document(position, recorded_at, document_event)
             }
             EventBody::Document(_) => {}
+            EventBody::Recipient(recipient_event) if self.scope == FoldScope::Ledger => {
+                self.apply_recipient(position, recorded_at, recipient_event)
+            }
+            // Confirmations keep no read model: their hashes stay in the log alone.
+            EventBody::Recipient(_) | EventBody::Confirmation(_) => {}
         }
     }
 
@@ -330,6 +345,8 @@ impl Fold {
             transfers: self.changed_transfers.drain().map(|(_, row)| row).collect(),
             documents: self.new_documents.drain().map(|(_, row)| row).collect(),
             deleted_documents: std::mem::take(&mut self.deleted_documents),
+            recipients: self.added_recipients.drain().map(|(_, row)| row).collect(),
+            recipient_visibility: std::mem::take(&mut self.recipient_visibility),
             accounts,
             payments: self.changed_payments.drain().map(|(_, row)| row).collect(),
             transactions: std::mem::take(&mut self.transactions),

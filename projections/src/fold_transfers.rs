@@ -37,6 +37,7 @@ impl Fold {
                     beneficiary_name: created.beneficiary_name.clone(),
                     description: created.description.clone(),
                     quote: created.fx.as_ref().map(|fx| fx.quote.clone()),
+                    confirmation_id: created.confirmation_id.map(|id| id.0),
                     ..TransferDetails::default()
                 },
                 created_at: at,

@@ -16,3 +16,4 @@ CREATE INDEX IF NOT EXISTS {p}rm_daily_balances_day ON {p}rm_daily_balances (day
 CREATE INDEX IF NOT EXISTS {p}rm_clients_created ON {p}rm_clients (created_at, client_id);
 CREATE INDEX IF NOT EXISTS {p}rm_clients_status ON {p}rm_clients (status, client_type);
 CREATE INDEX IF NOT EXISTS {p}rm_documents_owner ON {p}rm_documents (owner_id, owner_kind, created_at, document_id);
+CREATE INDEX IF NOT EXISTS {p}rm_recipients_client ON {p}rm_recipients (client_id, created_at, recipient_id);

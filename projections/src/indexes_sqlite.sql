@@ -12,3 +12,4 @@ CREATE INDEX IF NOT EXISTS daily_balances_day{i} ON {p}daily_balances (day);
 CREATE INDEX IF NOT EXISTS clients_created{i} ON {p}clients (created_at, client_id);
 CREATE INDEX IF NOT EXISTS clients_status{i} ON {p}clients (status, client_type);
 CREATE INDEX IF NOT EXISTS documents_owner{i} ON {p}documents (owner_id, owner_kind, created_at, document_id);
+CREATE INDEX IF NOT EXISTS recipients_client{i} ON {p}recipients (client_id, created_at, recipient_id);

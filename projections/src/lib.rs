@@ -6,6 +6,7 @@ pub mod daily;
 pub mod error;
 pub mod fold;
 mod fold_documents;
+mod fold_recipients;
 mod fold_transfers;
 pub mod postgres;
 pub mod query;

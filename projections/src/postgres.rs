@@ -13,10 +13,10 @@ use crate::store::{ReadModelStore, Tables};
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use filter::Conditions;
-use folio_domain::{AccountId, ClientId, Currency, DocumentId, PaymentId, TransferId};
+use folio_domain::{AccountId, ClientId, Currency, DocumentId, PaymentId, RecipientId, TransferId};
 use rows::{
     ACCOUNT_COLUMNS, CLIENT_COLUMNS, DAILY_COLUMNS, DOCUMENT_COLUMNS, PAYMENT_COLUMNS,
-    TRANSACTION_COLUMNS, TRANSFER_COLUMNS,
+    RECIPIENT_COLUMNS, TRANSACTION_COLUMNS, TRANSFER_COLUMNS,
 };
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgPool, Row};
@@ -347,6 +347,40 @@ impl ReadModelStore for PgReadModels {
             "created_at DESC, transfer_id",
             page,
             rows::transfer,
+        )
+        .await
+    }
+
+    async fn recipient(&self, id: RecipientId) -> Result<Option<RecipientRow>, ProjectionError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RECIPIENT_COLUMNS} FROM rm_recipients WHERE recipient_id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(rows::recipient)
+        .transpose()
+    }
+
+    async fn recipients(
+        &self,
+        filter: &RecipientFilter,
+        page: PageRequest,
+    ) -> Result<Page<RecipientRow>, ProjectionError> {
+        let mut conditions = Conditions::default();
+        conditions.uuids("client_id", filter.client_id.map(|id| id.0));
+        if !filter.include_hidden {
+            conditions.texts("visibility", [visibility_text(true).to_string()]);
+        }
+        filter::paged(
+            &self.pool,
+            "rm_recipients",
+            RECIPIENT_COLUMNS,
+            &conditions,
+            "created_at, recipient_id",
+            page,
+            rows::recipient,
         )
         .await
     }

@@ -74,6 +74,15 @@ pub struct AccountFilter {
     pub types: Vec<AccountType>,
 }
 
+/// The recipient list's filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecipientFilter {
+    /// One client's recipients; None lists every client's (the bank's view).
+    pub client_id: Option<ClientId>,
+    /// Hidden recipients too (by default only the visible ones are listed).
+    pub include_hidden: bool,
+}
+
 /// The client list's filters (API.md §2.2: status, type), plus ids and a text search.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClientFilter {

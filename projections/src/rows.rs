@@ -3,8 +3,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use folio_domain::{
     AccountId, AccountStatus, AccountType, ClientId, ClientProfile, ClientStatus, Currency,
-    DocumentId, DocumentOwner, DocumentType, Leg, PaymentId, PaymentStatus, TransferDirection,
-    TransferId, TransferStatus, TransferType,
+    DocumentId, DocumentOwner, DocumentType, Leg, PaymentId, PaymentStatus, RecipientId,
+    RecipientType, TransferDirection, TransferId, TransferStatus, TransferType,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -230,6 +230,56 @@ pub struct TransferDetails {
     /// For an FX transfer: the quote it was converted at (rate, spread, time, provider).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quote: Option<folio_domain::FxQuote>,
+    /// The one-time-code confirmation confirming the transfer needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation_id: Option<Uuid>,
+}
+
+/// A client's saved beneficiary (the recipient read model).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecipientRow {
+    pub recipient_id: RecipientId,
+    pub client_id: ClientId,
+    pub is_visible: bool,
+    pub details: RecipientDetails,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_position: u64,
+}
+
+/// A recipient's bank details and address (stored as JSON in `details`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecipientDetails {
+    pub name: String,
+    pub recipient_type: RecipientType,
+    pub account_number: Option<String>,
+    pub iban: Option<String>,
+    pub bic: Option<String>,
+    pub sort_code: Option<String>,
+    pub currency: Currency,
+    pub country: String,
+    pub address: Option<String>,
+}
+
+/// A recipient hidden or shown again, for a row an earlier batch wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientVisibility {
+    pub recipient_id: RecipientId,
+    pub is_visible: bool,
+    pub at: DateTime<Utc>,
+    pub position: u64,
+}
+
+impl RecipientRow {
+    /// `visible` or `hidden`: the text both backends filter on.
+    pub fn visibility(&self) -> &'static str {
+        visibility_text(self.is_visible)
+    }
+}
+
+pub fn visibility_text(is_visible: bool) -> &'static str {
+    if is_visible { "visible" } else { "hidden" }
 }
 
 /// A transfer with its parties, amounts and status history (the transfer read model).

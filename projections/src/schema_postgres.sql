@@ -118,3 +118,16 @@ CREATE TABLE IF NOT EXISTS {p}rm_documents (
     last_position bigint NOT NULL,
     CONSTRAINT {p}rm_documents_pkey PRIMARY KEY (document_id)
 );
+
+-- One row per recipient: the filtered columns, and its bank details and address as jsonb.
+-- visibility is 'visible' or 'hidden'.
+CREATE TABLE IF NOT EXISTS {p}rm_recipients (
+    recipient_id uuid NOT NULL,
+    client_id uuid NOT NULL,
+    visibility text NOT NULL,
+    details jsonb NOT NULL,
+    last_position bigint NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    CONSTRAINT {p}rm_recipients_pkey PRIMARY KEY (recipient_id)
+);

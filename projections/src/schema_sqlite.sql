@@ -115,3 +115,15 @@ CREATE TABLE IF NOT EXISTS {p}documents (
     deleted_at INTEGER,
     last_position INTEGER NOT NULL
 );
+
+-- One row per recipient: the filtered columns, and its bank details and address as JSON.
+-- visibility is 'visible' or 'hidden'.
+CREATE TABLE IF NOT EXISTS {p}recipients (
+    recipient_id BLOB PRIMARY KEY,
+    client_id BLOB NOT NULL,
+    visibility TEXT NOT NULL,
+    details TEXT NOT NULL,
+    last_position INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);

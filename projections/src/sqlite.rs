@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use folio_domain::{
     AccountId, AccountStatus, AccountType, ClientId, ClientStatus, Currency, DocumentId,
-    DocumentType, PaymentId, PaymentStatus, TransferId,
+    DocumentType, PaymentId, PaymentStatus, RecipientId, TransferId,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
 use rust_decimal::Decimal;
@@ -102,6 +102,15 @@ impl Db {
                     .join("\n");
                 writer.execute_batch(&table_indexes)?;
             }
+        }
+        if !has_indexes(&writer, "recipients")? {
+            // Read models created before the recipients table: only its index is missing.
+            let recipient_indexes: String = indexes_sql("", &index_suffix())
+                .lines()
+                .filter(|line| line.contains(" ON recipients "))
+                .collect::<Vec<_>>()
+                .join("\n");
+            writer.execute_batch(&recipient_indexes)?;
         }
         Ok(Db {
             path: path.to_path_buf(),
@@ -480,6 +489,42 @@ impl ReadModelStore for SqliteReadModels {
         .await
     }
 
+    async fn recipient(&self, id: RecipientId) -> Result<Option<RecipientRow>, ProjectionError> {
+        self.with_reader(move |c| {
+            c.query_row(
+                "SELECT * FROM recipients WHERE recipient_id = ?1",
+                params![id.0.as_bytes()],
+                |row| Ok(recipient_from_row(row)),
+            )
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn recipients(
+        &self,
+        filter: &RecipientFilter,
+        page: PageRequest,
+    ) -> Result<Page<RecipientRow>, ProjectionError> {
+        let mut conditions = Conditions::default();
+        conditions.blobs("client_id", filter.client_id.map(|id| id.0));
+        if !filter.include_hidden {
+            conditions.texts("visibility", [visibility_text(true).to_string()]);
+        }
+        self.with_reader(move |c| {
+            paged(
+                c,
+                "recipients",
+                &conditions,
+                "created_at, recipient_id",
+                page,
+                recipient_from_row,
+            )
+        })
+        .await
+    }
+
     async fn transfer(&self, id: TransferId) -> Result<Option<TransferRow>, ProjectionError> {
         self.with_reader(move |c| {
             c.query_row(
@@ -819,9 +864,10 @@ fn has_indexes(c: &Connection, table: &str) -> Result<bool, ProjectionError> {
     Ok(count > 0)
 }
 
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
     "clients",
     "documents",
+    "recipients",
     "accounts",
     "ledger_accounts",
     "transactions",
@@ -1076,6 +1122,33 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
             client.last_position as i64,
             client.created_at.timestamp_micros(),
             client.updated_at.timestamp_micros(),
+        ])?;
+    }
+    let mut recipients = c.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {prefix}recipients (recipient_id, client_id, visibility, details, \
+         last_position, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    ))?;
+    for r in &changes.recipients {
+        recipients.execute(params![
+            r.recipient_id.0.as_bytes(),
+            r.client_id.0.as_bytes(),
+            r.visibility(),
+            to_json(&r.details)?,
+            r.last_position as i64,
+            r.created_at.timestamp_micros(),
+            r.updated_at.timestamp_micros(),
+        ])?;
+    }
+    let mut visibility = c.prepare_cached(&format!(
+        "UPDATE {prefix}recipients SET visibility = ?2, last_position = ?3, updated_at = ?4 \
+         WHERE recipient_id = ?1"
+    ))?;
+    for v in &changes.recipient_visibility {
+        visibility.execute(params![
+            v.recipient_id.0.as_bytes(),
+            visibility_text(v.is_visible),
+            v.position as i64,
+            v.at.timestamp_micros(),
         ])?;
     }
     let mut transfers = c.prepare_cached(&format!(
@@ -1371,6 +1444,20 @@ fn document_from_row(row: &Row<'_>) -> Result<DocumentRow, ProjectionError> {
         sha256: row.get("sha256")?,
         created_at: time_from(row.get("created_at")?)?,
         deleted_at: opt_time(row, "deleted_at")?,
+        last_position: row.get::<_, i64>("last_position")? as u64,
+    })
+}
+
+fn recipient_from_row(row: &Row<'_>) -> Result<RecipientRow, ProjectionError> {
+    let details: String = row.get("details")?;
+    Ok(RecipientRow {
+        recipient_id: RecipientId(uuid_from(&row.get::<_, Vec<u8>>("recipient_id")?)?),
+        client_id: ClientId(uuid_from(&row.get::<_, Vec<u8>>("client_id")?)?),
+        is_visible: row.get::<_, String>("visibility")? == visibility_text(true),
+        details: serde_json::from_str(&details)
+            .map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
+        created_at: time_from(row.get("created_at")?)?,
+        updated_at: time_from(row.get("updated_at")?)?,
         last_position: row.get::<_, i64>("last_position")? as u64,
     })
 }

@@ -6,7 +6,7 @@ use crate::query::*;
 use crate::rows::*;
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use folio_domain::{AccountId, ClientId, Currency, DocumentId, PaymentId, TransferId};
+use folio_domain::{AccountId, ClientId, Currency, DocumentId, PaymentId, RecipientId, TransferId};
 use uuid::Uuid;
 
 /// Which set of tables a write goes to: the ones serving, or the fresh ones a rebuild fills.
@@ -77,6 +77,13 @@ pub trait ReadModelStore: Send + Sync + 'static {
         filter: &ClientFilter,
         page: PageRequest,
     ) -> Result<Page<ClientRow>, ProjectionError>;
+    async fn recipient(&self, id: RecipientId) -> Result<Option<RecipientRow>, ProjectionError>;
+    /// Recipients matching `filter`, oldest first (then by id), with the total count.
+    async fn recipients(
+        &self,
+        filter: &RecipientFilter,
+        page: PageRequest,
+    ) -> Result<Page<RecipientRow>, ProjectionError>;
     async fn transfer(&self, id: TransferId) -> Result<Option<TransferRow>, ProjectionError>;
     /// Transfers matching `filter`, newest first (then by id), with the total count.
     async fn transfers(

@@ -683,6 +683,19 @@ impl ReadModelStore for FailingWrites {
     async fn client(&self, id: ClientId) -> Result<Option<ClientRow>, ProjectionError> {
         self.inner.client(id).await
     }
+    async fn recipient(
+        &self,
+        id: folio_domain::RecipientId,
+    ) -> Result<Option<folio_projections::rows::RecipientRow>, ProjectionError> {
+        self.inner.recipient(id).await
+    }
+    async fn recipients(
+        &self,
+        filter: &folio_projections::query::RecipientFilter,
+        page: PageRequest,
+    ) -> Result<Page<folio_projections::rows::RecipientRow>, ProjectionError> {
+        self.inner.recipients(filter, page).await
+    }
     async fn clients(
         &self,
         filter: &ClientFilter,

@@ -9,7 +9,8 @@ use crate::progress::{Progress, SharedProgress};
 use crate::scan::{Flow, Visit, scan};
 use crate::source::Source;
 use folio_domain::{
-    AccountId, ClientId, DocumentId, EventBody, Ledger, LedgerSnapshot, PaymentId, TransferId,
+    AccountId, ClientId, ConfirmationId, DocumentId, EventBody, Ledger, LedgerSnapshot, PaymentId,
+    RecipientId, TransferId,
 };
 use folio_projections::{FoldScope, Projector};
 use std::collections::{BTreeSet, HashMap};
@@ -404,12 +405,15 @@ fn next_revision(ledger: &Ledger, (kind, id): (u8, Uuid)) -> u64 {
         1 => ledger.payment(PaymentId(id)).map(|p| p.revision),
         2 => ledger.client(ClientId(id)).map(|c| c.revision),
         3 => ledger.transfer(TransferId(id)).map(|t| t.revision),
-        _ => ledger.document(DocumentId(id)).map(|d| d.revision),
+        4 => ledger.document(DocumentId(id)).map(|d| d.revision),
+        5 => ledger.recipient(RecipientId(id)).map(|r| r.revision),
+        _ => ledger.confirmation(ConfirmationId(id)).map(|c| c.revision),
     };
     last.map_or(0, |revision| revision + 1)
 }
 
-/// A stream as (kind, id): 0 account, 1 payment, 2 client, 3 transfer, 4 document.
+/// A stream as (kind, id): 0 account, 1 payment, 2 client, 3 transfer, 4 document,
+/// 5 recipient, 6 confirmation.
 fn stream_key(body: &EventBody) -> (u8, Uuid) {
     match body {
         EventBody::Account(event) => (0, event.account_id().0),
@@ -417,6 +421,8 @@ fn stream_key(body: &EventBody) -> (u8, Uuid) {
         EventBody::Client(event) => (2, event.client_id().0),
         EventBody::Transfer(event) => (3, event.transfer_id().0),
         EventBody::Document(event) => (4, event.document_id().0),
+        EventBody::Recipient(event) => (5, event.recipient_id().0),
+        EventBody::Confirmation(event) => (6, event.confirmation_id().0),
     }
 }
 
@@ -428,6 +434,8 @@ fn parse_stream(stream_id: &str) -> Option<(u8, Uuid)> {
         "client" => 2,
         "transfer" => 3,
         "document" => 4,
+        "recipient" => 5,
+        "confirmation" => 6,
         _ => return None,
     };
     Some((kind, Uuid::parse_str(id).ok()?))

@@ -587,6 +587,24 @@ impl ReadModelStore for FaultyModels {
         self.call(move |inner| async move { inner.client(id).await })
     }
 
+    async fn recipient(
+        &self,
+        id: folio_domain::RecipientId,
+    ) -> Result<Option<folio_projections::rows::RecipientRow>, ProjectionError> {
+        self.alive()?;
+        self.call(move |inner| async move { inner.recipient(id).await })
+    }
+
+    async fn recipients(
+        &self,
+        filter: &folio_projections::query::RecipientFilter,
+        page: PageRequest,
+    ) -> Result<Page<folio_projections::rows::RecipientRow>, ProjectionError> {
+        self.alive()?;
+        let filter = filter.clone();
+        self.call(move |inner| async move { inner.recipients(&filter, page).await })
+    }
+
     async fn clients(
         &self,
         filter: &ClientFilter,

@@ -152,6 +152,11 @@ impl Reference {
             | CommandKind::RecordTransferOutcome { .. }
             | CommandKind::ReceiveIncomingTransfer(_)
             | CommandKind::AssignIncomingTransfer { .. } => self.unmodelled.push("transfer"),
+            // Recipients and confirmations move no money.
+            CommandKind::AddRecipient(_)
+            | CommandKind::SetRecipientVisibility { .. }
+            | CommandKind::IssueConfirmation(_)
+            | CommandKind::VerifyConfirmation { .. } => {}
         }
     }
 

@@ -205,10 +205,14 @@ pub async fn confirm_fx(
     State(state): State<AppState>,
     context: CommandContext,
     Path(id): Path<String>,
-    JsonBody(_body): JsonBody<crate::routes::transfers::ConfirmRequest>,
+    JsonBody(body): JsonBody<crate::routes::transfers::ConfirmRequest>,
 ) -> Result<Answer<FxTransferDto>, ApiError> {
     let id = transfer_id(&id)?;
-    let command = CommandKind::ConfirmTransfer { transfer_id: id };
+    // An FX transfer is issued without a code; one sent anyway is refused by the ledger.
+    let command = CommandKind::ConfirmTransfer {
+        transfer_id: id,
+        otp: crate::routes::transfers::otp_proof(body)?,
+    };
     fx_step(&state, &context, id, command, "FX transfer completed").await
 }
 

@@ -2,11 +2,13 @@
 
 pub mod accounts;
 pub mod clients;
+pub mod confirmations;
 pub mod documents;
 pub mod fx_transfers;
 pub mod health;
 pub mod ops;
 pub mod payments;
+pub mod recipients;
 pub mod replay;
 pub mod transactions;
 pub mod transfers;

@@ -8,12 +8,13 @@ use crate::envelope::Envelope;
 use crate::error::ApiError;
 use crate::extract::{CommandContext, JsonBody, QueryParams, parse_uuid};
 use crate::money::Amount;
+use crate::routes::confirmations::{deliver, issue_code, verdict};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use folio_domain::{
-    AccountId, CommandKind, CreateTransfer, Currency, PaymentId, Receipt, ReceiveTransfer,
-    TransferDirection, TransferId, TransferOutcome, TransferStatus, TransferType,
+    AccountId, CommandKind, ConfirmationId, CreateTransfer, Currency, OtpProof, PaymentId, Receipt,
+    ReceiveTransfer, TransferDirection, TransferId, TransferOutcome, TransferStatus, TransferType,
     external_transfer_type,
 };
 use folio_engine::Committed;
@@ -60,6 +61,9 @@ pub struct TransferDto {
     pub payer_name: Option<String>,
     pub payer_account: Option<String>,
     pub provider_reference: Option<String>,
+    /// The one-time-code confirmation that confirming this transfer needs (its code was sent
+    /// to the account holder when the transfer was created).
+    pub confirmation_id: Option<Uuid>,
     pub status_history: Vec<TransferStepDto>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
@@ -87,6 +91,7 @@ impl From<&TransferRow> for TransferDto {
             payer_name: row.details.payer_name.clone(),
             payer_account: row.details.payer_account.clone(),
             provider_reference: row.details.provider_reference.clone(),
+            confirmation_id: row.details.confirmation_id,
             status_history: row
                 .status_history
                 .iter()
@@ -106,8 +111,10 @@ impl From<&TransferRow> for TransferDto {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OutgoingRequest {
     pub source_account_id: Uuid,
-    /// The beneficiary's IBAN or account number (recipients are not served yet).
-    pub beneficiary_account: String,
+    /// One of the client's saved recipients (API.md); its account and name are used.
+    pub recipient_id: Option<Uuid>,
+    /// Instead of a recipient: the beneficiary's IBAN or account number, and name.
+    pub beneficiary_account: Option<String>,
     pub beneficiary_name: Option<String>,
     pub amount: Amount,
     pub currency: String,
@@ -116,11 +123,11 @@ pub struct OutgoingRequest {
     pub external_id: Option<String>,
 }
 
-/// The confirmation: a one-time code is not checked yet (OTP is not served); `{}` confirms.
+/// The confirmation: the transfer's confirmationId and the one-time code sent for it.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConfirmRequest {
-    pub confirmation_id: Option<String>,
+    pub confirmation_id: Option<Uuid>,
     pub code: Option<String>,
 }
 
@@ -190,7 +197,7 @@ pub struct TransferTypeDto {
 }
 
 /// The account, if the caller may act on it (404 otherwise, as for accounts).
-pub(super) async fn own_account(
+pub(crate) async fn own_account(
     state: &AppState,
     caller: &Caller,
     id: AccountId,
@@ -268,20 +275,30 @@ pub async fn create_outgoing(
     own_account(&state, &context.caller, source).await?;
     let currency = Currency::from_code(&body.currency)?;
     let key = context.key_with_external_id(body.external_id.as_deref())?;
+    if body.recipient_id.is_some() == body.beneficiary_account.is_some() {
+        return Err(ApiError::validation(
+            "recipientId",
+            "recipientId: give exactly one of recipientId and beneficiaryAccount",
+        ));
+    }
+    // Every transfer is confirmed with a one-time code, issued in the same command.
+    let issued = issue_code(&state)?;
     let command = CommandKind::CreateOutgoingTransfer(Box::new(CreateTransfer {
         transfer_id: TransferId(Uuid::now_v7()),
         payment_id: PaymentId(Uuid::now_v7()),
         source_account_id: source,
         beneficiary_account: body.beneficiary_account,
         beneficiary_name: body.beneficiary_name,
-        recipient_id: None,
+        recipient_id: body.recipient_id,
         amount: body.amount.0,
         currency,
         reference: body.reference,
         description: body.description,
         fees: state.fees.clone(),
+        confirmation: Some(issued.confirmation.clone()),
     }));
     let committed = state.execute(command, key, context.correlation_id).await?;
+    deliver(&state, &committed, issued, source, "outgoingTransfer").await;
     answer(&state, &context.caller, &committed, "transfer created").await
 }
 
@@ -299,6 +316,25 @@ pub(super) async fn step(
     answer(state, &context.caller, &committed, message).await
 }
 
+/// The code a confirmation body carries: both fields or neither.
+pub(crate) fn otp_proof(body: ConfirmRequest) -> Result<Option<OtpProof>, ApiError> {
+    match (body.confirmation_id, body.code) {
+        (Some(confirmation_id), Some(code)) => Ok(Some(OtpProof {
+            confirmation_id: ConfirmationId(confirmation_id),
+            code,
+        })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ApiError::validation(
+            "code",
+            "code: the one-time code is missing",
+        )),
+        (None, Some(_)) => Err(ApiError::validation(
+            "confirmationId",
+            "confirmationId: the transfer's confirmationId is missing",
+        )),
+    }
+}
+
 /// PUT /Transfers/outgoing/{id}/confirm: holds the funds (an internal transfer settles).
 #[utoipa::path(put, path = "/Transfers/outgoing/{transferId}/confirm", tag = "Transfers", request_body = ConfirmRequest,
     params(("transferId" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
@@ -312,12 +348,18 @@ pub async fn confirm_outgoing(
     State(state): State<AppState>,
     context: CommandContext,
     Path(id): Path<String>,
-    JsonBody(_body): JsonBody<ConfirmRequest>,
+    JsonBody(body): JsonBody<ConfirmRequest>,
 ) -> Result<Answer<TransferDto>, ApiError> {
     let id = transfer_id(&id)?;
     let key = context.key_with_external_id(None)?;
-    let command = CommandKind::ConfirmTransfer { transfer_id: id };
-    step(&state, &context, id, command, key, "transfer confirmed").await
+    let command = CommandKind::ConfirmTransfer {
+        transfer_id: id,
+        otp: otp_proof(body)?,
+    };
+    load(&state, &context.caller, id).await?;
+    let committed = state.execute(command, key, context.correlation_id).await?;
+    verdict(&committed)?;
+    answer(&state, &context.caller, &committed, "transfer confirmed").await
 }
 
 /// PUT /Transfers/outgoing/{id}/cancel: only before processing; the hold is paid back.

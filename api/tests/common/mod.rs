@@ -163,6 +163,8 @@ pub struct Server {
     pub client_b: Uuid,
     http: reqwest::Client,
     pub log_file: PathBuf,
+    /// The SMS gateway's simulator: the file the server's development sender appends codes to.
+    pub otp_outbox: PathBuf,
     /// The highest `X-Folio-Position` this session was answered (read-your-writes).
     last_position: AtomicU64,
 }
@@ -249,9 +251,12 @@ impl Server {
             .data_dir
             .path()
             .join(format!("folio-{}.log", Uuid::new_v4()));
+        let otp_outbox = storage.data_dir.path().join("otp-outbox.jsonl");
         let mut command = Command::new(env!("CARGO_BIN_EXE_folio"));
         command
             .arg("serve")
+            .arg("--otp-outbox")
+            .arg(&otp_outbox)
             .arg("--listen")
             .arg("127.0.0.1:0")
             .args(extra_args)
@@ -296,6 +301,7 @@ impl Server {
                 .build()
                 .unwrap(),
             log_file,
+            otp_outbox,
             last_position: AtomicU64::new(0),
         }
     }
@@ -535,6 +541,39 @@ impl Server {
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("a body").to_vec();
         (status, headers, bytes)
+    }
+
+    /// Every code the server sent for `confirmation_id`, oldest first (from the outbox).
+    pub fn otp_codes(&self, confirmation_id: &str) -> Vec<String> {
+        std::fs::read_to_string(&self.otp_outbox)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|message| message["confirmationId"] == confirmation_id)
+            .map(|message| message["code"].as_str().expect("a code").to_string())
+            .collect()
+    }
+
+    /// The code sent for `confirmation_id` (exactly one was sent).
+    pub fn otp_code(&self, confirmation_id: &str) -> String {
+        let codes = self.otp_codes(confirmation_id);
+        assert_eq!(
+            codes.len(),
+            1,
+            "codes sent for {confirmation_id}: {codes:?}"
+        );
+        codes[0].clone()
+    }
+
+    /// The body confirming transfer `id`: its confirmationId and the code sent for it.
+    pub async fn confirmation_for(&self, transfer: Uuid) -> Value {
+        let reply = self.get(&format!("/Transfers/{transfer}")).await;
+        let confirmation = reply.value()["confirmationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no confirmationId on {}", reply.body))
+            .to_string();
+        let code = self.otp_code(&confirmation);
+        serde_json::json!({"confirmationId": confirmation, "code": code})
     }
 
     pub fn log(&self) -> String {

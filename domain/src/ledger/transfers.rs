@@ -1,17 +1,19 @@
 //! Transfer decisions: each step records its transfer event together with the payment event it drives.
 
+use super::confirmations::CodeCheck;
 use super::{
     INTERNAL_NUMBER_PREFIXES, Ledger, check_account_number, check_can_move, check_text, invalid,
     payment_event,
 };
 use crate::account::{AccountStatus, AccountType, BalancePolicy};
 use crate::command::{
-    CreateFxTransfer, CreateMode, CreatePayment, CreateTransfer, LegRequest, ReceiveTransfer,
+    CreateFxTransfer, CreateMode, CreatePayment, CreateTransfer, LegRequest, OtpProof,
+    ReceiveTransfer,
 };
 use crate::error::LedgerError;
 use crate::event::*;
 use crate::fx::fx_amounts;
-use crate::ids::{AccountId, PaymentId, TransferId};
+use crate::ids::{AccountId, PaymentId, RecipientId, TransferId};
 use crate::ledger::Receipt;
 use crate::money::Currency;
 use crate::payment::{Leg, Payment, PaymentStatus, PostedLeg};
@@ -123,17 +125,35 @@ impl Ledger {
         }
         check_optional_text("reference", &create.reference)?;
         check_optional_text("beneficiary name", &create.beneficiary_name)?;
+        check_optional_text("beneficiary account", &create.beneficiary_account)?;
         create.currency.check_amount(create.amount)?;
         let source = self
             .accounts
             .get(&create.source_account_id)
             .ok_or(LedgerError::AccountNotFound(create.source_account_id))?;
-        if source.client_id.is_none() {
+        let Some(client_id) = source.client_id else {
             return Err(invalid(
                 "a transfer is sent from a client's account, not one of the bank's",
             ));
-        }
-        let beneficiary = create.beneficiary_account.as_str();
+        };
+        // A saved recipient names the account and the name; otherwise the caller gives them.
+        let (beneficiary, beneficiary_name) =
+            match (&create.recipient_id, &create.beneficiary_account) {
+                (Some(recipient_id), None) => {
+                    let recipient = self.transfer_recipient(
+                        RecipientId(*recipient_id),
+                        client_id,
+                        create.currency,
+                    )?;
+                    (recipient.account.as_str(), Some(recipient.name.clone()))
+                }
+                (None, Some(account)) => (account.as_str(), create.beneficiary_name.clone()),
+                _ => {
+                    return Err(invalid(
+                        "give exactly one of recipientId and beneficiaryAccount",
+                    ));
+                }
+            };
         let destination = self.account_by_number(beneficiary);
         let (direction, transfer_type, destination_id) = match destination {
             Some(account) if account.client_id.is_none() => {
@@ -189,6 +209,16 @@ impl Ledger {
             expires_at: None,
         };
         let (mut events, _) = self.decide_create_after(&payment, at, opened)?;
+        if let Some(confirmation) = &create.confirmation {
+            events.push(self.issue_event(
+                confirmation,
+                create.source_account_id,
+                Some(create.transfer_id),
+                "outgoingTransfer",
+                at,
+            )?);
+        }
+        // The transfer's event last: it carries the command's receipt.
         events.push(Event {
             body: EventBody::Transfer(TransferEvent::Created(Box::new(TransferCreated {
                 transfer_id: create.transfer_id,
@@ -197,12 +227,16 @@ impl Ledger {
                 payment_id: create.payment_id,
                 source_account_id: create.source_account_id,
                 destination_account_id: destination_id,
-                beneficiary_account: create.beneficiary_account.clone(),
-                beneficiary_name: create.beneficiary_name.clone(),
+                beneficiary_account: beneficiary.to_string(),
+                beneficiary_name,
                 recipient_id: create.recipient_id,
                 amount: create.amount,
                 currency: create.currency,
                 fee,
+                confirmation_id: create
+                    .confirmation
+                    .as_ref()
+                    .map(|confirmation| confirmation.confirmation_id),
                 reference: create.reference.clone(),
                 description: create.description.clone(),
                 fx: None,
@@ -350,6 +384,8 @@ impl Ledger {
                 fee: amounts.fee,
                 reference: None,
                 description: None,
+                // Between one client's own accounts: no code to confirm with.
+                confirmation_id: None,
                 fx: Some(FxTerms {
                     destination_amount: amounts.destination,
                     destination_currency: to,
@@ -362,10 +398,35 @@ impl Ledger {
         Ok((events, Receipt::Transfer(create.transfer_id)))
     }
 
+    /// The code check a transfer's confirmation needs: none for a transfer issued without a
+    /// confirmation; otherwise the code of its own confirmation, checked (`Err` refuses,
+    /// `Ok(Some(Failed))` records the failed attempt alone).
+    pub(crate) fn transfer_code_check(
+        &self,
+        transfer: &Transfer,
+        otp: Option<&OtpProof>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<CodeCheck>, LedgerError> {
+        match (transfer.confirmation_id, otp) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(invalid(format!(
+                "transfer {} was issued without a one-time code: confirm it without one",
+                transfer.id
+            ))),
+            (Some(_), None) => Err(LedgerError::OtpRequired(transfer.id)),
+            (Some(expected), Some(proof)) if proof.confirmation_id != expected => {
+                Err(LedgerError::ConfirmationNotFound(proof.confirmation_id))
+            }
+            (Some(_), Some(proof)) => self.check_code(proof, at).map(Some),
+        }
+    }
+
     /// Pends the payment (funds held); an internal or FX transfer is posted and completed too.
+    /// The code is checked first: a wrong one records only its failed attempt.
     pub(super) fn decide_confirm_transfer(
         &self,
         transfer_id: TransferId,
+        otp: Option<&OtpProof>,
         at: DateTime<Utc>,
     ) -> Decided {
         let transfer = self.transfer_in(
@@ -373,8 +434,18 @@ impl Ledger {
             "confirm",
             &[TransferStatus::PendingConfirmation],
         )?;
+        let verified = match self.transfer_code_check(transfer, otp, at)? {
+            None => None,
+            Some(CodeCheck::Failed(event, id)) => {
+                return Ok((vec![event], Receipt::ConfirmationFailed(id)));
+            }
+            Some(CodeCheck::Verified(event)) => Some(event),
+        };
         let payment = self.transfer_payment(transfer)?;
         let (mut events, _) = self.decide_pend(payment.id, None, at)?;
+        if let Some(verified) = verified {
+            events.insert(0, verified);
+        }
         events.push(step_event(
             transfer,
             0,
@@ -393,7 +464,11 @@ impl Ledger {
             );
             posted.revision += 1;
             // The payment events first, then the transfer's: the last one carries the receipt.
-            events.insert(1, posted);
+            let after_pend = events
+                .iter()
+                .position(|event| matches!(event.body, EventBody::Payment(_)))
+                .map_or(0, |pend| pend + 1);
+            events.insert(after_pend, posted);
             events.push(step_event(
                 transfer,
                 1,
@@ -743,6 +818,7 @@ impl Ledger {
                         amount: created.amount,
                         currency: created.currency,
                         revision,
+                        confirmation_id: created.confirmation_id,
                     },
                 );
                 return;
@@ -758,6 +834,7 @@ impl Ledger {
                         amount: received.amount,
                         currency: received.currency,
                         revision,
+                        confirmation_id: None,
                     },
                 );
                 return;

@@ -6,9 +6,10 @@ use crate::fold::FoldScope;
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 
 /// The read-model tables, without prefix. The checkpoints table is shared by both sets.
-pub(super) const TABLES: [&str; 8] = [
+pub(super) const TABLES: [&str; 9] = [
     "rm_clients",
     "rm_documents",
+    "rm_recipients",
     "rm_accounts",
     "rm_ledger_accounts",
     "rm_transactions",

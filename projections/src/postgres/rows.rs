@@ -24,6 +24,23 @@ pub(super) const ACCOUNT_COLUMNS: &str = "account_id, number, client_id, currenc
 pub(super) const CLIENT_COLUMNS: &str = "client_id, status, profile::text AS profile, \
      block_reason, version, last_position, created_at, updated_at";
 
+pub(super) const RECIPIENT_COLUMNS: &str = "recipient_id, client_id, visibility, \
+     details::text AS details, last_position, created_at, updated_at";
+
+pub(super) fn recipient(row: &PgRow) -> Result<RecipientRow, ProjectionError> {
+    let details: String = row.try_get("details")?;
+    Ok(RecipientRow {
+        recipient_id: folio_domain::RecipientId(row.try_get("recipient_id")?),
+        client_id: ClientId(row.try_get("client_id")?),
+        is_visible: row.try_get::<String, _>("visibility")? == visibility_text(true),
+        details: serde_json::from_str(&details)
+            .map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
+        last_position: to_u64(row.try_get("last_position")?, "last_position")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
 pub(super) fn client(row: &PgRow) -> Result<ClientRow, ProjectionError> {
     let profile: String = row.try_get("profile")?;
     Ok(ClientRow {

@@ -5,7 +5,7 @@ use crate::error::ProjectionError;
 use crate::fold::{Changes, FoldScope};
 use crate::rows::{
     AccountRow, ClientRow, Counters, DailyRow, DocumentDeletion, DocumentRow, PaymentRow,
-    TransactionRow, TransferRow,
+    RecipientRow, RecipientVisibility, TransactionRow, TransferRow, visibility_text,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
@@ -95,6 +95,13 @@ pub(super) async fn write(
     }
     for chunk in changes.deleted_documents.chunks(CHUNK) {
         document_deletions(&mut tx, prefix, chunk).await?;
+    }
+    for chunk in last_per_key(&changes.recipients, |r| r.recipient_id).chunks(CHUNK) {
+        recipients(&mut tx, prefix, chunk).await?;
+    }
+    // In log order, after the rows they change (written by earlier batches).
+    for change in &changes.recipient_visibility {
+        recipient_visibility(&mut tx, prefix, change).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -506,6 +513,71 @@ async fn document_deletions(
     .bind(ids)
     .bind(at)
     .bind(positions)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn recipients(
+    tx: &mut Tx,
+    prefix: &str,
+    rows: &[&RecipientRow],
+) -> Result<(), ProjectionError> {
+    let n = rows.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut clients = Vec::with_capacity(n);
+    let mut visibilities = Vec::with_capacity(n);
+    let mut details = Vec::with_capacity(n);
+    let mut positions = Vec::with_capacity(n);
+    let mut created: Vec<DateTime<Utc>> = Vec::with_capacity(n);
+    let mut updated: Vec<DateTime<Utc>> = Vec::with_capacity(n);
+    for r in rows {
+        ids.push(r.recipient_id.0);
+        clients.push(r.client_id.0);
+        visibilities.push(r.visibility());
+        details.push(
+            serde_json::to_string(&r.details)
+                .map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
+        );
+        positions.push(to_i64(r.last_position, "last_position")?);
+        created.push(r.created_at);
+        updated.push(r.updated_at);
+    }
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {prefix}rm_recipients (recipient_id, client_id, visibility, details, \
+         last_position, created_at, updated_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::bigint[], \
+         $6::timestamptz[], $7::timestamptz[]) \
+         ON CONFLICT (recipient_id) DO UPDATE SET client_id = EXCLUDED.client_id, \
+         visibility = EXCLUDED.visibility, details = EXCLUDED.details, \
+         last_position = EXCLUDED.last_position, created_at = EXCLUDED.created_at, \
+         updated_at = EXCLUDED.updated_at"
+    )))
+    .bind(ids)
+    .bind(clients)
+    .bind(visibilities)
+    .bind(details)
+    .bind(positions)
+    .bind(created)
+    .bind(updated)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn recipient_visibility(
+    tx: &mut Tx,
+    prefix: &str,
+    change: &RecipientVisibility,
+) -> Result<(), ProjectionError> {
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE {prefix}rm_recipients SET visibility = $2, last_position = $3, updated_at = $4 \
+         WHERE recipient_id = $1"
+    )))
+    .bind(change.recipient_id.0)
+    .bind(visibility_text(change.is_visible))
+    .bind(to_i64(change.position, "last_position")?)
+    .bind(change.at)
     .execute(&mut **tx)
     .await?;
     Ok(())
