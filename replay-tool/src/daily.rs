@@ -30,7 +30,7 @@ pub async fn daily_check(
     let mut last_position = 0;
     let mut progress = Progress::new("daily-check", head, quiet);
     let mut decode_error = None;
-    scan(source.log.clone(), 0, true, &mut progress, |visit| {
+    scan(source.reader(), 0, head, true, &mut progress, |visit| {
         let event = visit.record;
         if event.recorded_at > end {
             return Ok(Flow::Stop);

@@ -131,7 +131,7 @@ pub async fn log_pass(
     if capture_at.contains(&0) {
         checker.captured.insert(0, Expected::default());
     }
-    let scanned = scan(source.log.clone(), 0, true, &mut progress, |visit| {
+    let scanned = scan(source.reader(), 0, head, true, &mut progress, |visit| {
         checker.check(visit);
         Ok(Flow::Continue)
     })
@@ -250,11 +250,11 @@ impl Checker<'_> {
             }
             Some(Ok(decoded)) => {
                 let stream = stream_key(&decoded.body);
-                if parse_stream(&event.stream_id) != Some(stream) {
+                if parse_stream(event.stream_id) != Some(stream) {
                     let finding = log_finding(
                         "stream_id",
                         decoded.body.stream_id(),
-                        event.stream_id.clone(),
+                        event.stream_id.to_string(),
                     );
                     self.findings.push(finding);
                 }
@@ -264,7 +264,7 @@ impl Checker<'_> {
                 if event.stream_revision != next {
                     let finding = Finding {
                         area: "log",
-                        subject: Some(event.stream_id.clone()),
+                        subject: Some(event.stream_id.to_string()),
                         field: "stream_revision".into(),
                         expected: next.to_string(),
                         found: event.stream_revision.to_string(),

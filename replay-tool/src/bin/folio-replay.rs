@@ -264,14 +264,7 @@ async fn run(cli: Cli) -> Result<bool> {
             format,
             from_position,
         } => {
-            export::export(
-                source.log.clone(),
-                from_position,
-                format,
-                &mut out,
-                args.quiet,
-            )
-            .await?;
+            export::export(source.reader(), from_position, format, &mut out, args.quiet).await?;
             Ok(true)
         }
     }
