@@ -113,6 +113,13 @@ pub struct LedgerSnapshot {
     confirmations: Vec<Confirmation>,
 }
 
+impl LedgerSnapshot {
+    /// The accounts as the snapshot holds them.
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+}
+
 /// Namespace of the deterministic ids of the bank's internal accounts.
 const INTERNAL_ACCOUNT_NAMESPACE: Uuid = Uuid::from_u128(0x6f6c_696f_2d6c_6564_6765_722d_6e73_0001);
 
@@ -1312,6 +1319,49 @@ impl Ledger {
             recipients,
             confirmations,
         }
+    }
+
+    /// Whether `snapshot` restores to this ledger's state: the same answer as
+    /// `Ledger::from_snapshot(snapshot).to_snapshot() == self.to_snapshot()`, without rebuilding
+    /// or sorting millions of payments when the snapshot is in `to_snapshot`'s order (each list
+    /// strictly ascending by id, so no entry hides another).
+    pub fn matches_snapshot(&self, snapshot: &LedgerSnapshot) -> bool {
+        fn same<K, V, E>(
+            ours: &HashMap<K, V>,
+            theirs: &[E],
+            key: impl Fn(&E) -> &K,
+            value: impl Fn(&E) -> &V,
+        ) -> Option<bool>
+        where
+            K: Eq + std::hash::Hash + Ord,
+            V: PartialEq,
+        {
+            let ascending = theirs.windows(2).all(|pair| key(&pair[0]) < key(&pair[1]));
+            if !ascending {
+                return None;
+            }
+            Some(
+                ours.len() == theirs.len()
+                    && theirs
+                        .iter()
+                        .all(|entry| ours.get(key(entry)) == Some(value(entry))),
+            )
+        }
+        let fast = [
+            same(&self.accounts, &snapshot.accounts, |a| &a.id, |a| a),
+            same(&self.payments, &snapshot.payments, |p| &p.id, |p| p),
+            same(&self.idempotency, &snapshot.idempotency, |e| &e.0, |e| &e.1),
+            same(&self.clients, &snapshot.clients, |c| &c.id, |c| c),
+            same(&self.transfers, &snapshot.transfers, |t| &t.id, |t| t),
+        ];
+        if fast.contains(&Some(false)) {
+            return false;
+        }
+        if fast.iter().all(Option::is_some) {
+            return true;
+        }
+        // Out of order (not written by `to_snapshot`): restore it and compare the sorted forms.
+        Ledger::from_snapshot(snapshot.clone()).to_snapshot() == self.to_snapshot()
     }
 
     pub fn from_snapshot(snapshot: LedgerSnapshot) -> Ledger {

@@ -2295,3 +2295,61 @@ fn metadata_is_a_bounded_json_object() {
     assert_eq!(executed.events.len(), 1);
     assert_eq!(bal(&ledger, acc(2)).0, dec!(1));
 }
+
+// ------------------------------------------------------------------------ snapshot comparison
+
+/// A snapshot of `ledger` as JSON, edited by `edit`, read back.
+fn edited_snapshot(ledger: &Ledger, edit: impl FnOnce(&mut serde_json::Value)) -> LedgerSnapshot {
+    let mut json = serde_json::to_value(ledger.to_snapshot()).unwrap();
+    edit(&mut json);
+    serde_json::from_value(json).unwrap()
+}
+
+#[test]
+fn a_ledger_matches_its_own_snapshot_in_any_order() {
+    // Given a ledger with funded accounts, a hold and a keyed event
+    let mut events = history(with_hold(dec!(100), dec!(30), None));
+    events.last_mut().unwrap().idempotency = Some(IdempotencyStamp {
+        key: "k-1".into(),
+        fingerprint: "f".into(),
+    });
+    let ledger = given(events).ledger;
+
+    // When its snapshot is compared as written, and with every list reversed
+    let reversed = edited_snapshot(&ledger, |json| {
+        for list in ["accounts", "payments", "idempotency"] {
+            json[list].as_array_mut().unwrap().reverse();
+        }
+    });
+
+    // Then both restore to the same state
+    assert!(ledger.matches_snapshot(&ledger.to_snapshot()));
+    assert!(ledger.matches_snapshot(&reversed));
+}
+
+#[test]
+fn a_snapshot_that_differs_from_the_ledger_does_not_match() {
+    // Given a ledger with two posted pay-ins and a hold
+    let ledger = given_bodies(with_hold(dec!(100), dec!(30), None)).ledger;
+    let payments = ledger.to_snapshot();
+    let payments = serde_json::to_value(&payments).unwrap()["payments"].clone();
+    assert_eq!(payments.as_array().unwrap().len(), 2, "{payments}");
+
+    // When a payment's status is edited, a payment is dropped, or a payment is replaced by a
+    // copy of the other one (no gap in the count, one entry hiding another)
+    let edited = edited_snapshot(&ledger, |json| {
+        json["payments"][0]["status"] = "cancelled".into();
+    });
+    let dropped = edited_snapshot(&ledger, |json| {
+        json["payments"].as_array_mut().unwrap().pop();
+    });
+    let duplicated = edited_snapshot(&ledger, |json| {
+        let first = json["payments"][0].clone();
+        json["payments"][1] = first;
+    });
+
+    // Then none of them matches
+    assert!(!ledger.matches_snapshot(&edited));
+    assert!(!ledger.matches_snapshot(&dropped));
+    assert!(!ledger.matches_snapshot(&duplicated));
+}

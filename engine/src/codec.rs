@@ -55,13 +55,33 @@ pub fn to_new_event(
 
 /// The domain event a stored record holds.
 pub fn from_recorded(record: &RecordedEvent) -> Result<Event, DecodeError> {
-    let body = codec::decode(&record.event_type, record.schema_version, &record.payload)?;
-    let idempotency = match (&record.idempotency_key, &record.metadata) {
+    from_parts(
+        &record.event_type,
+        record.schema_version,
+        &record.payload,
+        record.stream_revision,
+        record.idempotency_key.as_deref(),
+        record.metadata.as_deref(),
+    )
+}
+
+/// The domain event stored as these fields, borrowed from wherever the row lies (the replay
+/// tool decodes straight from its page buffers).
+pub fn from_parts(
+    event_type: &str,
+    schema_version: u16,
+    payload: &str,
+    stream_revision: u64,
+    idempotency_key: Option<&str>,
+    metadata: Option<&str>,
+) -> Result<Event, DecodeError> {
+    let body = codec::decode(event_type, schema_version, payload)?;
+    let idempotency = match (idempotency_key, metadata) {
         (Some(key), Some(metadata)) => {
             serde_json::from_str::<Metadata>(metadata)
                 .ok()
                 .map(|metadata| IdempotencyStamp {
-                    key: key.clone(),
+                    key: key.to_string(),
                     fingerprint: metadata.fingerprint,
                 })
         }
@@ -69,7 +89,7 @@ pub fn from_recorded(record: &RecordedEvent) -> Result<Event, DecodeError> {
     };
     Ok(Event {
         body,
-        revision: record.stream_revision,
+        revision: stream_revision,
         idempotency,
     })
 }

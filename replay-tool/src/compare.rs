@@ -9,7 +9,7 @@ use crate::scan::{Flow, scan};
 use crate::source::Source;
 use crate::verify::LogPass;
 use chrono::NaiveDate;
-use folio_domain::{AccountId, Currency, Ledger, LedgerSnapshot};
+use folio_domain::{Account, AccountId, Currency, Ledger, LedgerSnapshot};
 use folio_projections::query::{AccountFilter, PageRequest, TransactionFilter};
 use folio_projections::rows::{DailyRow, TransactionRow};
 use folio_projections::{FoldScope, ReadModelStore};
@@ -65,11 +65,17 @@ pub fn compare_snapshot(
     position: u64,
     findings: &mut Vec<Finding>,
 ) {
-    let theirs = Ledger::from_snapshot(snapshot);
+    // Accounts are few: look them up by id; the millions of payments and idempotency records
+    // are compared in place by `matches_snapshot`.
+    let theirs: HashMap<AccountId, &Account> = snapshot
+        .accounts()
+        .iter()
+        .map(|account| (account.id, account))
+        .collect();
     let mut differs = false;
     for ours in ledger.accounts() {
         let subject = Some(ours.id.to_string());
-        let Some(stored) = theirs.account(ours.id) else {
+        let Some(stored) = theirs.get(&ours.id) else {
             findings.push(Finding {
                 area: "snapshot",
                 subject,
@@ -109,8 +115,8 @@ pub fn compare_snapshot(
         }
     }
     let extra = theirs
-        .accounts()
-        .filter(|account| ledger.account(account.id).is_none())
+        .keys()
+        .filter(|id| ledger.account(**id).is_none())
         .count();
     if extra > 0 {
         findings.push(Finding {
@@ -123,7 +129,7 @@ pub fn compare_snapshot(
         });
         differs = true;
     }
-    if !differs && ledger.to_snapshot() != theirs.to_snapshot() {
+    if !differs && !ledger.matches_snapshot(&snapshot) {
         findings.push(Finding {
             area: "snapshot",
             subject: None,
@@ -414,7 +420,8 @@ pub async fn first_divergence(
     let mut history: HashMap<AccountId, Vec<(u64, Decimal, Decimal)>> = HashMap::new();
     let mut ledger = Ledger::new();
     let mut progress = Progress::new("tracing", 0, true);
-    scan(source.log.clone(), 0, true, &mut progress, |visit| {
+    let head = source.log.head().await?.position;
+    scan(source.reader(), 0, head, true, &mut progress, |visit| {
         if let Some(Ok(decoded)) = visit.event {
             ledger.apply(decoded);
             for id in decoded.body.touched_accounts() {

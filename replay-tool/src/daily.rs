@@ -74,7 +74,7 @@ async fn replay_to_day_end(
     let mut moved = HashSet::new();
     let mut progress = Progress::new("daily-check", limit, quiet);
     let mut decode_error = None;
-    scan(source.log.clone(), 0, true, &mut progress, |visit| {
+    scan(source.reader(), 0, head, true, &mut progress, |visit| {
         let event = visit.record;
         if event.recorded_at > end || event.global_position > limit {
             return Ok(Flow::Stop);

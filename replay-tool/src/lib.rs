@@ -8,6 +8,7 @@ pub mod export;
 pub mod findings;
 pub mod fixtures;
 pub mod history;
+pub mod page;
 pub mod progress;
 pub mod readonly;
 pub mod repair;

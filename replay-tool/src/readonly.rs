@@ -1,6 +1,7 @@
 //! A read-only view of a SQLite log: its connection is opened with `SQLITE_OPEN_READ_ONLY`, so
 //! the tool cannot write to the log file even by accident (no migration, no index file).
 
+use crate::page::{self, Page};
 use async_trait::async_trait;
 use chrono::DateTime;
 use folio_engine::codec::from_recorded;
@@ -12,6 +13,12 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+/// About how much text a row holds (its payload, stream id, type and key), to size a page.
+const TEXT_PER_ROW: usize = 400;
+
+/// The most rows a page makes room for before it reads them.
+const MAX_PREALLOCATED_ROWS: usize = 65_536;
+
 const COLUMNS: &str = "global_position, stream_id, stream_revision, event_id, event_type, \
      schema_version, recorded_at, correlation_id, causation_id, idempotency_key, payload, \
      metadata, hash";
@@ -20,21 +27,47 @@ const COLUMNS: &str = "global_position, stream_id, stream_revision, event_id, ev
 pub struct ReadOnlySqlite {
     path: PathBuf,
     conn: Arc<Mutex<Connection>>,
+    /// Connections of finished `read_range` calls, for the next ones.
+    spare: Mutex<Vec<Connection>>,
     head: watch::Sender<u64>,
 }
 
 impl ReadOnlySqlite {
     pub fn open(path: &Path) -> Result<ReadOnlySqlite, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA query_only = ON;")?;
+        let conn = connect(path)?;
         let position = read_head(&conn)?.position;
         Ok(ReadOnlySqlite {
             path: path.to_path_buf(),
             conn: Arc::new(Mutex::new(conn)),
+            spare: Mutex::new(Vec::new()),
             head: watch::channel(position).0,
         })
+    }
+
+    /// The events at positions after `after` up to `until`, read into one page on a connection
+    /// of their own (kept for the next call), so several ranges can be read at once. Blocking:
+    /// call it from the blocking pool.
+    pub fn read_range(&self, after: u64, until: u64) -> Result<Page, StoreError> {
+        let spare = self.spare.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match spare {
+            Some(conn) => conn,
+            None => connect(&self.path)?,
+        };
+        let rows = usize::try_from(until.saturating_sub(after)).unwrap_or(usize::MAX);
+        let page = query_page(
+            &conn,
+            &format!(
+                "SELECT {COLUMNS} FROM events WHERE global_position > ?1 \
+                 AND global_position <= ?2 ORDER BY global_position"
+            ),
+            params![to_sql(after), to_sql(until)],
+            rows.min(MAX_PREALLOCATED_ROWS),
+        );
+        self.spare
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+        page
     }
 
     pub fn path(&self) -> &Path {
@@ -53,6 +86,23 @@ impl ReadOnlySqlite {
         .await
         .map_err(|error| StoreError::WorkerGone(error.to_string()))?
     }
+}
+
+/// A read-only connection: it cannot write to the log file even by accident.
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Memory-mapped reads (up to SQLite's 2 GB cap) spare copying every page out of the
+    // kernel's cache; the log only ever grows, so no mapped page is truncated away.
+    conn.execute_batch(
+        "PRAGMA cache_size = -65536; PRAGMA mmap_size = 2147418112; PRAGMA query_only = ON;",
+    )?;
+    Ok(conn)
+}
+
+fn to_sql(position: u64) -> i64 {
+    i64::try_from(position).unwrap_or(i64::MAX)
 }
 
 fn read_only() -> StoreError {
@@ -86,18 +136,31 @@ fn read_head(conn: &Connection) -> Result<Head, StoreError> {
     }
 }
 
-/// One stored row, every value's shape checked.
-fn event_from_row(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
+/// One stored row borrowed from SQLite's buffers, every value's shape checked.
+fn borrow_row<'r>(row: &'r Row<'_>) -> Result<page::Row<'r>, StoreError> {
     let position =
         u64::try_from(row.get::<_, i64>(0)?).map_err(|_| corrupt(0, "a negative position"))?;
-    let blob = |index: usize| -> Result<Vec<u8>, StoreError> {
+    let blob = |index: usize| -> Result<&'r [u8], StoreError> {
         match row.get_ref(index)? {
-            ValueRef::Blob(bytes) => Ok(bytes.to_vec()),
+            ValueRef::Blob(bytes) => Ok(bytes),
             _ => Err(corrupt(position, format!("column {index} is not a blob"))),
         }
     };
+    let text = |index: usize| -> Result<&'r str, StoreError> {
+        match row.get_ref(index)? {
+            ValueRef::Text(bytes) => std::str::from_utf8(bytes)
+                .map_err(|_| corrupt(position, format!("column {index} is not UTF-8 text"))),
+            _ => Err(corrupt(position, format!("column {index} is not text"))),
+        }
+    };
+    let optional_text = |index: usize| -> Result<Option<&'r str>, StoreError> {
+        match row.get_ref(index)? {
+            ValueRef::Null => Ok(None),
+            _ => text(index).map(Some),
+        }
+    };
     let uuid = |index: usize| -> Result<Uuid, StoreError> {
-        Uuid::from_slice(&blob(index)?)
+        Uuid::from_slice(blob(index)?)
             .map_err(|_| corrupt(position, format!("column {index} is not a 16-byte uuid")))
     };
     let optional_uuid = |index: usize| -> Result<Option<Uuid>, StoreError> {
@@ -107,26 +170,42 @@ fn event_from_row(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
         }
     };
     let micros: i64 = row.get(6)?;
-    Ok(RecordedEvent {
+    Ok(page::Row {
         global_position: position,
-        stream_id: row.get(1)?,
+        stream_id: text(1)?,
         stream_revision: u64::try_from(row.get::<_, i64>(2)?)
             .map_err(|_| corrupt(position, "a negative stream revision"))?,
         event_id: uuid(3)?,
-        event_type: row.get(4)?,
+        event_type: text(4)?,
         schema_version: u16::try_from(row.get::<_, i64>(5)?)
             .map_err(|_| corrupt(position, "schema version out of range"))?,
         recorded_at: DateTime::from_timestamp_micros(micros)
             .ok_or_else(|| corrupt(position, format!("timestamp {micros} out of range")))?,
         correlation_id: optional_uuid(7)?,
         causation_id: optional_uuid(8)?,
-        idempotency_key: row.get(9)?,
-        payload: row.get(10)?,
-        metadata: row.get(11)?,
+        idempotency_key: optional_text(9)?,
+        payload: text(10)?,
+        metadata: optional_text(11)?,
         hash: blob(12)?
             .try_into()
             .map_err(|_| corrupt(position, "a hash is 32 bytes"))?,
     })
+}
+
+/// The rows `sql` selects, copied straight from SQLite's buffers into one page.
+fn query_page(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    expected_rows: usize,
+) -> Result<Page, StoreError> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let mut rows = statement.query(params)?;
+    let mut page = Page::with_capacity(expected_rows, expected_rows * TEXT_PER_ROW);
+    while let Some(row) = rows.next()? {
+        page.push(&borrow_row(row)?);
+    }
+    Ok(page)
 }
 
 fn query_events(
@@ -134,13 +213,8 @@ fn query_events(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let mut statement = conn.prepare_cached(sql)?;
-    let mut rows = statement.query(params)?;
-    let mut events = Vec::new();
-    while let Some(row) = rows.next()? {
-        events.push(event_from_row(row)?);
-    }
-    Ok(events)
+    let page = query_page(conn, sql, params, 0)?;
+    Ok(page.rows().map(|row| row.to_recorded()).collect())
 }
 
 #[async_trait]
@@ -156,19 +230,21 @@ impl EventStore for ReadOnlySqlite {
     }
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        let after = i64::try_from(after).unwrap_or(i64::MAX);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with(move |conn| {
-            query_events(
-                conn,
-                &format!(
-                    "SELECT {COLUMNS} FROM events WHERE global_position > ?1 \
-                     ORDER BY global_position LIMIT ?2"
-                ),
-                params![after, limit],
-            )
-        })
-        .await
+        let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+        let page = self
+            .with(move |conn| {
+                query_page(
+                    conn,
+                    &format!(
+                        "SELECT {COLUMNS} FROM events WHERE global_position > ?1 \
+                         ORDER BY global_position LIMIT ?2"
+                    ),
+                    params![to_sql(after), limit_sql],
+                    limit.min(MAX_PREALLOCATED_ROWS),
+                )
+            })
+            .await?;
+        Ok(page.rows().map(|row| row.to_recorded()).collect())
     }
 
     async fn read_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, StoreError> {

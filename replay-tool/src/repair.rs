@@ -4,7 +4,7 @@
 
 use crate::error::ReplayError;
 use crate::progress::{Progress, SharedProgress};
-use crate::scan::{Flow, PAGE, scan};
+use crate::scan::{Flow, scan};
 use crate::source::Source;
 use chrono::{DateTime, NaiveDate, Utc};
 use folio_domain::{Account, AccountId, Currency, Event, Ledger};
@@ -15,6 +15,9 @@ use folio_projections::{Fold, FoldScope, FoldState, ProjectionError, Projector};
 use folio_store::{EventStore, RecordedEvent};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+
+/// Events read or folded at a time.
+const PAGE: usize = 8_192;
 use std::time::Duration;
 
 /// How long a repair waits for the projectors to reach the position it has folded to.
@@ -170,8 +173,8 @@ pub async fn recalculate_daily(
     };
     let mut batch = Vec::with_capacity(PAGE);
     let mut failed = None;
-    scan(source.log.clone(), 0, false, &mut progress, |visit| {
-        batch.push(visit.record.clone());
+    scan(source.reader(), 0, head, false, &mut progress, |visit| {
+        batch.push(visit.record.to_recorded());
         if batch.len() >= PAGE {
             if let Err(error) = fold_events(&mut fold, &batch) {
                 failed = Some(error);

@@ -1,26 +1,25 @@
-//! One pass over the log in position order, as a pipeline: one task reads pages, each page's
-//! hash links are checked and its events decoded on the blocking pool (pages in parallel: a
-//! page's first link needs only the previous page's last stored hash), and the caller visits
-//! the events in order while the next pages are being prepared.
+//! One pass over the log in position order, as a pipeline: the log is cut into ranges of
+//! positions, each range is read (from SQLite straight into a page's two buffers, on a
+//! connection of its own), hash-checked and decoded on the blocking pool, several ranges at once,
+//! and the caller visits the events in order while the next ranges are being prepared.
 
 use crate::error::ReplayError;
+use crate::page::{Page, Row};
 use crate::progress::Progress;
+use crate::source::LogReader;
 use folio_domain::Event;
-use folio_engine::codec::from_recorded;
-use folio_store::hash::verify_link;
-use folio_store::{EventStore, RecordedEvent};
-use std::sync::Arc;
+use folio_engine::codec::from_parts;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Events read per round trip.
-pub const PAGE: usize = 8_192;
+/// Positions per range (one page).
+pub const PAGE: u64 = 8_192;
 /// Pages prepared ahead of the visitor.
 const AHEAD: usize = 4;
 
 /// One event as the visitor gets it.
 pub struct Visit<'a> {
-    pub record: &'a RecordedEvent,
+    pub record: Row<'a>,
     /// Whether its hash follows from the previous stored event's.
     pub link_ok: bool,
     /// The decoded event, or why it cannot be decoded (None when decoding was not asked for).
@@ -28,11 +27,15 @@ pub struct Visit<'a> {
 }
 
 /// A page of events with their link checks and decoded forms.
-struct Page {
-    events: Vec<RecordedEvent>,
+struct Prepared {
+    page: Page,
+    /// Whether each row follows the row before it in the page (the first row's link needs the
+    /// previous page: the visitor checks it).
     links_ok: Vec<bool>,
     decoded: Vec<Result<Event, String>>,
 }
+
+type Preparing = JoinHandle<Result<Prepared, ReplayError>>;
 
 /// What the visitor wants next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,12 +44,13 @@ pub enum Flow {
     Stop,
 }
 
-/// Reads every event after `after` and hands each to `visit`, decoded when `decode` is set.
-/// Returns the number of events visited. A read error (a row the store cannot decode) ends the
-/// scan with it.
+/// Reads every event after `after` up to `until` (the head the caller read) and hands each to
+/// `visit`, decoded when `decode` is set. Returns the number of events visited. A read error
+/// (a row the store cannot decode) ends the scan with it.
 pub async fn scan<F>(
-    log: Arc<dyn EventStore>,
+    log: LogReader,
     after: u64,
+    until: u64,
     decode: bool,
     progress: &mut Progress,
     mut visit: F,
@@ -54,103 +58,108 @@ pub async fn scan<F>(
 where
     F: FnMut(Visit<'_>) -> Result<Flow, ReplayError>,
 {
-    let (pages, mut receive) = mpsc::channel::<Result<JoinHandle<Page>, ReplayError>>(AHEAD);
-    let reader = tokio::spawn(read_pages(log, after, decode, pages));
+    let mut previous = log.hash_at(after).await?;
+    let (pages, mut receive) = mpsc::channel::<Preparing>(AHEAD);
+    let starter = tokio::spawn(start_pages(log, after, until, decode, pages));
     let mut visited = 0u64;
     let mut stopped = false;
-    while let Some(page) = receive.recv().await {
-        let page = page?
+    while let Some(preparing) = receive.recv().await {
+        let prepared = preparing
             .await
-            .map_err(|error| ReplayError::Task(error.to_string()))?;
-        for (index, record) in page.events.iter().enumerate() {
+            .map_err(|error| ReplayError::Task(error.to_string()))??;
+        for (index, record) in prepared.page.rows().enumerate() {
             visited += 1;
+            let link_ok = if index == 0 {
+                record.follows(&previous)
+            } else {
+                prepared.links_ok[index]
+            };
+            previous = *record.hash;
             let step = Visit {
                 record,
-                link_ok: page.links_ok[index],
-                event: page.decoded.get(index),
+                link_ok,
+                event: prepared.decoded.get(index),
             };
             if visit(step)? == Flow::Stop {
                 stopped = true;
                 break;
             }
         }
-        if let Some(last) = page.events.last() {
+        if let Some(last) = prepared.page.last() {
             progress.set(last.global_position);
         }
-        // Freeing a page's many small allocations is work too: not on the visitor's thread.
-        tokio::task::spawn_blocking(move || drop(page));
+        // Freeing a page's decoded events is work too: not on the visitor's thread.
+        tokio::task::spawn_blocking(move || drop(prepared));
         if stopped {
             break;
         }
     }
     drop(receive);
-    reader
+    starter
         .await
         .map_err(|error| ReplayError::Task(error.to_string()))?;
     Ok(visited)
 }
 
-/// The reading side: pages in order, each handed to the blocking pool for its checks.
-async fn read_pages(
-    log: Arc<dyn EventStore>,
+/// Starts preparing each range in order; the channel's bound keeps only a few ahead.
+async fn start_pages(
+    log: LogReader,
     after: u64,
+    until: u64,
     decode: bool,
-    pages: mpsc::Sender<Result<JoinHandle<Page>, ReplayError>>,
+    pages: mpsc::Sender<Preparing>,
 ) {
-    let mut position = after;
-    let mut previous = match previous_hash(log.as_ref(), after).await {
-        Ok(hash) => hash,
-        Err(error) => {
-            let _ = pages.send(Err(error)).await;
-            return;
-        }
-    };
-    loop {
-        let events = match log.read_all(position, PAGE).await {
-            Ok(events) => events,
-            Err(error) => {
-                let _ = pages.send(Err(error.into())).await;
-                return;
+    let mut from = after;
+    while from < until {
+        let to = until.min(from.saturating_add(PAGE));
+        let preparing = match &log {
+            LogReader::Sqlite(sqlite) => {
+                let sqlite = sqlite.clone();
+                tokio::task::spawn_blocking(move || {
+                    let page = sqlite.read_range(from, to)?;
+                    Ok(prepare(page, decode))
+                })
+            }
+            LogReader::Store(_) => {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let page = log.read_range(from, to).await?;
+                    tokio::task::spawn_blocking(move || prepare(page, decode))
+                        .await
+                        .map_err(|error| ReplayError::Task(error.to_string()))
+                })
             }
         };
-        let Some(last) = events.last() else { return };
-        position = last.global_position;
-        let first_previous = previous;
-        previous = last.hash;
-        let prepared = tokio::task::spawn_blocking(move || prepare(events, first_previous, decode));
-        if pages.send(Ok(prepared)).await.is_err() {
+        if pages.send(preparing).await.is_err() {
             return;
         }
+        from = to;
     }
 }
 
-/// Checks a page's links (from the stored hash before it) and decodes its events.
-fn prepare(events: Vec<RecordedEvent>, mut previous: [u8; 32], decode: bool) -> Page {
-    let mut links_ok = Vec::with_capacity(events.len());
-    for event in &events {
-        links_ok.push(verify_link(&previous, event));
-        previous = event.hash;
+/// Checks the links inside a page and decodes its events.
+fn prepare(page: Page, decode: bool) -> Prepared {
+    let mut links_ok = Vec::with_capacity(page.len());
+    let mut decoded = Vec::with_capacity(if decode { page.len() } else { 0 });
+    let mut previous: Option<&[u8; 32]> = None;
+    for row in page.rows() {
+        links_ok.push(previous.is_none_or(|previous| row.follows(previous)));
+        previous = Some(row.hash);
+        if decode {
+            let event = from_parts(
+                row.event_type,
+                row.schema_version,
+                row.payload,
+                row.stream_revision,
+                row.idempotency_key,
+                row.metadata,
+            );
+            decoded.push(event.map_err(|error| error.to_string()));
+        }
     }
-    let decoded = if decode {
-        events
-            .iter()
-            .map(|event| from_recorded(event).map_err(|error| error.to_string()))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Page {
-        events,
+    Prepared {
+        page,
         links_ok,
         decoded,
     }
-}
-
-/// The stored hash of the event at `position` (zeroes before the first event).
-async fn previous_hash(log: &dyn EventStore, position: u64) -> Result<[u8; 32], ReplayError> {
-    if position == 0 {
-        return Ok([0u8; 32]);
-    }
-    let events = log.read_all(position - 1, 1).await?;
-    Ok(events.first().map(|event| event.hash).unwrap_or([0u8; 32]))
 }

@@ -1,9 +1,10 @@
 //! Where the log and the read models are: a data directory (SQLite) or a PostgreSQL URL.
 
 use crate::error::ReplayError;
+use crate::page::Page;
 use crate::readonly::ReadOnlySqlite;
 use folio_projections::{ReadModelStore, open_read_models};
-use folio_store::{EventStore, StoreOptions, open_store_with};
+use folio_store::{EventStore, StoreError, StoreOptions, open_store_with};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,6 +16,8 @@ pub const READ_MODELS_FILE: &str = "readmodels.db";
 /// An opened log and where its read models live.
 pub struct Source {
     pub log: Arc<dyn EventStore>,
+    /// The same log when it is a SQLite file: scans read its rows straight into pages.
+    sqlite: Option<Arc<ReadOnlySqlite>>,
     /// The read models' location: a file path or the PostgreSQL URL.
     pub read_models: String,
     pub description: String,
@@ -37,6 +40,7 @@ impl Source {
         match (data_dir, database_url) {
             (_, Some(url)) => Ok(Source {
                 log: open_store_with(url, &options).await?,
+                sqlite: None,
                 read_models: url.to_string(),
                 description: "postgres".into(),
                 opened: None,
@@ -53,8 +57,10 @@ impl Source {
                 let log = tokio::task::spawn_blocking(move || ReadOnlySqlite::open(&path))
                     .await
                     .map_err(|error| ReplayError::Task(error.to_string()))??;
+                let log = Arc::new(log);
                 Ok(Source {
-                    log: Arc::new(log),
+                    log: log.clone(),
+                    sqlite: Some(log),
                     read_models: absolute(&dir.join(READ_MODELS_FILE)).display().to_string(),
                     description: format!("sqlite {}", dir.display()),
                     opened: None,
@@ -71,9 +77,18 @@ impl Source {
         let description = format!("live {}", log.backend_name());
         Source {
             log,
+            sqlite: None,
             read_models: models.backend_name().to_string(),
             description,
             opened: Some(models),
+        }
+    }
+
+    /// How scans read this log's pages.
+    pub fn reader(&self) -> LogReader {
+        match &self.sqlite {
+            Some(sqlite) => LogReader::Sqlite(sqlite.clone()),
+            None => LogReader::Store(self.log.clone()),
         }
     }
 
@@ -90,6 +105,50 @@ impl Source {
         self.opened.is_some()
             || self.read_models.starts_with("postgres")
             || Path::new(&self.read_models).is_file()
+    }
+}
+
+/// Where a scan reads pages from: a SQLite file directly, or any store through `read_all`.
+#[derive(Clone)]
+pub enum LogReader {
+    Sqlite(Arc<ReadOnlySqlite>),
+    Store(Arc<dyn EventStore>),
+}
+
+impl LogReader {
+    /// The events at positions after `after` up to `until`.
+    pub async fn read_range(&self, after: u64, until: u64) -> Result<Page, StoreError> {
+        match self {
+            LogReader::Sqlite(log) => {
+                let log = log.clone();
+                tokio::task::spawn_blocking(move || log.read_range(after, until))
+                    .await
+                    .map_err(|error| StoreError::WorkerGone(error.to_string()))?
+            }
+            LogReader::Store(log) => {
+                let limit = usize::try_from(until.saturating_sub(after)).unwrap_or(usize::MAX);
+                let mut events = log.read_all(after, limit).await?;
+                events.retain(|event| event.global_position <= until);
+                Ok(Page::from_records(&events))
+            }
+        }
+    }
+
+    /// The stored hash of the event at `position` (zeroes before the first event).
+    pub async fn hash_at(&self, position: u64) -> Result<[u8; 32], StoreError> {
+        if position == 0 {
+            return Ok([0u8; 32]);
+        }
+        let page = self.read_range(position - 1, position).await?;
+        Ok(page.last().map_or([0u8; 32], |row| *row.hash))
+    }
+
+    pub async fn head(&self) -> Result<u64, StoreError> {
+        let log: &dyn EventStore = match self {
+            LogReader::Sqlite(log) => log.as_ref(),
+            LogReader::Store(log) => log.as_ref(),
+        };
+        Ok(log.head().await?.position)
     }
 }
 

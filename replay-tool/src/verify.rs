@@ -217,8 +217,9 @@ impl<'s> PassRun<'s> {
         let head = self.source.log.head().await?.position;
         let checker = &mut self.checker;
         let scanned = scan(
-            self.source.log.clone(),
+            self.source.reader(),
             checker.next_position - 1,
+            head,
             true,
             &mut self.progress,
             |visit| {
@@ -360,11 +361,11 @@ impl Checker {
             }
             Some(Ok(decoded)) => {
                 let stream = stream_key(&decoded.body);
-                if parse_stream(&event.stream_id) != Some(stream) {
+                if parse_stream(event.stream_id) != Some(stream) {
                     let finding = log_finding(
                         "stream_id",
                         decoded.body.stream_id(),
-                        event.stream_id.clone(),
+                        event.stream_id.to_string(),
                     );
                     self.findings.push(finding);
                 }
@@ -374,7 +375,7 @@ impl Checker {
                 if event.stream_revision != next {
                     let finding = Finding {
                         area: "log",
-                        subject: Some(event.stream_id.clone()),
+                        subject: Some(event.stream_id.to_string()),
                         field: "stream_revision".into(),
                         expected: next.to_string(),
                         found: event.stream_revision.to_string(),
