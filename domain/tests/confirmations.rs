@@ -290,6 +290,7 @@ fn transfer_with_code() -> CommandKind {
         currency: eur(),
         reference: None,
         description: None,
+        fees: folio_domain::transfer::FeeSchedule::default(),
         confirmation: Some(new_confirmation(5)),
     }))
 }

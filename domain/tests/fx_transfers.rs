@@ -188,7 +188,10 @@ fn created(events: &[Event]) -> &TransferCreated {
 }
 
 fn confirm(n: u128) -> CommandKind {
-    CommandKind::ConfirmTransfer { transfer_id: tr(n) }
+    CommandKind::ConfirmTransfer {
+        transfer_id: tr(n),
+        otp: None,
+    }
 }
 
 #[test]
@@ -499,7 +502,7 @@ fn outgoing(n: u128, to: &str, amount: Decimal, fees: FeeSchedule) -> CommandKin
         transfer_id: tr(n),
         payment_id: pay(n),
         source_account_id: acc(1),
-        beneficiary_account: to.to_string(),
+        beneficiary_account: Some(to.to_string()),
         beneficiary_name: None,
         recipient_id: None,
         amount,
@@ -507,6 +510,7 @@ fn outgoing(n: u128, to: &str, amount: Decimal, fees: FeeSchedule) -> CommandKin
         reference: None,
         description: None,
         fees,
+        confirmation: None,
     }))
 }
 

@@ -208,6 +208,7 @@ fn transfer_to(n: u128, source: u128, amount: Decimal, code: &str) -> CommandKin
         currency: currency(code),
         reference: None,
         description: None,
+        fees: folio_domain::transfer::FeeSchedule::default(),
         confirmation: None,
     }))
 }

@@ -1601,6 +1601,7 @@ async fn fx_transfers_carry_both_sides_and_old_tables_gain_the_columns(backend: 
     let confirmed = handle
         .execute(CommandRequest::new(CommandKind::ConfirmTransfer {
             transfer_id,
+            otp: None,
         }))
         .await
         .unwrap();
