@@ -49,6 +49,14 @@ async fn put(server: &Server, path: &str, key: Option<&str>) -> Reply {
     send(server, Method::PUT, path, json!({}), key).await
 }
 
+/// Confirms an outgoing transfer with the one-time code the server sent for it.
+async fn confirm_outgoing(server: &Server, id: Uuid) {
+    let body = server.confirmation_for(id).await;
+    let path = format!("/Transfers/outgoing/{id}/confirm");
+    let confirmed = send(server, Method::PUT, &path, body, None).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+}
+
 fn amount(value: &Value, field: &str) -> String {
     decimal(&value[field])
 }
@@ -335,12 +343,7 @@ async fn fx_fees_and_manual_execution_move_the_money_once(storage: &Storage) {
             .error_code(404),
         "NotFound"
     );
-    put(
-        &server,
-        &format!("/Transfers/outgoing/{swift}/confirm"),
-        None,
-    )
-    .await;
+    confirm_outgoing(&server, swift).await;
     assert_balances(&server, eur, ("92.67", "35", "57.67"), "the SWIFT hold").await;
     wait_for_status(&server, swift, "processing").await;
     let rejected = server
@@ -361,12 +364,7 @@ async fn fx_fees_and_manual_execution_move_the_money_once(storage: &Storage) {
     let early = send(&server, Method::POST, &execute(sepa), json!({}), None).await;
     assert_eq!(early.error_code(409), "InvalidTransferState");
     let paid = uuid_of(outgoing(&server, eur, "US12345678", "10").await.value());
-    put(
-        &server,
-        &format!("/Transfers/outgoing/{paid}/confirm"),
-        None,
-    )
-    .await;
+    confirm_outgoing(&server, paid).await;
     wait_for_status(&server, paid, "processing").await;
     let suspended = server
         .post(
