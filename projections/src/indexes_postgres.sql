@@ -17,3 +17,9 @@ CREATE INDEX IF NOT EXISTS {p}rm_clients_created ON {p}rm_clients (created_at, c
 CREATE INDEX IF NOT EXISTS {p}rm_clients_status ON {p}rm_clients (status, client_type);
 CREATE INDEX IF NOT EXISTS {p}rm_documents_owner ON {p}rm_documents (owner_id, owner_kind, created_at, document_id);
 CREATE INDEX IF NOT EXISTS {p}rm_recipients_client ON {p}rm_recipients (client_id, created_at, recipient_id);
+-- Transfer lists: newest first, by account (source or destination), and the open ones the
+-- projector loads at start.
+CREATE INDEX IF NOT EXISTS {p}rm_transfers_created ON {p}rm_transfers (created_at, transfer_id);
+CREATE INDEX IF NOT EXISTS {p}rm_transfers_source ON {p}rm_transfers (source_account_id, created_at);
+CREATE INDEX IF NOT EXISTS {p}rm_transfers_destination ON {p}rm_transfers (destination_account_id, created_at);
+CREATE INDEX IF NOT EXISTS {p}rm_transfers_open ON {p}rm_transfers (status) WHERE status NOT IN ('completed', 'cancelled', 'rejected', 'failed');

@@ -13,3 +13,9 @@ CREATE INDEX IF NOT EXISTS clients_created{i} ON {p}clients (created_at, client_
 CREATE INDEX IF NOT EXISTS clients_status{i} ON {p}clients (status, client_type);
 CREATE INDEX IF NOT EXISTS documents_owner{i} ON {p}documents (owner_id, owner_kind, created_at, document_id);
 CREATE INDEX IF NOT EXISTS recipients_client{i} ON {p}recipients (client_id, created_at, recipient_id);
+-- Transfer lists: newest first, by account (source or destination), and the open ones the
+-- projector loads at start.
+CREATE INDEX IF NOT EXISTS transfers_created{i} ON {p}transfers (created_at, transfer_id);
+CREATE INDEX IF NOT EXISTS transfers_source{i} ON {p}transfers (source_account_id, created_at);
+CREATE INDEX IF NOT EXISTS transfers_destination{i} ON {p}transfers (destination_account_id, created_at);
+CREATE INDEX IF NOT EXISTS transfers_open{i} ON {p}transfers (status) WHERE status NOT IN ('completed', 'cancelled', 'rejected', 'failed');

@@ -102,9 +102,9 @@ impl Db {
         if !has_indexes(&writer, "accounts")? {
             writer.execute_batch(&indexes_sql("", &index_suffix()))?;
         } else {
-            // Read models created before the clients or the documents table: only those
+            // Read models created before these tables (or their indexes) existed: only those
             // tables' indexes are missing.
-            for table in ["clients", "documents"] {
+            for table in ["clients", "documents", "recipients", "transfers"] {
                 if has_indexes(&writer, table)? {
                     continue;
                 }
@@ -116,15 +116,6 @@ impl Db {
                     .join("\n");
                 writer.execute_batch(&table_indexes)?;
             }
-        }
-        if !has_indexes(&writer, "recipients")? {
-            // Read models created before the recipients table: only its index is missing.
-            let recipient_indexes: String = indexes_sql("", &index_suffix())
-                .lines()
-                .filter(|line| line.contains(" ON recipients "))
-                .collect::<Vec<_>>()
-                .join("\n");
-            writer.execute_batch(&recipient_indexes)?;
         }
         Ok(Db {
             path: path.to_path_buf(),
