@@ -296,33 +296,8 @@ impl EventStore for ReadOnlySqlite {
     }
 
     async fn load_snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
-        self.with(|conn| {
-            let row = conn
-                .query_row(
-                    "SELECT position, taken_at, state FROM snapshots ORDER BY position DESC LIMIT 1",
-                    [],
-                    |row| {
-                        Ok((
-                            row.get::<_, i64>(0)?,
-                            row.get::<_, i64>(1)?,
-                            row.get::<_, Vec<u8>>(2)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            let Some((position, taken_at, state)) = row else {
-                return Ok(None);
-            };
-            let position =
-                u64::try_from(position).map_err(|_| corrupt(0, "a negative snapshot position"))?;
-            Ok(Some(Snapshot {
-                position,
-                taken_at: DateTime::from_timestamp_micros(taken_at)
-                    .ok_or_else(|| corrupt(position, "snapshot time out of range"))?,
-                state,
-            }))
-        })
-        .await
+        // The store's own reader: the same parts joined the same way.
+        self.with(folio_store::load_sqlite_snapshot).await
     }
 
     fn backend_name(&self) -> &'static str {

@@ -36,6 +36,7 @@ impl Source {
         let options = StoreOptions {
             index_in_background: false,
             watch_other_writers: false,
+            ..Default::default()
         };
         match (data_dir, database_url) {
             (_, Some(url)) => Ok(Source {

@@ -247,6 +247,7 @@ fn store_options() -> StoreOptions {
     StoreOptions {
         index_in_background: false,
         watch_other_writers: false,
+        ..Default::default()
     }
 }
 

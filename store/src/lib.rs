@@ -17,7 +17,17 @@ pub mod sqlite;
 pub use content::{ContentError, ContentStore, FileContentStore, PgContentStore};
 pub use error::StoreError;
 pub use model::{AppendOutcome, Head, NewEvent, RecordedEvent, Snapshot};
-pub use open::{StoreOptions, open_store, open_store_with};
+pub use open::{SNAPSHOT_PART_BYTES, StoreOptions, open_store, open_store_with};
+pub use sqlite::load_sqlite_snapshot;
+
+/// A snapshot's bytes as stored: the first part (in the snapshot's own row) and the rest, each
+/// at most `part_bytes` long.
+pub(crate) fn snapshot_parts(state: &[u8], part_bytes: usize) -> (&[u8], Vec<&[u8]>) {
+    let part_bytes = part_bytes.max(1);
+    let first = &state[..state.len().min(part_bytes)];
+    let rest = state[first.len()..].chunks(part_bytes).collect();
+    (first, rest)
+}
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 

@@ -17,13 +17,21 @@ pub struct StoreOptions {
     /// commits move `subscribe()`: right for a log one process owns, and for a simulation that
     /// must control every wake-up. (PostgreSQL's LISTEN costs nothing and is always on.)
     pub watch_other_writers: bool,
+    /// The largest piece of a snapshot kept in one database value; a larger snapshot is stored
+    /// in several (both databases refuse a single value over 1 GB, which a ledger of about ten
+    /// million payments passes).
+    pub snapshot_part_bytes: usize,
 }
+
+/// The default `snapshot_part_bytes`: well under both databases' 1 GB limit on one value.
+pub const SNAPSHOT_PART_BYTES: usize = 256 * 1024 * 1024;
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             index_in_background: true,
             watch_other_writers: true,
+            snapshot_part_bytes: SNAPSHOT_PART_BYTES,
         }
     }
 }

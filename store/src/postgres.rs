@@ -44,6 +44,8 @@ struct Inner {
     /// across processes).
     index_lock: Mutex<()>,
     head_tx: watch::Sender<u64>,
+    /// The largest piece of a snapshot in one row (see `StoreOptions`).
+    snapshot_part_bytes: usize,
     /// The listener and the background indexer, aborted when the store goes.
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
@@ -88,6 +90,7 @@ impl PostgresStore {
             writer: Mutex::new(Some(head)),
             index_lock: Mutex::new(()),
             head_tx,
+            snapshot_part_bytes: options.snapshot_part_bytes,
             tasks: std::sync::Mutex::new(vec![listener]),
         });
         // Spawned only now that `inner` exists: a task started inside its construction could
@@ -257,16 +260,30 @@ impl EventStore for PostgresStore {
     }
 
     async fn save_snapshot(&self, position: u64, state: Vec<u8>) -> Result<(), StoreError> {
+        let position = to_i64(position, "snapshot position")?;
+        let (first, rest) = crate::snapshot_parts(&state, self.inner.snapshot_part_bytes);
         let mut tx = self.inner.pool.begin().await?;
         sqlx::query(
             "INSERT INTO snapshots (position, taken_at, state) VALUES ($1, now(), $2) \
              ON CONFLICT (position) DO UPDATE SET taken_at = EXCLUDED.taken_at, \
              state = EXCLUDED.state",
         )
-        .bind(to_i64(position, "snapshot position")?)
-        .bind(&state)
+        .bind(position)
+        .bind(first)
         .execute(&mut *tx)
         .await?;
+        sqlx::query("DELETE FROM snapshot_parts WHERE position = $1")
+            .bind(position)
+            .execute(&mut *tx)
+            .await?;
+        for (index, part) in rest.iter().enumerate() {
+            sqlx::query("INSERT INTO snapshot_parts (position, part, bytes) VALUES ($1, $2, $3)")
+                .bind(position)
+                .bind(i32::try_from(index + 1).unwrap_or(i32::MAX))
+                .bind(*part)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
             "DELETE FROM snapshots WHERE position NOT IN \
              (SELECT position FROM snapshots ORDER BY position DESC LIMIT $1)",
@@ -274,12 +291,21 @@ impl EventStore for PostgresStore {
         .bind(SNAPSHOTS_KEPT)
         .execute(&mut *tx)
         .await?;
+        sqlx::query(
+            "DELETE FROM snapshot_parts WHERE position NOT IN (SELECT position FROM snapshots)",
+        )
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn load_snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
-        read::load_snapshot(&self.inner.pool).await
+        // One transaction: the row and its parts are of the same save.
+        let mut tx = self.inner.pool.begin().await?;
+        let snapshot = read::load_snapshot(&mut tx).await?;
+        tx.commit().await?;
+        Ok(snapshot)
     }
 
     fn backend_name(&self) -> &'static str {

@@ -14,6 +14,7 @@ use crate::{AppendOutcome, EventStore, Head, NewEvent, RecordedEvent, Snapshot, 
 use async_trait::async_trait;
 use checkpoint::Checkpointer;
 use read::ReaderPool;
+pub use read::load_sqlite_snapshot;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -88,7 +89,8 @@ impl SqliteStore {
         }
         let index_path = index_path_for(&path);
         let (head_tx, _) = watch::channel(0);
-        let (writer, head) = WriterHandle::start(&path, head_tx.clone())?;
+        let (writer, head) =
+            WriterHandle::start(&path, head_tx.clone(), options.snapshot_part_bytes)?;
         head_tx.send_replace(head.position);
         let checkpointer = Checkpointer::start(&path, head_tx.subscribe())?;
         let index = conn::open_index(&index_path)?;
@@ -306,7 +308,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn load_snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
-        self.blocking(|inner| read::load_snapshot(&*inner.readers.get()?))
+        self.blocking(|inner| read::load_sqlite_snapshot(&*inner.readers.get()?))
             .await
     }
 

@@ -53,6 +53,17 @@ impl Backend {
         }
     }
 
+    /// A store on this backend's database opened with `options`.
+    async fn open_with(&self, options: &folio_store::StoreOptions) -> Arc<dyn EventStore> {
+        let url = match self {
+            Backend::Sqlite(dir) => format!("sqlite://{}", dir.path().join("events.db").display()),
+            Backend::Postgres(db) => db.url.clone(),
+        };
+        folio_store::open_store_with(&url, options)
+            .await
+            .expect("open the store")
+    }
+
     async fn finish(self) {
         if let Backend::Postgres(db) = self {
             db.drop_database().await;
@@ -146,6 +157,7 @@ contract!(
     an_empty_batch_writes_nothing_but_is_still_fenced,
     subscribers_see_new_heads_from_this_and_other_instances,
     snapshots_round_trip_and_the_latest_wins,
+    a_snapshot_larger_than_one_value_is_stored_in_parts,
     read_account_follows_the_index,
     the_account_index_rebuilds_to_the_same_answer,
     the_account_index_handles_more_events_than_one_read,
@@ -655,6 +667,81 @@ async fn snapshots_round_trip_and_the_latest_wins(backend: &Backend) {
     assert_eq!((snapshot.position, snapshot.state), (20, b"again".to_vec()));
 }
 
+/// Both databases refuse one value over 1 GB, which the snapshot of a ledger of about ten
+/// million payments passes: a snapshot is kept in parts. Parts of 1,000 bytes here.
+async fn a_snapshot_larger_than_one_value_is_stored_in_parts(backend: &Backend) {
+    let small_parts = folio_store::StoreOptions {
+        snapshot_part_bytes: 1_000,
+        ..Default::default()
+    };
+    let store = backend.open_with(&small_parts).await;
+    let state = |seed: u32, len: u32| -> Vec<u8> {
+        (0..len).map(|i| ((i * 7 + seed) % 251) as u8).collect()
+    };
+    let latest = |store: Arc<dyn EventStore>| async move {
+        let snapshot = store
+            .load_snapshot()
+            .await
+            .expect("load")
+            .expect("a snapshot");
+        (snapshot.position, snapshot.state)
+    };
+    // 4,500 bytes: five parts; exactly three parts; then a smaller one at the same position.
+    store
+        .save_snapshot(10, state(1, 4_500))
+        .await
+        .expect("save");
+    assert_eq!(latest(store.clone()).await, (10, state(1, 4_500)));
+    store
+        .save_snapshot(20, state(2, 3_000))
+        .await
+        .expect("save");
+    assert_eq!(latest(store.clone()).await, (20, state(2, 3_000)));
+    store
+        .save_snapshot(20, state(3, 1_500))
+        .await
+        .expect("save");
+    assert_eq!(
+        latest(store.clone()).await,
+        (20, state(3, 1_500)),
+        "a snapshot saved again at its position leaves none of its old parts"
+    );
+    // Two are kept: saving more drops the oldest with its parts, and the latest stays whole.
+    store
+        .save_snapshot(30, state(4, 2_001))
+        .await
+        .expect("save");
+    assert_eq!(latest(store.clone()).await, (30, state(4, 2_001)));
+    store.save_snapshot(40, Vec::new()).await.expect("save");
+    assert_eq!(latest(store.clone()).await, (40, Vec::new()));
+    store
+        .save_snapshot(50, state(5, 4_000))
+        .await
+        .expect("save");
+    drop(store);
+    // A store opened with the default (large) parts reads what the other wrote.
+    let store = backend.open_with(&Default::default()).await;
+    assert_eq!(latest(store).await, (50, state(5, 4_000)));
+    // No stored value is longer than a part.
+    let longest = "SELECT MAX(n) FROM (SELECT length(state) AS n FROM snapshots \
+                   UNION ALL SELECT length(bytes) FROM snapshot_parts) AS lengths";
+    let longest: i64 = match backend {
+        Backend::Sqlite(dir) => rusqlite::Connection::open(dir.path().join("events.db"))
+            .expect("open the log")
+            .query_row(longest, [], |row| row.get(0))
+            .expect("lengths"),
+        Backend::Postgres(db) => {
+            let mut connection = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+            let longest: i32 = sqlx::query_scalar(longest)
+                .fetch_one(&mut connection)
+                .await
+                .expect("lengths");
+            i64::from(longest)
+        }
+    };
+    assert_eq!(longest, 1_000);
+}
+
 /// A small ledger history: accounts A, B, C opened; A pays B (posted), B pends to C then
 /// posts, A drafts to C (no money moves), C pends to A then cancels, plus a non-domain event.
 struct History {
@@ -990,6 +1077,7 @@ async fn sqlite_wal_is_checkpointed_off_the_writer_and_stays_short() {
     let options = folio_store::StoreOptions {
         index_in_background: false,
         watch_other_writers: false,
+        ..Default::default()
     };
     let store = SqliteStore::open_with(&path, &options).expect("open");
     let batches = 12u64;

@@ -102,21 +102,32 @@ pub(crate) async fn read_indexed<'e>(
     events_from_rows(&rows)
 }
 
-pub(crate) async fn load_snapshot<'e>(
-    executor: impl PgExecutor<'e>,
+/// The latest snapshot with its parts joined (call it inside a transaction, so the row and its
+/// parts are of the same save).
+pub(crate) async fn load_snapshot(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
 ) -> Result<Option<Snapshot>, StoreError> {
     let row = sqlx::query(
         "SELECT position, taken_at, state FROM snapshots ORDER BY position DESC LIMIT 1",
     )
-    .fetch_optional(executor)
+    .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let position = to_u64(row.try_get(0)?, 0, "snapshot position")?;
+    let stored_position: i64 = row.try_get(0)?;
     let taken_at: DateTime<Utc> = row.try_get(1)?;
+    let mut state: Vec<u8> = row.try_get(2)?;
+    let parts = sqlx::query("SELECT bytes FROM snapshot_parts WHERE position = $1 ORDER BY part")
+        .bind(stored_position)
+        .fetch_all(&mut **tx)
+        .await?;
+    for part in parts {
+        let bytes: Vec<u8> = part.try_get(0)?;
+        state.extend_from_slice(&bytes);
+    }
     Ok(Some(Snapshot {
-        position,
+        position: to_u64(stored_position, 0, "snapshot position")?,
         taken_at,
-        state: row.try_get(2)?,
+        state,
     }))
 }
 

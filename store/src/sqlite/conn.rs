@@ -9,6 +9,7 @@ use std::time::Duration;
 const LOG_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_events.sql"),
     include_str!("../../migrations/sqlite/0002_snapshots.sql"),
+    include_str!("../../migrations/sqlite/0003_snapshot_parts.sql"),
 ];
 
 /// The account index's schema (its own file).

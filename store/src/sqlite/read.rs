@@ -210,8 +210,11 @@ pub(crate) fn read_positions(
     Ok(events)
 }
 
-pub(crate) fn load_snapshot(conn: &Connection) -> Result<Option<Snapshot>, StoreError> {
-    let row = conn
+/// The latest snapshot with its parts joined, read in one transaction so the row and its parts
+/// are of the same save. A log from before parts existed (a copy opened read-only) has none.
+pub fn load_sqlite_snapshot(conn: &Connection) -> Result<Option<Snapshot>, StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    let row = tx
         .prepare_cached(
             "SELECT position, taken_at, state FROM snapshots ORDER BY position DESC LIMIT 1",
         )?
@@ -223,15 +226,26 @@ pub(crate) fn load_snapshot(conn: &Connection) -> Result<Option<Snapshot>, Store
             ))
         })
         .optional()?;
-    match row {
-        None => Ok(None),
-        Some((position, taken_at, state)) => {
-            let position = to_u64(position, 0, "snapshot position")?;
-            Ok(Some(Snapshot {
-                position,
-                taken_at: from_micros(taken_at, position)?,
-                state,
-            }))
+    let Some((stored_position, taken_at, mut state)) = row else {
+        return Ok(None);
+    };
+    let has_parts: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'snapshot_parts')",
+        )?
+        .query_row([], |row| row.get(0))?;
+    if has_parts {
+        let mut parts = tx
+            .prepare_cached("SELECT bytes FROM snapshot_parts WHERE position = ?1 ORDER BY part")?;
+        let mut rows = parts.query([stored_position])?;
+        while let Some(row) = rows.next()? {
+            state.extend_from_slice(&row.get::<_, Vec<u8>>(0)?);
         }
     }
+    let position = to_u64(stored_position, 0, "snapshot position")?;
+    Ok(Some(Snapshot {
+        position,
+        taken_at: from_micros(taken_at, position)?,
+        state,
+    }))
 }

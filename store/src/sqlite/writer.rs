@@ -50,6 +50,7 @@ impl WriterHandle {
     pub(crate) fn start(
         path: &Path,
         head_tx: watch::Sender<u64>,
+        snapshot_part_bytes: usize,
     ) -> Result<(WriterHandle, Head), StoreError> {
         let conn = open_log_writer(path)?;
         let head = read_head(&conn)?;
@@ -59,6 +60,7 @@ impl WriterHandle {
             .spawn(move || {
                 let mut writer = Writer {
                     conn,
+                    snapshot_part_bytes,
                     head,
                     head_tx,
                 };
@@ -99,6 +101,8 @@ impl Drop for WriterHandle {
 
 struct Writer {
     conn: Connection,
+    /// The largest piece of a snapshot in one row (see `StoreOptions`).
+    snapshot_part_bytes: usize,
     /// The head this writer last wrote or saw. It is only a hint: every append re-reads the
     /// head inside its write transaction, which fences writers in other processes.
     head: Head,
@@ -206,15 +210,30 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let position = to_i64(position, "snapshot position")?;
+        let (first, rest) = crate::snapshot_parts(state, self.snapshot_part_bytes);
         tx.prepare_cached(
             "INSERT OR REPLACE INTO snapshots (position, taken_at, state) VALUES (?1, ?2, ?3)",
         )?
-        .execute(params![position, Utc::now().timestamp_micros(), state])?;
+        .execute(params![position, Utc::now().timestamp_micros(), first])?;
+        tx.prepare_cached("DELETE FROM snapshot_parts WHERE position = ?1")?
+            .execute([position])?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO snapshot_parts (position, part, bytes) VALUES (?1, ?2, ?3)",
+            )?;
+            for (index, part) in rest.iter().enumerate() {
+                insert.execute(params![position, to_i64(index as u64 + 1, "part")?, part])?;
+            }
+        }
         tx.prepare_cached(
             "DELETE FROM snapshots WHERE position NOT IN \
              (SELECT position FROM snapshots ORDER BY position DESC LIMIT ?1)",
         )?
         .execute([SNAPSHOTS_KEPT])?;
+        tx.prepare_cached(
+            "DELETE FROM snapshot_parts WHERE position NOT IN (SELECT position FROM snapshots)",
+        )?
+        .execute([])?;
         tx.commit()?;
         Ok(())
     }
