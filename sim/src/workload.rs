@@ -1,12 +1,14 @@
 //! The simulated clients' intentions: random commands over the accounts and payments they know
 //! of, valid and invalid — every lifecycle path, hot accounts, unknown ids, bad amounts,
-//! illegal transitions and mismatched currencies.
+//! illegal transitions and mismatched currencies — and clients' saved recipients, which move no
+//! money but go through the same log, snapshots and read models.
 
 use crate::rng::Rng;
 use chrono::{DateTime, Duration, Utc};
 use folio_domain::{
-    AccountId, AccountStatus, AccountType, ClientId, ClientProfile, ClientType, CommandKind,
-    CreateMode, CreatePayment, Currency, LegRequest, OpenAccount, PaymentId,
+    AccountId, AccountStatus, AccountType, AddRecipient, ClientId, ClientProfile, ClientType,
+    CommandKind, CreateMode, CreatePayment, Currency, LegRequest, OpenAccount, PaymentId,
+    RecipientId, RecipientType,
 };
 use rust_decimal::Decimal;
 
@@ -39,6 +41,7 @@ pub struct Workload {
     /// A few accounts most transfers touch, to make the writer serialize on them.
     hot: Vec<AccountId>,
     payments: Vec<KnownPayment>,
+    recipients: Vec<RecipientId>,
 }
 
 impl Workload {
@@ -56,6 +59,7 @@ impl Workload {
             accounts: Vec::new(),
             hot: Vec::new(),
             payments: Vec::new(),
+            recipients: Vec::new(),
         }
     }
 
@@ -75,6 +79,7 @@ impl Workload {
                     self.hot.push(open.account_id);
                 }
             }
+            CommandKind::AddRecipient(add) => self.recipients.push(add.recipient_id),
             CommandKind::CreatePayment(create) => {
                 let Some(first) = create.legs.first() else {
                     return;
@@ -131,6 +136,8 @@ impl Workload {
             930..=964 => (self.account_change(), "account-change"),
             965..=969 => (self.client_change(), "client-change"),
             970..=984 => (self.open_account(), "open"),
+            985..=987 => (self.add_recipient(), "recipient"),
+            988..=989 => (self.recipient_visibility(), "recipient-visibility"),
             _ => (self.expire(), "expire"),
         }
     }
@@ -407,6 +414,42 @@ impl Workload {
         CommandKind::ReorderAccounts {
             client_id,
             account_ids,
+        }
+    }
+
+    /// A saved beneficiary for some client; one in ten has a broken IBAN (refused), and some
+    /// name a client that is not registered yet (refused too).
+    fn add_recipient(&mut self) -> CommandKind {
+        let client_id = self.clients[self.rng.below(self.clients.len() as u64) as usize];
+        let iban = if self.rng.chance(100) {
+            "DE89370400440532013001"
+        } else {
+            "DE89370400440532013000"
+        };
+        CommandKind::AddRecipient(Box::new(AddRecipient {
+            recipient_id: RecipientId(self.rng.uuid()),
+            client_id,
+            name: "Sim Recipient".to_string(),
+            recipient_type: RecipientType::Company,
+            account_number: None,
+            iban: Some(iban.to_string()),
+            bic: None,
+            sort_code: None,
+            currency: self.currency(),
+            country: "DE".to_string(),
+            address: None,
+        }))
+    }
+
+    /// Hides or shows a known recipient (or an unknown one: refused).
+    fn recipient_visibility(&mut self) -> CommandKind {
+        let recipient_id = match self.rng.pick(&self.recipients) {
+            Some(&id) if !self.rng.chance(50) => id,
+            _ => RecipientId(self.rng.uuid()),
+        };
+        CommandKind::SetRecipientVisibility {
+            recipient_id,
+            is_visible: self.rng.chance(500),
         }
     }
 
