@@ -1353,6 +1353,14 @@ impl Ledger {
             same(&self.idempotency, &snapshot.idempotency, |e| &e.0, |e| &e.1),
             same(&self.clients, &snapshot.clients, |c| &c.id, |c| c),
             same(&self.transfers, &snapshot.transfers, |t| &t.id, |t| t),
+            same(&self.documents, &snapshot.documents, |d| &d.id, |d| d),
+            same(&self.recipients, &snapshot.recipients, |r| &r.id, |r| r),
+            same(
+                &self.confirmations,
+                &snapshot.confirmations,
+                |c| &c.id,
+                |c| c,
+            ),
         ];
         if fast.contains(&Some(false)) {
             return false;
