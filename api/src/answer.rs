@@ -71,10 +71,19 @@ impl<T: Serialize> IntoResponse for Answer<T> {
                 }]
             }
         };
+        // `value` and `valueOrDefault` carry the same value: serialized once, written twice.
+        let value = match serde_json::value::to_raw_value(&self.value) {
+            Ok(value) => value,
+            Err(error) => {
+                return crate::error::ApiError::Internal(format!(
+                    "an answer could not be serialized: {error}"
+                ))
+                .into_response();
+            }
+        };
         let mut response = (
             self.status,
-            // By reference: `value` and `valueOrDefault` serialize the same value, uncloned.
-            Json(Envelope::success(&self.value, successes)),
+            Json(Envelope::success(value.as_ref(), successes)),
         )
             .into_response();
         if let Some(committed) = self.committed

@@ -15,6 +15,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+// Every request allocates and frees a few dozen small buffers on whichever worker runs it, and
+// the projectors free whole batches of rows on another thread: glibc's malloc spent ~10% of the
+// server's CPU under the HTTP benchmark (its arenas, consolidation and cross-thread frees).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "folio",

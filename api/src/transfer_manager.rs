@@ -49,7 +49,9 @@ impl TransferManager {
     /// Runs passes until `stop` turns true.
     pub fn spawn(mut self, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
         tokio::spawn(async move {
-            let mut committed = self.engine.subscribe_committed();
+            // Woken when a batch changed the transfers (not after every commit: under a
+            // payment load that was a read-model query per engine batch for nothing).
+            let mut moved = self.projector.subscribe_transfers();
             loop {
                 if *stop.borrow() {
                     return;
@@ -59,7 +61,7 @@ impl TransferManager {
                 }
                 tokio::select! {
                     _ = stop.changed() => {}
-                    _ = committed.changed() => {}
+                    _ = moved.changed() => {}
                     _ = tokio::time::sleep(POLL) => {}
                 }
             }

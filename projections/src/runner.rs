@@ -57,6 +57,9 @@ struct Shared {
     balances_position: watch::Sender<u64>,
     /// How far the ledger scope (statements, daily balances, payments) has come.
     ledger_position: watch::Sender<u64>,
+    /// The position of the last batch that changed a transfer row (or of a swap), so the
+    /// transfer process manager reads the transfers when they moved, not after every commit.
+    transfers_changed: watch::Sender<u64>,
     /// Shared by the workers while they write a batch; exclusive for a rebuild's swap.
     write_lock: RwLock<()>,
     /// Bumped by a swap: the worker's in-memory fold no longer matches the tables.
@@ -122,6 +125,7 @@ impl Projector {
     ) -> Result<Projector, ProjectionError> {
         let (balances_position, _) = watch::channel(models.checkpoint(FoldScope::Balances).await?);
         let (ledger_position, _) = watch::channel(models.checkpoint(FoldScope::Ledger).await?);
+        let (transfers_changed, _) = watch::channel(0);
         Ok(Projector {
             shared: Arc::new(Shared {
                 log,
@@ -129,6 +133,7 @@ impl Projector {
                 config,
                 balances_position,
                 ledger_position,
+                transfers_changed,
                 write_lock: RwLock::new(()),
                 tables_generation: AtomicU64::new(0),
                 rebuilding: Mutex::new(()),
@@ -149,6 +154,12 @@ impl Projector {
 
     pub fn subscribe(&self, scope: FoldScope) -> watch::Receiver<u64> {
         self.shared.sender(scope).subscribe()
+    }
+
+    /// Changes whenever a batch written to the live tables changed a transfer row (or the
+    /// tables were swapped); the value is that batch's position.
+    pub fn subscribe_transfers(&self) -> watch::Receiver<u64> {
+        self.shared.transfers_changed.subscribe()
     }
 
     /// Head of the log minus the position of the read models of `scope`.
@@ -285,6 +296,7 @@ impl Projector {
         let position = fold.position();
         shared.balances_position.send_replace(position);
         shared.ledger_position.send_replace(position);
+        shared.transfers_changed.send_replace(position);
         report(position, position);
         Ok(position)
     }
@@ -321,7 +333,11 @@ async fn project_batch(
     fold_events(fold, &events)?;
     let changes = fold.take_changes();
     let folded = started.elapsed();
+    let moved_transfers = (!changes.transfers.is_empty()).then_some(changes.position);
     shared.models.write(tables, changes).await?;
+    if let (Some(position), Tables::Live) = (moved_transfers, tables) {
+        shared.transfers_changed.send_replace(position);
+    }
     tracing::debug!(
         events = events.len(),
         read_us = read.as_micros() as u64,

@@ -1058,8 +1058,12 @@ fn write_accounts(c: &Connection, table: &str, rows: &[AccountRow]) -> Result<()
 
 fn write_daily(c: &Connection, prefix: &str, rows: &[DailyRow]) -> Result<(), ProjectionError> {
     let mut daily = c.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO {prefix}daily_balances (account_id, day, currency, opening, total_debits, total_credits, \
-         closing, movements) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        "INSERT INTO {prefix}daily_balances (account_id, day, currency, opening, total_debits, total_credits, \
+         closing, movements) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (account_id, day) DO UPDATE SET currency = excluded.currency, \
+         opening = excluded.opening, total_debits = excluded.total_debits, \
+         total_credits = excluded.total_credits, closing = excluded.closing, \
+         movements = excluded.movements"
     ))?;
     for d in rows {
         daily.execute(params![
@@ -1249,11 +1253,23 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
         ])?;
     }
     write_daily(c, prefix, &changes.daily)?;
+    // An upsert, not INSERT OR REPLACE: a payment moving on (pended, posted, cancelled) is updated
+    // in place, and its source, destination and creation time (set once, by its creation) are
+    // left out of the update so their indexes are not touched; REPLACE deleted and reinserted
+    // the row in every index. The same holds for the daily rows above and their day index.
     let mut payments = c.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO {prefix}payments (payment_id, status, legs, source_account_id, destination_account_id, amount, \
+        "INSERT INTO {prefix}payments (payment_id, status, legs, source_account_id, destination_account_id, amount, \
          currency, posted_amount, description, external_id, metadata, created_at, pended_at, posted_at, cancelled_at, \
          expired_at, cancel_reason, expires_at, last_position) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
+         ON CONFLICT (payment_id) DO UPDATE SET status = excluded.status, legs = excluded.legs, \
+         amount = excluded.amount, currency = excluded.currency, \
+         posted_amount = excluded.posted_amount, description = excluded.description, \
+         external_id = excluded.external_id, metadata = excluded.metadata, \
+         pended_at = excluded.pended_at, posted_at = excluded.posted_at, \
+         cancelled_at = excluded.cancelled_at, expired_at = excluded.expired_at, \
+         cancel_reason = excluded.cancel_reason, expires_at = excluded.expires_at, \
+         last_position = excluded.last_position"
     ))?;
     for p in &changes.payments {
         let legs =
