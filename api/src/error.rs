@@ -202,6 +202,7 @@ fn ledger_status(error: &LedgerError) -> StatusCode {
         | LedgerError::RecipientCurrencyMismatch { .. }
         | LedgerError::OtpExpired(_)
         | LedgerError::OtpRequired(_)
+        | LedgerError::FxQuoteExpired { .. }
         | LedgerError::AccountNotEmpty { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         // Too many wrong codes: the confirmation is locked; a new code is needed.
         LedgerError::OtpAttemptsExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -301,6 +302,13 @@ fn ledger_metadata(error: &LedgerError, put: &mut impl FnMut(&str, Value)) {
         | LedgerError::OtpAttemptsExceeded(id)
         | LedgerError::OtpAlreadyUsed(id) => put("confirmationId", json!(id)),
         LedgerError::OtpRequired(id) => put("transferId", json!(id)),
+        LedgerError::FxQuoteExpired {
+            transfer,
+            expired_at,
+        } => {
+            put("transferId", json!(transfer));
+            put("quoteExpiresAt", json!(expired_at));
+        }
         LedgerError::IdempotencyConflict { .. } | LedgerError::InvalidCommand { .. } => {}
     }
 }

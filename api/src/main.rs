@@ -98,6 +98,10 @@ struct ServeArgs {
     /// The bank's FX spread: a fraction of the source amount charged to the fee account.
     #[arg(long, env = "FOLIO_FX_SPREAD", default_value = folio_api::rates::DEFAULT_SPREAD)]
     fx_spread: String,
+    /// Seconds an FX quote can be confirmed after it is given (1 to 86400); a later
+    /// confirmation is refused with 422 FxQuoteExpired and the transfer must be quoted again.
+    #[arg(long, env = "FOLIO_FX_QUOTE_TTL_SECS", default_value_t = folio_api::rates::DEFAULT_QUOTE_TTL_SECS)]
+    fx_quote_ttl_secs: u64,
     /// The fixed fee per transfer type in units of the transfer's currency
     /// (`internal`, `sepa`, `sepaInstant`, `swift`, `fasterPayments`; unnamed ones are free).
     #[arg(long, env = "FOLIO_TRANSFER_FEES", default_value = folio_api::fees::DEFAULT_FEES)]
@@ -264,7 +268,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         manual,
     });
     let rates = folio_api::rates::FixedRates::new(&args.fx_rates, &args.fx_spread)
-        .map_err(|error| anyhow::anyhow!("--fx-rates/--fx-spread: {error}"))?;
+        .map_err(|error| anyhow::anyhow!("--fx-rates/--fx-spread: {error}"))?
+        .with_quote_ttl_secs(args.fx_quote_ttl_secs)
+        .map_err(|error| anyhow::anyhow!("--fx-quote-ttl-secs: {error}"))?;
     let fees = folio_api::fees::parse_fees(&args.transfer_fees)
         .map_err(|error| anyhow::anyhow!("--transfer-fees: {error}"))?;
     let (stop_transfers, stop_signal) = tokio::sync::watch::channel(false);

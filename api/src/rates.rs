@@ -84,7 +84,12 @@ pub const DEFAULT_SPREAD: &str = "0.005";
 pub struct FixedRates {
     per_eur: HashMap<Currency, Decimal>,
     spread: Decimal,
+    quote_ttl: chrono::Duration,
 }
+
+/// How long a quote can be confirmed by default: rates move, and a transfer confirmed later
+/// must be quoted again.
+pub const DEFAULT_QUOTE_TTL_SECS: u64 = 60;
 
 impl FixedRates {
     pub const PROVIDER: &'static str = "fixed-table";
@@ -114,7 +119,21 @@ impl FixedRates {
             .ok()
             .filter(|s| !s.is_sign_negative() && *s < Decimal::ONE)
             .ok_or_else(|| format!("the spread {spread:?} is not a fraction in [0, 1)"))?;
-        Ok(FixedRates { per_eur, spread })
+        Ok(FixedRates {
+            per_eur,
+            spread,
+            quote_ttl: chrono::Duration::seconds(DEFAULT_QUOTE_TTL_SECS as i64),
+        })
+    }
+
+    /// Quotes that can be confirmed for `seconds` (at least 1) after they are given.
+    pub fn with_quote_ttl_secs(mut self, seconds: u64) -> Result<FixedRates, String> {
+        self.quote_ttl = i64::try_from(seconds)
+            .ok()
+            .filter(|seconds| (1..=86_400).contains(seconds))
+            .map(chrono::Duration::seconds)
+            .ok_or_else(|| format!("a quote lasts 1 to 86400 seconds, not {seconds}"))?;
+        Ok(self)
     }
 
     /// Units of `to` one unit of `from` buys, to `RATE_DIGITS` significant digits.
@@ -129,11 +148,13 @@ impl FixedRates {
 impl RateProvider for FixedRates {
     async fn quote(&self, from: Currency, to: Currency) -> Result<FxQuote, RateError> {
         let rate = self.rate(from, to).ok_or(RateError::NoRate { from, to })?;
+        let quoted_at = Utc::now();
         Ok(FxQuote {
             rate,
             spread: self.spread,
-            quoted_at: Utc::now(),
+            quoted_at,
             provider: Self::PROVIDER.to_string(),
+            expires_at: Some(quoted_at + self.quote_ttl),
         })
     }
 }

@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use uuid::Uuid;
 
-end_to_end!(fx_fees_and_manual_execution_move_the_money_once);
+end_to_end!(
+    fx_fees_and_manual_execution_move_the_money_once,
+    an_fx_quote_is_confirmed_in_time_or_not_at_all
+);
 
 /// USD 1.25 and JPY 160 per EUR, a 1 % spread, SWIFT 5, and a rail that never answers by itself.
 const SERVER_ARGS: &[&str] = &[
@@ -154,6 +157,11 @@ async fn fx_fees_and_manual_execution_move_the_money_once(storage: &Storage) {
         (&json!("EUR"), &json!("USD"))
     );
     assert_eq!(dto["rateProvider"], "fixed-table");
+    assert_eq!(
+        instant(dto, "quoteExpiresAt") - instant(dto, "quotedAt"),
+        chrono::Duration::seconds(60),
+        "a quote lasts a minute by default"
+    );
     let first = uuid_of(dto);
     assert_balances(&server, eur, ("200", "0", "200"), "the FX draft").await;
 
@@ -425,4 +433,65 @@ async fn fx_fees_and_manual_execution_move_the_money_once(storage: &Storage) {
 
     assert_books_balance(&server).await;
     server.terminate().await;
+}
+
+fn instant(value: &Value, field: &str) -> chrono::DateTime<chrono::Utc> {
+    value[field]
+        .as_str()
+        .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+        .unwrap_or_else(|| panic!("{field} is not an instant: {value}"))
+        .to_utc()
+}
+
+/// Quotes that last one second: a transfer confirmed later is refused and moves nothing; it can
+/// be cancelled, and a fresh quote confirmed at once goes through.
+async fn an_fx_quote_is_confirmed_in_time_or_not_at_all(storage: &Storage) {
+    let mut args = SERVER_ARGS.to_vec();
+    args.extend(["--fx-quote-ttl-secs", "1"]);
+    let server = Server::start_with(storage, &args).await;
+    let eur = server.open_account(server.client_a, "EUR").await;
+    let usd = server.open_account(server.client_a, "USD").await;
+    // The books check below looks at every currency of the suite.
+    server.open_account(server.client_a, "JPY").await;
+    server.pay_in(eur, "200", "EUR").await;
+    let body = json!({"sourceAccountId": eur, "destinationAccountId": usd,
+        "sourceAmount": "100", "sourceCurrency": "EUR", "destinationCurrency": "USD"});
+
+    let stale = fx(&server, body.clone(), None).await;
+    assert_eq!(stale.status, 200, "{}", stale.body);
+    let dto = stale.value();
+    let expires_at = instant(dto, "quoteExpiresAt");
+    assert_eq!(
+        expires_at - instant(dto, "quotedAt"),
+        chrono::Duration::seconds(1)
+    );
+    let stale_id = uuid_of(dto);
+    let wait = (expires_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(300)).await;
+
+    let late = put(&server, &format!("/Transfers/fx/{stale_id}/confirm"), None).await;
+    assert_eq!(late.error_code(422), "FxQuoteExpired", "{}", late.body);
+    let metadata = &late.body["errors"][0]["metadata"];
+    assert_eq!(metadata["transferId"], json!(stale_id));
+    assert_eq!(instant(metadata, "quoteExpiresAt"), expires_at);
+    assert_balances(&server, eur, ("200", "0", "200"), "a late confirmation").await;
+    assert_balances(&server, usd, ("0", "0", "0"), "a late confirmation").await;
+    let read = server.get(&format!("/Transfers/fx/{stale_id}")).await;
+    assert_eq!(read.value()["status"], "pendingConfirmation");
+
+    let cancelled = put(&server, &format!("/Transfers/fx/{stale_id}/cancel"), None).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert_eq!(cancelled.value()["status"], "cancelled");
+
+    let fresh = fx(&server, body, None).await;
+    assert_eq!(fresh.status, 200, "{}", fresh.body);
+    let fresh_id = uuid_of(fresh.value());
+    let confirmed = put(&server, &format!("/Transfers/fx/{fresh_id}/confirm"), None).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    assert_eq!(confirmed.value()["status"], "completed");
+    assert_balances(&server, eur, ("99", "0", "99"), "the fresh quote").await;
+    assert_balances(&server, usd, ("125", "0", "125"), "the fresh quote").await;
+    assert_books_balance(&server).await;
 }

@@ -360,6 +360,7 @@ impl CommandKind {
                     spread: Decimal::ZERO,
                     quoted_at: DateTime::<Utc>::UNIX_EPOCH,
                     provider: String::new(),
+                    expires_at: None,
                 };
             }
             CommandKind::AddRecipient(add) => add.recipient_id = RecipientId(uuid::Uuid::nil()),

@@ -8,6 +8,7 @@ use crate::ids::{
 use crate::money::Currency;
 use crate::payment::PaymentStatus;
 use crate::transfer::TransferStatus;
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use thiserror::Error;
 
@@ -126,6 +127,13 @@ pub enum LedgerError {
     OtpAlreadyUsed(ConfirmationId),
     #[error("transfer {0} needs its one-time code (confirmationId and code)")]
     OtpRequired(TransferId),
+    #[error(
+        "the FX quote of transfer {transfer} expired at {expired_at}: cancel it and ask for a new quote"
+    )]
+    FxQuoteExpired {
+        transfer: TransferId,
+        expired_at: DateTime<Utc>,
+    },
     #[error("idempotency key {key:?} was used for a different request")]
     IdempotencyConflict { key: String },
     #[error("invalid command: {reason}")]
@@ -172,6 +180,7 @@ impl LedgerError {
             LedgerError::OtpAttemptsExceeded(_) => "OtpAttemptsExceeded",
             LedgerError::OtpAlreadyUsed(_) => "OtpAlreadyUsed",
             LedgerError::OtpRequired(_) => "OtpRequired",
+            LedgerError::FxQuoteExpired { .. } => "FxQuoteExpired",
             LedgerError::IdempotencyConflict { .. } => "IdempotencyConflict",
             LedgerError::InvalidCommand { .. } => "InvalidCommand",
         }

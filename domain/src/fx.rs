@@ -25,6 +25,11 @@ pub struct FxQuote {
     pub quoted_at: DateTime<Utc>,
     /// Who gave the rate (the provider's name).
     pub provider: String,
+    /// The last instant the quote can be confirmed at: rates move, so a transfer confirmed later
+    /// is refused (`FxQuoteExpired`) and must be quoted again. Absent in quotes recorded before
+    /// quotes expired: those never do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// What an FX transfer moves: `source` leaves the client's source account for the source FX
@@ -78,6 +83,14 @@ pub fn check_quote(quote: &FxQuote) -> Result<(), LedgerError> {
         return Err(invalid(format!(
             "the spread {} is not a fraction in [0, 1)",
             quote.spread
+        )));
+    }
+    if let Some(expires_at) = quote.expires_at
+        && expires_at <= quote.quoted_at
+    {
+        return Err(invalid(format!(
+            "the quote expires ({expires_at}) no later than it was given ({})",
+            quote.quoted_at
         )));
     }
     if quote.provider.is_empty() || quote.provider.len() > 64 || quote.provider.contains('\0') {
@@ -154,6 +167,7 @@ mod tests {
             spread: d(spread),
             quoted_at: DateTime::from_timestamp(1_750_000_000, 0).unwrap(),
             provider: "fixed-table".into(),
+            expires_at: None,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use crate::ids::{ConfirmationId, PaymentId, TransferId};
 use crate::money::Currency;
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -154,4 +155,8 @@ pub struct Transfer {
     /// The confirmation whose code confirming needs (absent in snapshots before OTP existed).
     #[serde(default)]
     pub confirmation_id: Option<ConfirmationId>,
+    /// An FX transfer's quote cannot be confirmed after this instant (absent for other
+    /// transfers, quotes that never expire, and in snapshots before quotes expired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote_expires_at: Option<DateTime<Utc>>,
 }

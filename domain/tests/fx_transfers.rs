@@ -139,6 +139,7 @@ fn quote(rate: Decimal, spread: Decimal) -> FxQuote {
         spread,
         quoted_at: t(0),
         provider: "fixed-table".into(),
+        expires_at: None,
     }
 }
 
@@ -672,4 +673,94 @@ fn manual_execution_starts_a_confirmed_transfer_or_resumes_a_suspended_one() {
     run(&mut ledger, confirm(2));
     refused(&mut ledger, execute(2), "InvalidTransferState");
     refused(&mut ledger, execute(3), "TransferNotFound");
+}
+
+/// `fx` executed at `at` rather than at the suite's usual instant.
+fn at(ledger: &mut Ledger, kind: CommandKind, at: DateTime<Utc>) -> Result<Vec<Event>, String> {
+    let command = Command {
+        at,
+        idempotency_key: None,
+        kind,
+    };
+    let before = ledger.to_snapshot();
+    match ledger.execute(&command) {
+        Ok(executed) => {
+            ledger.check_invariants().unwrap();
+            Ok(executed.events)
+        }
+        Err(error) => {
+            assert_eq!(ledger.to_snapshot(), before, "a refusal changes nothing");
+            Err(error.code().to_string())
+        }
+    }
+}
+
+/// Quoted at t(0), good until t(60).
+fn expiring() -> Fx {
+    Fx {
+        quote: FxQuote {
+            expires_at: Some(t(60)),
+            ..quote(dec!(1.25), dec!(0.005))
+        },
+        ..eur_to_usd()
+    }
+}
+
+#[test]
+fn a_quote_can_be_confirmed_up_to_its_expiry_and_not_a_microsecond_after() {
+    let mut ledger = given();
+    run(&mut ledger, fx(1, expiring()));
+    run(&mut ledger, fx(2, expiring()));
+    assert_eq!(
+        ledger.transfer(tr(1)).unwrap().quote_expires_at,
+        Some(t(60)),
+        "the ledger keeps the expiry with the transfer"
+    );
+
+    let late = t(60) + Duration::microseconds(1);
+    assert_eq!(
+        at(&mut ledger, confirm(1), late),
+        Err("FxQuoteExpired".to_string())
+    );
+    assert_eq!(status(&ledger, 1), TransferStatus::PendingConfirmation);
+    assert_eq!(
+        balance(&ledger, acc(1)),
+        (dec!(200), dec!(0)),
+        "nothing moved"
+    );
+    // The stale transfer can still be cancelled, and a fresh quote taken.
+    let cancel = CommandKind::CancelTransfer {
+        transfer_id: tr(1),
+        reason: Some("quote expired".into()),
+    };
+    at(&mut ledger, cancel, late).expect("an expired transfer can be cancelled");
+
+    // At the very instant of expiry the quote still holds.
+    at(&mut ledger, confirm(2), t(60)).expect("confirmed at the expiry instant");
+    assert_eq!(status(&ledger, 2), TransferStatus::Completed);
+    assert_eq!(balance(&ledger, acc(2)), (dec!(125.00), dec!(0)));
+}
+
+#[test]
+fn an_expired_or_inconsistent_quote_takes_no_transfer_and_an_old_quote_never_expires() {
+    let mut ledger = given();
+    // Already past its expiry when the command is decided.
+    assert_eq!(
+        at(&mut ledger, fx(1, expiring()), t(61)),
+        Err("FxQuoteExpired".to_string())
+    );
+    // Expiring no later than it was given: not a quote anyone can honour.
+    let backwards = Fx {
+        quote: FxQuote {
+            expires_at: Some(t(0)),
+            ..quote(dec!(1.25), dec!(0.005))
+        },
+        ..eur_to_usd()
+    };
+    refused(&mut ledger, fx(1, backwards), "InvalidCommand");
+    // A quote recorded before quotes expired (no expiry) is confirmed whenever.
+    run(&mut ledger, fx(2, eur_to_usd()));
+    assert_eq!(ledger.transfer(tr(2)).unwrap().quote_expires_at, None);
+    at(&mut ledger, confirm(2), t(86_400 * 365)).expect("no expiry, no refusal");
+    assert_eq!(status(&ledger, 2), TransferStatus::Completed);
 }

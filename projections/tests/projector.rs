@@ -1581,6 +1581,7 @@ async fn fx_transfers_carry_both_sides_and_old_tables_gain_the_columns(backend: 
         spread: dec!(0.005),
         quoted_at: chrono::DateTime::from_timestamp(1_750_000_000, 0).unwrap(),
         provider: "fixed-table".into(),
+        expires_at: None,
     };
     handle
         .execute(CommandRequest::new(CommandKind::CreateFxTransfer(

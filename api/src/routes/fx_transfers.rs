@@ -57,6 +57,10 @@ pub struct FxTransferDto {
     /// The bank's margin, a fraction of the source amount (0.005 = 0.5 %).
     pub spread: Amount,
     pub quoted_at: DateTime<Utc>,
+    /// The last instant the transfer can be confirmed at this quote; later, confirming is
+    /// refused (422 `FxQuoteExpired`): cancel it and create it again for a new quote. Null for
+    /// quotes given before quotes expired.
+    pub quote_expires_at: Option<DateTime<Utc>>,
     /// The rate provider that quoted it.
     pub rate_provider: String,
 }
@@ -79,6 +83,7 @@ impl FxTransferDto {
             destination_currency: destination_currency.code().to_string(),
             spread: quote.spread.into(),
             quoted_at: quote.quoted_at,
+            quote_expires_at: quote.expires_at,
             rate_provider: quote.provider.clone(),
         })
     }
@@ -199,7 +204,7 @@ async fn fx_step(
         (status = 400, description = "Not a uuid, or a bad body", body = Envelope<Object>),
         (status = 404, description = "No such FX transfer", body = Envelope<Object>),
         (status = 409, description = "Not pendingConfirmation (InvalidTransferState), or a key conflict", body = Envelope<Object>),
-        (status = 422, description = "InsufficientFunds, AccountBlocked, AccountClosed, …", body = Envelope<Object>)),
+        (status = 422, description = "InsufficientFunds, AccountBlocked, AccountClosed, FxQuoteExpired (confirmed after quoteExpiresAt: cancel and quote again), …", body = Envelope<Object>)),
     security(("bearer" = [])))]
 pub async fn confirm_fx(
     State(state): State<AppState>,

@@ -285,6 +285,15 @@ impl Ledger {
             to,
             &create.quote,
         )?;
+        // After the quote's terms are checked, so a malformed quote is named as such.
+        if let Some(expired_at) = create.quote.expires_at
+            && at > expired_at
+        {
+            return Err(LedgerError::FxQuoteExpired {
+                transfer: create.transfer_id,
+                expired_at,
+            });
+        }
         let mut clients = Vec::with_capacity(2);
         for (id, currency) in [
             (create.source_account_id, from),
@@ -434,6 +443,15 @@ impl Ledger {
             "confirm",
             &[TransferStatus::PendingConfirmation],
         )?;
+        // Checked before the code, so a late confirmation spends no attempt.
+        if let Some(expired_at) = transfer.quote_expires_at
+            && at > expired_at
+        {
+            return Err(LedgerError::FxQuoteExpired {
+                transfer: transfer_id,
+                expired_at,
+            });
+        }
         let verified = match self.transfer_code_check(transfer, otp, at)? {
             None => None,
             Some(CodeCheck::Failed(event, id)) => {
@@ -819,6 +837,7 @@ impl Ledger {
                         currency: created.currency,
                         revision,
                         confirmation_id: created.confirmation_id,
+                        quote_expires_at: created.fx.as_ref().and_then(|fx| fx.quote.expires_at),
                     },
                 );
                 return;
@@ -835,6 +854,7 @@ impl Ledger {
                         currency: received.currency,
                         revision,
                         confirmation_id: None,
+                        quote_expires_at: None,
                     },
                 );
                 return;
