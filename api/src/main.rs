@@ -126,6 +126,12 @@ struct ServeArgs {
     /// to this file (one JSON line each) besides the server log. For development and tests.
     #[arg(long, env = "FOLIO_OTP_OUTBOX")]
     otp_outbox: Option<PathBuf>,
+    /// The server's secret for one-time codes (64 hex digits): the log records codes hashed
+    /// with it, so reading the log reveals no code. Made (mode 0600) when missing; default
+    /// <data-dir>/otp.key. Servers sharing a PostgreSQL database must share this file. Codes
+    /// issued under another key no longer verify.
+    #[arg(long, env = "FOLIO_OTP_KEY_FILE")]
+    otp_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -283,6 +289,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if args.otp_ttl_secs == 0 || args.otp_ttl_secs > 86_400 {
         bail!("--otp-ttl-secs {}: expected 1 to 86400", args.otp_ttl_secs);
     }
+    let otp_key_file = args
+        .otp_key_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("otp.key"));
+    let otp_key = folio_api::otp::OtpKey::load_or_create(&otp_key_file)
+        .map_err(|error| anyhow::anyhow!("--otp-key-file: {error}"))?;
     let otp_sender = folio_api::otp::LogOtpSender::new(args.otp_outbox.clone())
         .context("opening the OTP outbox (--otp-outbox)")?;
     tracing::warn!(
@@ -305,6 +317,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         otp: folio_api::otp::OtpConfig {
             ttl: std::time::Duration::from_secs(args.otp_ttl_secs),
             sender: Arc::new(otp_sender),
+            key: otp_key,
         },
     });
     let listener = tokio::net::TcpListener::bind(args.listen)

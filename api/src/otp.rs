@@ -1,5 +1,6 @@
 //! One-time codes at the API edge: made from the operating system's CSPRNG (the ledger stays
-//! deterministic and only ever records their salted hash), and delivered through an `OtpSender`.
+//! deterministic and only ever records their salted hash), keyed with the server's secret, and
+//! delivered through an `OtpSender`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -89,6 +90,100 @@ pub struct OtpConfig {
     /// How long a code stays valid (5 minutes by default).
     pub ttl: Duration,
     pub sender: Arc<dyn OtpSender>,
+    pub key: OtpKey,
+}
+
+/// The server's secret for one-time codes. A six-digit code has only a million values, so a
+/// salted hash of it alone falls to anyone who can read the log (auditors, a backup, a
+/// replica) in a fraction of a second: the ledger is given `HMAC-SHA256(key, code)` instead of
+/// the code, both when a code is issued and when one is checked, and without the key the
+/// recorded hash says nothing about the code.
+#[derive(Clone)]
+pub struct OtpKey([u8; 32]);
+
+/// The longest candidate code keyed; anything longer is handed to the ledger as typed, so it
+/// refuses it exactly as before (it is too long to be anyone's code).
+const MAX_KEYED_CODE_LEN: usize = 1024;
+
+impl OtpKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> OtpKey {
+        OtpKey(bytes)
+    }
+
+    /// Reads the key (64 hex digits) from `path`, or makes a fresh one there (mode 0600) when
+    /// the file does not exist. Servers that share a PostgreSQL database must share the file:
+    /// a code issued by one is checked with the same key by another.
+    pub fn load_or_create(path: &std::path::Path) -> Result<OtpKey, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let bytes = hex::decode(text.trim())
+                    .ok()
+                    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                    .ok_or_else(|| {
+                        format!("{}: expected 64 hex digits (a 32-byte key)", path.display())
+                    })?;
+                Ok(OtpKey(bytes))
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let mut bytes = [0u8; 32];
+                getrandom::fill(&mut bytes)
+                    .map_err(|e| format!("the random source failed: {e}"))?;
+                match write_secret(path, &hex::encode(bytes)) {
+                    Ok(()) => Ok(OtpKey(bytes)),
+                    // Another server made it first: use theirs.
+                    Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                        OtpKey::load_or_create(path)
+                    }
+                    Err(error) => Err(format!("{}: {error}", path.display())),
+                }
+            }
+            Err(error) => Err(format!("{}: {error}", path.display())),
+        }
+    }
+
+    /// What the ledger is given for `code`: its keyed digest (hex).
+    pub fn keyed(&self, code: &str) -> String {
+        use hmac::{Hmac, Mac};
+        if code.len() > MAX_KEYED_CODE_LEN || code.contains('\0') {
+            return code.to_string();
+        }
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0)
+            .expect("HMAC takes a key of any length");
+        mac.update(code.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// Writes a new secret file readable by its owner only, durably: a temporary file, fsynced,
+/// renamed into place (and refusing to replace a file another process wrote meanwhile).
+fn write_secret(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)?;
+    }
+    let temporary = path.with_extension("key.tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    drop(file);
+    let linked = std::fs::hard_link(&temporary, path);
+    std::fs::remove_file(&temporary)?;
+    linked?;
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// A fresh code and the confirmation that records its hash, or an error when the operating
@@ -107,7 +202,7 @@ impl OtpConfig {
         Ok(IssuedCode {
             confirmation: NewConfirmation {
                 confirmation_id: ConfirmationId(Uuid::now_v7()),
-                code_hash: code_hash(&salt, &code),
+                code_hash: code_hash(&salt, &self.key.keyed(&code)),
                 salt,
                 valid_for_ms: u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX),
             },
@@ -134,6 +229,41 @@ fn random_code() -> Result<String, getrandom::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_keyed_code_depends_on_the_key_and_the_code() {
+        let key = OtpKey::from_bytes([7; 32]);
+        let keyed = key.keyed("123456");
+        assert_eq!(keyed.len(), 64);
+        assert!(keyed.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(keyed, key.keyed("123456"), "the same code, the same digest");
+        assert_ne!(keyed, key.keyed("123457"));
+        assert_ne!(keyed, OtpKey::from_bytes([8; 32]).keyed("123456"));
+        // Text the ledger refuses anyway is handed over as typed, so it refuses it as before.
+        let nul = "12\u{0}456";
+        assert_eq!(key.keyed(nul), nul);
+        let long = "9".repeat(MAX_KEYED_CODE_LEN + 1);
+        assert_eq!(key.keyed(&long), long);
+    }
+
+    #[test]
+    fn the_key_file_is_made_once_private_and_read_back() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested").join("otp.key");
+        let made = OtpKey::load_or_create(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only its owner may read the key");
+        let again = OtpKey::load_or_create(&path).unwrap();
+        assert_eq!(made.keyed("000000"), again.keyed("000000"));
+        assert!(!dir.path().join("nested").join("otp.key.tmp").exists());
+
+        std::fs::write(&path, "not hex").unwrap();
+        let error = OtpKey::load_or_create(&path)
+            .err()
+            .expect("a malformed key is refused");
+        assert!(error.contains("64 hex digits"), "{error}");
+    }
 
     #[test]
     fn codes_are_six_digits_and_vary() {

@@ -365,3 +365,59 @@ async fn a_code_past_its_expiry_is_refused() {
     server.terminate().await;
     storage.finish().await;
 }
+
+/// The log records the code keyed with the server's secret (`<data-dir>/otp.key`): someone who
+/// reads the log (an auditor, a backup) cannot check a guess against it, while the server, after
+/// a restart, still verifies the code it sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_reveals_no_code_and_the_key_survives_a_restart() {
+    use hmac::{Hmac, Mac};
+    let storage = Storage::new(Backend::Sqlite).await;
+    let server = Server::start(&storage).await;
+    let (alice, recipient) = given_alice(&server).await;
+    let (transfer, confirmation) = create(&server, alice, recipient, None).await;
+    let code = server.otp_code(&confirmation);
+
+    let log = rusqlite::Connection::open(storage.data_dir().join("events.db")).unwrap();
+    let payload: String = log
+        .query_row(
+            "SELECT payload FROM events WHERE event_type = 'ConfirmationIssued' \
+             ORDER BY global_position DESC LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let issued: Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(issued["confirmationId"], confirmation);
+    let (salt, recorded) = (
+        issued["salt"].as_str().unwrap(),
+        issued["codeHash"].as_str().unwrap(),
+    );
+    assert!(
+        !payload.contains(&code),
+        "the code itself is not in the log"
+    );
+    assert_ne!(
+        folio_domain::confirmation::code_hash(salt, &code),
+        recorded,
+        "the salted hash of the code alone does not match: a guess cannot be checked"
+    );
+    let key_hex = std::fs::read_to_string(storage.data_dir().join("otp.key")).unwrap();
+    let key = hex::decode(key_hex.trim()).unwrap();
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).unwrap();
+    mac.update(code.as_bytes());
+    let keyed = hex::encode(mac.finalize().into_bytes());
+    assert_eq!(
+        folio_domain::confirmation::code_hash(salt, &keyed),
+        recorded,
+        "with the server's key it does"
+    );
+
+    assert!(server.terminate().await);
+    let server = Server::start(&storage).await;
+    let confirmed = confirm_as(&server, SYSTEM_KEY, transfer, &confirmation, &code).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    assert_eq!(confirmed.value()["status"], "confirmed");
+    server.terminate().await;
+    storage.finish().await;
+}

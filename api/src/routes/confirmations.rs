@@ -148,7 +148,7 @@ pub async fn verify_otp(
     let key = context.key_with_external_id(None)?;
     let command = CommandKind::VerifyConfirmation {
         confirmation_id: ConfirmationId(body.confirmation_id),
-        code: body.code,
+        code: state.otp.key.keyed(&body.code),
         client_id: context.caller.own_client(),
     };
     let committed = state.execute(command, key, context.correlation_id).await?;

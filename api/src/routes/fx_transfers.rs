@@ -216,7 +216,7 @@ pub async fn confirm_fx(
     // An FX transfer is issued without a code; one sent anyway is refused by the ledger.
     let command = CommandKind::ConfirmTransfer {
         transfer_id: id,
-        otp: crate::routes::transfers::otp_proof(body)?,
+        otp: crate::routes::transfers::otp_proof(&state, body)?,
     };
     fx_step(&state, &context, id, command, "FX transfer completed").await
 }

@@ -316,12 +316,16 @@ pub(super) async fn step(
     answer(state, &context.caller, &committed, message).await
 }
 
-/// The code a confirmation body carries: both fields or neither.
-pub(crate) fn otp_proof(body: ConfirmRequest) -> Result<Option<OtpProof>, ApiError> {
+/// The code a confirmation body carries: both fields or neither. The ledger is given the
+/// code keyed with the server's secret (see `OtpKey`).
+pub(crate) fn otp_proof(
+    state: &AppState,
+    body: ConfirmRequest,
+) -> Result<Option<OtpProof>, ApiError> {
     match (body.confirmation_id, body.code) {
         (Some(confirmation_id), Some(code)) => Ok(Some(OtpProof {
             confirmation_id: ConfirmationId(confirmation_id),
-            code,
+            code: state.otp.key.keyed(&code),
         })),
         (None, None) => Ok(None),
         (Some(_), None) => Err(ApiError::validation(
@@ -354,7 +358,7 @@ pub async fn confirm_outgoing(
     let key = context.key_with_external_id(None)?;
     let command = CommandKind::ConfirmTransfer {
         transfer_id: id,
-        otp: otp_proof(body)?,
+        otp: otp_proof(&state, body)?,
     };
     load(&state, &context.caller, id).await?;
     let committed = state.execute(command, key, context.correlation_id).await?;
