@@ -130,7 +130,7 @@ pub async fn generate(dir: &Path, options: &FixtureOptions) -> Result<FixtureSum
     }
     drop(log);
     for file in [LOG_FILE, READ_MODELS_FILE, "readmodels.balances.db"] {
-        checkpoint_wal(&dir.join(file))?;
+        checkpoint_wal(&dir.join(file)).await?;
     }
     Ok(FixtureSummary {
         seed: options.seed,
@@ -145,7 +145,11 @@ pub async fn generate(dir: &Path, options: &FixtureOptions) -> Result<FixtureSum
 
 /// Folds a SQLite file's write-ahead log into it, so the directory can be copied (or
 /// committed) as plain database files.
-fn checkpoint_wal(path: &Path) -> Result<(), ReplayError> {
+async fn checkpoint_wal(path: &Path) -> Result<(), ReplayError> {
+    /// Leaving WAL mode needs every other connection closed, and the store's last connections
+    /// close a moment after its handle is dropped (a background catch-up of its account index
+    /// may still hold it): retry for this long before giving up.
+    const CLOSE_WAIT: Duration = Duration::from_secs(30);
     if !path.exists() {
         return Ok(());
     }
@@ -155,9 +159,25 @@ fn checkpoint_wal(path: &Path) -> Result<(), ReplayError> {
     conn.busy_timeout(Duration::from_secs(30)).map_err(failed)?;
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .map_err(failed)?;
-    conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))
-        .map_err(failed)?;
-    Ok(())
+    let started = std::time::Instant::now();
+    loop {
+        let mode = conn.query_row("PRAGMA journal_mode = DELETE", [], |row| {
+            row.get::<_, String>(0)
+        });
+        match mode {
+            Ok(mode) if mode.eq_ignore_ascii_case("delete") => return Ok(()),
+            Ok(_) | Err(_) if started.elapsed() < CLOSE_WAIT => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok(mode) => {
+                return Err(ReplayError::Input(format!(
+                    "{}: still in {mode} mode: another connection keeps it open",
+                    path.display()
+                )));
+            }
+            Err(error) => return Err(failed(error)),
+        }
+    }
 }
 
 /// `expected-balances.json`: every account's balance, held and available at the head.
