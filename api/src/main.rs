@@ -327,6 +327,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!(%address, backend = log.backend_name(), "serving");
     // Tests and scripts read the bound address from this line (port 0 picks a free port).
     println!("folio listening on http://{address}");
+    // Answers are small and each connection has one request in flight: no Nagle delay.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
+        }
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
