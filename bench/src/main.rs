@@ -50,6 +50,13 @@ struct RunArgs {
     /// Most commands per batch (one store transaction).
     #[arg(long, default_value_t = 4096)]
     batch_limit: usize,
+    /// lag: the projectors' gather after a busy batch, in milliseconds (the server's
+    /// --projection-gather-ms defaults to 30; 0 measures the projectors alone).
+    #[arg(long, default_value_t = 0)]
+    gather_ms: u64,
+    /// lag: the smallest batch the projectors gather after (the server's default).
+    #[arg(long, default_value_t = 64)]
+    gather_min_events: usize,
     /// Which workloads to run, comma-separated: uniform, hot, two-phase, rebuild, lag.
     #[arg(
         long,
@@ -115,6 +122,8 @@ async fn run_standard(args: RunArgs) -> Result<()> {
             accounts: args.accounts,
             concurrency: args.concurrency,
             batch_limit: args.batch_limit,
+            gather: std::time::Duration::from_millis(args.gather_ms),
+            gather_min_events: args.gather_min_events,
         };
         // The read models go where the log is: the same PostgreSQL database, or a file beside
         // the SQLite log.

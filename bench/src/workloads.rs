@@ -47,6 +47,9 @@ pub struct WorkloadOptions {
     pub accounts: u32,
     pub concurrency: usize,
     pub batch_limit: usize,
+    /// The lag workload's projector gather (see `ProjectorConfig::gather`).
+    pub gather: std::time::Duration,
+    pub gather_min_events: usize,
 }
 
 /// One line of the benchmark's output.
@@ -110,8 +113,12 @@ pub async fn run(
             let models = folio_projections::open_read_models(read_models)
                 .await
                 .with_context(|| format!("opening the read models at {read_models}"))?;
-            let worker =
-                Projector::start(store.clone(), models, ProjectorConfig::default()).await?;
+            let config = ProjectorConfig {
+                gather: options.gather,
+                gather_min_events: options.gather_min_events,
+                ..ProjectorConfig::default()
+            };
+            let worker = Projector::start(store.clone(), models, config).await?;
             let projector = worker.handle();
             projector
                 .wait_for(
