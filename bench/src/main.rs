@@ -11,6 +11,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use workloads::{Workload, WorkloadOptions};
 
+// The binaries it measures against (`folio`, `folio-replay`) use mimalloc: so does the
+// in-process engine, projector and rebuild measured here.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "folio-bench",

@@ -6,6 +6,11 @@ use clap::Parser;
 use folio_projections::{FoldScope, Projector, ProjectorConfig, open_read_models};
 use std::time::Duration;
 
+// As in the server: the projectors free whole batches of rows on other threads than the ones
+// that allocated them, which glibc's malloc handles poorly.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "folio-projector",
