@@ -68,10 +68,7 @@ where
         let prepared = preparing
             .await
             .map_err(|error| ReplayError::Task(error.to_string()))??;
-        // By index: each row is built in place (a row is some 200 bytes, which an iterator of
-        // rows copied once more per event, on this one thread).
-        for index in 0..prepared.page.len() {
-            let record = prepared.page.row(index);
+        for (index, record) in prepared.page.rows().enumerate() {
             visited += 1;
             let link_ok = if index == 0 {
                 record.follows(&previous)

@@ -248,7 +248,7 @@ impl<'s> PassRun<'s> {
             true,
             &mut self.progress,
             |visit| {
-                checker.check(visit)?;
+                checker.check(&visit)?;
                 Ok(Flow::Continue)
             },
         )
@@ -464,8 +464,8 @@ impl Checker {
         Ok(())
     }
 
-    fn check(&mut self, visit: Visit<'_>) -> Result<(), ReplayError> {
-        let event = visit.record;
+    fn check(&mut self, visit: &Visit<'_>) -> Result<(), ReplayError> {
+        let event = &visit.record;
         let link_ok = visit.link_ok;
         let position = event.global_position;
         let log_finding = |field: &str, expected: String, found: String| Finding {
