@@ -94,6 +94,7 @@ pub struct Ledger {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LedgerSnapshot {
     accounts: Vec<Account>,
+    #[serde(deserialize_with = "payments_with_room")]
     payments: Vec<Payment>,
     idempotency: Vec<(String, IdempotencyRecord)>,
     /// Absent in snapshots taken before clients existed.
@@ -118,7 +119,67 @@ impl LedgerSnapshot {
     pub fn accounts(&self) -> &[Account] {
         &self.accounts
     }
+
+    /// The payments as the snapshot holds them.
+    pub fn payments(&self) -> &[Payment] {
+        &self.payments
+    }
+
+    /// Reads a snapshot from its JSON exactly as `serde_json::from_slice` does (the same
+    /// snapshot, or the same error), with room made for `payments` payments up front: a hint
+    /// that changes no result, so that millions of payments are not copied each time their
+    /// list doubles.
+    pub fn from_json_with_room(json: &[u8], payments: usize) -> serde_json::Result<LedgerSnapshot> {
+        PAYMENTS_ROOM.with(|room| room.set(payments));
+        let snapshot = serde_json::from_slice(json);
+        PAYMENTS_ROOM.with(|room| room.set(0));
+        snapshot
+    }
 }
+
+thread_local! {
+    /// The room `LedgerSnapshot::from_json_with_room` asks for, taken by the next payments list
+    /// read on this thread (0: none, as serde's own `Vec`).
+    static PAYMENTS_ROOM: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A snapshot's payments, read as serde reads a `Vec` (same values, same errors), into a list
+/// with the room `PAYMENTS_ROOM` holds.
+fn payments_with_room<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Payment>, D::Error> {
+    struct Payments(usize);
+
+    impl<'de> serde::de::Visitor<'de> for Payments {
+        type Value = Vec<Payment>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.write_str("a sequence")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<Payment>, A::Error> {
+            // serde's own bound on a size hint it cannot trust: 1 MiB of elements.
+            let cautious = seq
+                .size_hint()
+                .unwrap_or(0)
+                .min((1024 * 1024) / std::mem::size_of::<Payment>().max(1));
+            let mut payments = Vec::with_capacity(self.0.max(cautious));
+            while let Some(payment) = seq.next_element()? {
+                payments.push(payment);
+            }
+            Ok(payments)
+        }
+    }
+
+    let room = PAYMENTS_ROOM.with(|room| room.replace(0));
+    deserializer.deserialize_seq(Payments(room))
+}
+
+/// From how many entries `matches_snapshot` looks a list up on two threads.
+const PARALLEL_LOOKUPS_FROM: usize = 65_536;
 
 /// Namespace of the deterministic ids of the bank's internal accounts.
 const INTERNAL_ACCOUNT_NAMESPACE: Uuid = Uuid::from_u128(0x6f6c_696f_2d6c_6564_6765_722d_6e73_0001);
@@ -126,6 +187,14 @@ const INTERNAL_ACCOUNT_NAMESPACE: Uuid = Uuid::from_u128(0x6f6c_696f_2d6c_6564_6
 impl Ledger {
     pub fn new() -> Ledger {
         Ledger::default()
+    }
+
+    /// Makes room for `payments` payments in all without changing the state: a replay that
+    /// knows about how many payments its log holds spares the map's doublings (each one a
+    /// rehash of every payment into fresh memory).
+    pub fn reserve_payments_for(&mut self, payments: usize) {
+        self.payments
+            .reserve(payments.saturating_sub(self.payments.len()));
     }
 
     // ---------------------------------------------------------------- queries
@@ -1329,23 +1398,38 @@ impl Ledger {
         fn same<K, V, E>(
             ours: &HashMap<K, V>,
             theirs: &[E],
-            key: impl Fn(&E) -> &K,
-            value: impl Fn(&E) -> &V,
+            key: impl Fn(&E) -> &K + Sync,
+            value: impl Fn(&E) -> &V + Sync,
         ) -> Option<bool>
         where
-            K: Eq + std::hash::Hash + Ord,
-            V: PartialEq,
+            K: Eq + std::hash::Hash + Ord + Sync,
+            V: PartialEq + Sync,
+            E: Sync,
         {
             let ascending = theirs.windows(2).all(|pair| key(&pair[0]) < key(&pair[1]));
             if !ascending {
                 return None;
             }
-            Some(
-                ours.len() == theirs.len()
-                    && theirs
-                        .iter()
-                        .all(|entry| ours.get(key(entry)) == Some(value(entry))),
-            )
+            if ours.len() != theirs.len() {
+                return Some(false);
+            }
+            let found = |part: &[E]| {
+                part.iter()
+                    .all(|entry| ours.get(key(entry)) == Some(value(entry)))
+            };
+            // Millions of lookups, each a likely cache miss: two threads halve the wait.
+            if theirs.len() < PARALLEL_LOOKUPS_FROM {
+                return Some(found(theirs));
+            }
+            let (first, second) = theirs.split_at(theirs.len() / 2);
+            Some(std::thread::scope(|scope| {
+                let other = scope.spawn(|| found(second));
+                let here = found(first);
+                let there = other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                here && there
+            }))
         }
         let fast = [
             same(&self.accounts, &snapshot.accounts, |a| &a.id, |a| a),

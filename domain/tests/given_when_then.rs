@@ -2353,3 +2353,79 @@ fn a_snapshot_that_differs_from_the_ledger_does_not_match() {
     assert!(!ledger.matches_snapshot(&dropped));
     assert!(!ledger.matches_snapshot(&duplicated));
 }
+
+#[test]
+fn a_snapshot_of_many_payments_is_compared_in_full() {
+    // Given a ledger restored from a snapshot of more payments than one thread looks up
+    let payments: Vec<serde_json::Value> = (0..70_000u128)
+        .map(|n| {
+            serde_json::json!({
+                "id": uuid::Uuid::from_u128(n + 1).to_string(),
+                "status": "posted",
+                "legs": [],
+                "expiresAt": null,
+                "revision": n % 3,
+            })
+        })
+        .collect();
+    let snapshot: LedgerSnapshot = serde_json::from_value(serde_json::json!({
+        "accounts": [],
+        "payments": payments,
+        "idempotency": [],
+    }))
+    .unwrap();
+    let ledger = Ledger::from_snapshot(snapshot);
+
+    // When its snapshot is compared as written, and with one payment changed in either half
+    let changed = |index: usize| {
+        edited_snapshot(&ledger, |json| {
+            json["payments"][index]["revision"] = 7.into();
+        })
+    };
+
+    // Then only the unchanged one matches
+    assert!(ledger.matches_snapshot(&ledger.to_snapshot()));
+    assert!(!ledger.matches_snapshot(&changed(10)));
+    assert!(!ledger.matches_snapshot(&changed(69_990)));
+}
+
+#[test]
+fn a_snapshot_read_with_room_is_the_snapshot_serde_reads() {
+    // Given a ledger's snapshot as JSON, and the same with its payments broken in several ways
+    let ledger = given_bodies(with_hold(dec!(100), dec!(30), None)).ledger;
+    let json = serde_json::to_vec(&ledger.to_snapshot()).unwrap();
+    let mut value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let mut broken = Vec::new();
+    for payments in [
+        serde_json::json!({}),
+        serde_json::json!(null),
+        serde_json::json!([1]),
+        serde_json::json!([{ "id": "x" }]),
+    ] {
+        value["payments"] = payments;
+        broken.push(serde_json::to_vec(&value).unwrap());
+    }
+    value.as_object_mut().unwrap().remove("payments");
+    broken.push(serde_json::to_vec(&value).unwrap());
+
+    // When each is read with and without room for payments
+    // Then the results are the same (the error texts too)
+    for room in [0, 1, 1_000] {
+        assert_eq!(
+            LedgerSnapshot::from_json_with_room(&json, room).unwrap(),
+            serde_json::from_slice::<LedgerSnapshot>(&json).unwrap()
+        );
+        for bytes in &broken {
+            assert_eq!(
+                LedgerSnapshot::from_json_with_room(bytes, room)
+                    .unwrap_err()
+                    .to_string(),
+                serde_json::from_slice::<LedgerSnapshot>(bytes)
+                    .unwrap_err()
+                    .to_string()
+            );
+        }
+    }
+    // And the room is not left for the next read
+    assert!(serde_json::from_slice::<LedgerSnapshot>(&json).is_ok());
+}

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use folio_domain::codec::{self, DecodeError};
-use folio_domain::{Event, IdempotencyStamp};
+use folio_domain::{Event, EventBody, IdempotencyStamp};
 use folio_store::{NewEvent, RecordedEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -76,6 +76,22 @@ pub fn from_parts(
     metadata: Option<&str>,
 ) -> Result<Event, DecodeError> {
     let body = codec::decode(event_type, schema_version, payload)?;
+    Ok(with_envelope(
+        body,
+        stream_revision,
+        idempotency_key,
+        metadata,
+    ))
+}
+
+/// The event a row holds, from its decoded `body` and the row's envelope fields (the stream
+/// revision, and the idempotency key and metadata that make its stamp).
+pub fn with_envelope(
+    body: EventBody,
+    stream_revision: u64,
+    idempotency_key: Option<&str>,
+    metadata: Option<&str>,
+) -> Event {
     let idempotency = match (idempotency_key, metadata) {
         (Some(key), Some(metadata)) => {
             serde_json::from_str::<Metadata>(metadata)
@@ -87,9 +103,9 @@ pub fn from_parts(
         }
         _ => None,
     };
-    Ok(Event {
+    Event {
         body,
         revision: stream_revision,
         idempotency,
-    })
+    }
 }

@@ -5,6 +5,7 @@ pub mod compare;
 pub mod daily;
 pub mod error;
 pub mod export;
+pub mod fastdecode;
 pub mod findings;
 pub mod fixtures;
 pub mod history;

@@ -70,6 +70,49 @@ impl ReadOnlySqlite {
         page
     }
 
+    /// The latest snapshot's position and at most how many bytes it holds (its first part's
+    /// length times the number of parts: no part is longer than the first), without reading
+    /// it. Blocking.
+    pub fn latest_snapshot_size(&self) -> Result<Option<(u64, u64)>, StoreError> {
+        let conn = connect(&self.path)?;
+        let latest = conn
+            .query_row(
+                "SELECT position, length(state) FROM snapshots ORDER BY position DESC LIMIT 1",
+                [],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+            )
+            .optional()?;
+        let Some((position, first)) = latest else {
+            return Ok(None);
+        };
+        let has_parts: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'snapshot_parts')",
+            [],
+            |row| row.get(0),
+        )?;
+        let parts: i64 = if has_parts {
+            conn.query_row(
+                "SELECT count(*) FROM snapshot_parts WHERE position = ?1",
+                [position],
+                |row| row.get(0),
+            )?
+        } else {
+            0
+        };
+        let position =
+            u64::try_from(position).map_err(|_| corrupt(0, "a negative snapshot position"))?;
+        let bytes = u64::try_from(first)
+            .unwrap_or(0)
+            .saturating_mul(u64::try_from(parts).unwrap_or(0).saturating_add(1));
+        Ok(Some((position, bytes)))
+    }
+
+    /// The latest snapshot, read on a connection of its own (the store's own reader), so it
+    /// can be read while a scan runs. Blocking.
+    pub fn load_snapshot_blocking(&self) -> Result<Option<Snapshot>, StoreError> {
+        folio_store::load_sqlite_snapshot(&connect(&self.path)?)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

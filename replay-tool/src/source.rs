@@ -85,6 +85,11 @@ impl Source {
         }
     }
 
+    /// The log as a SQLite file, when it is one.
+    pub fn sqlite(&self) -> Option<&Arc<ReadOnlySqlite>> {
+        self.sqlite.as_ref()
+    }
+
     /// How scans read this log's pages.
     pub fn reader(&self) -> LogReader {
         match &self.sqlite {

@@ -6,7 +6,7 @@ use crate::compare::{self, Expected};
 use crate::error::ReplayError;
 use crate::findings::{Finding, Report};
 use crate::progress::{Progress, SharedProgress};
-use crate::scan::{Flow, Visit, scan};
+use crate::scan::{Flow, PAGE, Visit, scan};
 use crate::source::Source;
 use folio_domain::{
     AccountId, ClientId, ConfirmationId, DocumentId, EventBody, Ledger, LedgerSnapshot, PaymentId,
@@ -15,6 +15,7 @@ use folio_domain::{
 use folio_projections::{FoldScope, Projector};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -58,7 +59,7 @@ pub async fn verify(source: &Source, options: &VerifyOptions) -> Result<Report, 
     }
     let mut pass = PassRun::start(source, capture_at, options, &mut report).await?;
     pass.scan().await?;
-    let pass = pass.finish(&mut report);
+    let pass = pass.finish(&mut report)?;
     summarize(source, &pass, &mut report);
     match &models {
         None => report.note("read models: not compared"),
@@ -98,7 +99,7 @@ pub async fn verify_live(
             checkpoints.push((scope, position));
         }
         pass.scan().await?;
-        let pass = pass.finish(&mut report);
+        let pass = pass.finish(&mut report)?;
         summarize(source, &pass, &mut report);
         compare::read_model_differences(models.as_ref(), &checkpoints, &pass, &mut report).await?
     };
@@ -148,27 +149,41 @@ struct PassRun<'s> {
 }
 
 impl<'s> PassRun<'s> {
-    /// Loads the snapshot to compare (a finding if it cannot be decoded) and sets up the pass.
+    /// Starts loading and decoding the snapshot to compare on a thread of its own (the pass
+    /// needs it only when it reaches its position) and sets up the pass.
     async fn start(
         source: &'s Source,
         capture_at: BTreeSet<u64>,
         options: &VerifyOptions,
-        report: &mut Report,
+        _report: &mut Report,
     ) -> Result<PassRun<'s>, ReplayError> {
-        let snapshot = match source.log.load_snapshot().await? {
-            None => None,
-            Some(snapshot) => match serde_json::from_slice::<LedgerSnapshot>(&snapshot.state) {
-                Ok(state) => Some((snapshot.position, state)),
-                Err(error) => {
-                    report.add(Finding {
-                        area: "snapshot",
-                        subject: None,
-                        field: "state".into(),
-                        expected: "a decodable ledger snapshot".into(),
-                        found: format!("{error}"),
-                        position: Some(snapshot.position),
-                    });
-                    None
+        // The snapshot's position and (at most) its size in bytes.
+        let (snapshot, size) = match source.sqlite() {
+            // Only its position and size now: its bytes are read while the log is.
+            Some(sqlite) => {
+                let reader = sqlite.clone();
+                let latest = tokio::task::spawn_blocking(move || reader.latest_snapshot_size())
+                    .await
+                    .map_err(|error| ReplayError::Task(error.to_string()))??;
+                match latest {
+                    None => (PendingSnapshot::None, None),
+                    Some((position, bytes)) => {
+                        let sqlite = sqlite.clone();
+                        let load = move || Ok(sqlite.load_snapshot_blocking()?);
+                        (
+                            PendingSnapshot::coming(position, load),
+                            Some((position, bytes)),
+                        )
+                    }
+                }
+            }
+            None => match source.log.load_snapshot().await? {
+                None => (PendingSnapshot::None, None),
+                Some(snapshot) => {
+                    let size = (snapshot.position, snapshot.state.len() as u64);
+                    let position = snapshot.position;
+                    let load = move || Ok(Some(snapshot));
+                    (PendingSnapshot::coming(position, load), Some(size))
                 }
             },
         };
@@ -185,7 +200,17 @@ impl<'s> PassRun<'s> {
             captured: HashMap::new(),
             capture_at: BTreeSet::new(),
             snapshot,
+            snapshot_unreadable: None,
+            head,
         };
+        // Room for every payment the log can hold up to its head, once: the map's doublings
+        // (each a rehash into fresh memory, on the pass's own thread) cost more than the pass's
+        // decoding. Without a snapshot it grows as the payments come.
+        if let Some((position, bytes)) = size {
+            checker
+                .ledger
+                .reserve_payments_for(payments_at_most(head, position, bytes));
+        }
         for position in capture_at {
             checker.capture(position);
         }
@@ -223,7 +248,7 @@ impl<'s> PassRun<'s> {
             true,
             &mut self.progress,
             |visit| {
-                checker.check(visit);
+                checker.check(&visit)?;
                 Ok(Flow::Continue)
             },
         )
@@ -259,9 +284,14 @@ impl<'s> PassRun<'s> {
         Ok(())
     }
 
-    fn finish(mut self, report: &mut Report) -> LogPass {
+    fn finish(mut self, report: &mut Report) -> Result<LogPass, ReplayError> {
         let elapsed = self.progress.finish(self.position());
-        if let Some((position, _)) = &self.checker.snapshot {
+        // A snapshot past the end of the pass: wait for it, to report it.
+        self.checker.wait_for_snapshot()?;
+        if let Some(finding) = self.checker.snapshot_unreadable.take() {
+            report.add(finding);
+        }
+        if let PendingSnapshot::Ready(position, _) = &self.checker.snapshot {
             self.checker.findings.push(Finding {
                 area: "snapshot",
                 subject: None,
@@ -274,13 +304,13 @@ impl<'s> PassRun<'s> {
         for finding in self.checker.findings {
             report.add(finding);
         }
-        LogPass {
+        Ok(LogPass {
             head: self.head,
             events: self.events,
             elapsed,
             ledger: self.checker.ledger,
             captured: self.checker.captured,
-        }
+        })
     }
 }
 
@@ -291,7 +321,81 @@ struct Checker {
     findings: Vec<Finding>,
     captured: HashMap<u64, Expected>,
     capture_at: BTreeSet<u64>,
-    snapshot: Option<(u64, LedgerSnapshot)>,
+    snapshot: PendingSnapshot,
+    /// Why the snapshot could not be decoded (reported first).
+    snapshot_unreadable: Option<Finding>,
+    /// The head the pass started for (sizes the ledger's payments once the snapshot is known).
+    head: u64,
+}
+
+/// The fewest bytes a payment takes in a snapshot (`{"id":"<uuid>","status":"draft","legs":[],
+/// "expiresAt":null,"revision":0}` is 102), so a snapshot of `bytes` holds at most
+/// `bytes / MIN_SNAPSHOT_PAYMENT_BYTES` payments.
+const MIN_SNAPSHOT_PAYMENT_BYTES: u64 = 96;
+
+/// At most how many payments the ledger holds at `head`, from a snapshot of at most `bytes`
+/// taken at `position`: its payments and one more per event after it, and never more than
+/// one per event. A room hint only: it changes no result.
+fn payments_at_most(head: u64, position: u64, bytes: u64) -> usize {
+    let at_most = (bytes / MIN_SNAPSHOT_PAYMENT_BYTES)
+        .saturating_add(head.saturating_sub(position))
+        .min(head);
+    usize::try_from(at_most).unwrap_or(usize::MAX)
+}
+
+/// What the snapshot loader hands over: the latest snapshot's position and its decoded state
+/// (or why it does not decode), None if the log has none any more.
+type Arrival = Result<Option<(u64, Result<LedgerSnapshot, String>)>, ReplayError>;
+
+/// The snapshot to compare, loaded and decoded on a thread of its own while the log is read:
+/// the pass needs it only at its position (often the head).
+enum PendingSnapshot {
+    None,
+    /// Stored at `position` when the pass started; still on its way.
+    Coming {
+        position: u64,
+        arrival: mpsc::Receiver<Arrival>,
+    },
+    /// Decoded, for the pass to compare when it reaches the position.
+    Ready(u64, LedgerSnapshot),
+}
+
+impl PendingSnapshot {
+    /// Starts a thread that loads the snapshot (`load`) and decodes it.
+    fn coming(
+        position: u64,
+        load: impl FnOnce() -> Result<Option<folio_store::Snapshot>, ReplayError> + Send + 'static,
+    ) -> PendingSnapshot {
+        let (send, arrival) = mpsc::sync_channel(1);
+        std::thread::spawn(move || {
+            let arrived = load().map(|loaded| {
+                loaded.map(|snapshot| {
+                    // Room for as many payments as its bytes can hold at most.
+                    let room =
+                        usize::try_from(snapshot.state.len() as u64 / MIN_SNAPSHOT_PAYMENT_BYTES)
+                            .unwrap_or(0);
+                    let state = LedgerSnapshot::from_json_with_room(&snapshot.state, room)
+                        .map_err(|error| format!("{error}"));
+                    (snapshot.position, state)
+                })
+            });
+            let _ = send.send(arrived);
+        });
+        PendingSnapshot::Coming { position, arrival }
+    }
+
+    fn position(&self) -> Option<u64> {
+        match self {
+            PendingSnapshot::None => None,
+            PendingSnapshot::Coming { position, .. } | PendingSnapshot::Ready(position, _) => {
+                Some(*position)
+            }
+        }
+    }
+}
+
+fn loader_gone() -> ReplayError {
+    ReplayError::Task("the snapshot loader stopped".into())
 }
 
 impl Checker {
@@ -306,8 +410,62 @@ impl Checker {
         }
     }
 
-    fn check(&mut self, visit: Visit<'_>) {
-        let event = visit.record;
+    /// Takes the snapshot in once it has arrived: sizes the payments map for the head (no
+    /// doubling and rehash of millions of payments later in the pass), and keeps it for its
+    /// position.
+    fn arrived(&mut self, arrival: Arrival) -> Result<(), ReplayError> {
+        self.snapshot = match arrival? {
+            None => PendingSnapshot::None,
+            Some((position, Err(error))) => {
+                self.snapshot_unreadable = Some(Finding {
+                    area: "snapshot",
+                    subject: None,
+                    field: "state".into(),
+                    expected: "a decodable ledger snapshot".into(),
+                    found: error,
+                    position: Some(position),
+                });
+                PendingSnapshot::None
+            }
+            Some((position, Ok(state))) => {
+                // At most the snapshot's payments and one more per event after it.
+                let payments = state
+                    .payments()
+                    .len()
+                    .saturating_add(
+                        usize::try_from(self.head.saturating_sub(position)).unwrap_or(0),
+                    )
+                    .min(usize::try_from(self.head).unwrap_or(usize::MAX));
+                self.ledger.reserve_payments_for(payments);
+                PendingSnapshot::Ready(position, state)
+            }
+        };
+        Ok(())
+    }
+
+    /// Takes the snapshot in if it has arrived, without waiting.
+    fn poll_snapshot(&mut self) -> Result<(), ReplayError> {
+        if let PendingSnapshot::Coming { arrival, .. } = &self.snapshot {
+            match arrival.try_recv() {
+                Ok(arrived) => self.arrived(arrived)?,
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => return Err(loader_gone()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the snapshot if it is still on its way.
+    fn wait_for_snapshot(&mut self) -> Result<(), ReplayError> {
+        if let PendingSnapshot::Coming { arrival, .. } = &self.snapshot {
+            let arrived = arrival.recv().map_err(|_| loader_gone())?;
+            self.arrived(arrived)?;
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, visit: &Visit<'_>) -> Result<(), ReplayError> {
+        let event = &visit.record;
         let link_ok = visit.link_ok;
         let position = event.global_position;
         let log_finding = |field: &str, expected: String, found: String| Finding {
@@ -390,12 +548,19 @@ impl Checker {
             self.captured
                 .insert(position, Expected::from_ledger(&self.ledger));
         }
-        if let Some((at, _)) = &self.snapshot
-            && *at == position
-            && let Some((_, snapshot)) = self.snapshot.take()
-        {
-            compare::compare_snapshot(&self.ledger, snapshot, position, &mut self.findings);
+        if position.is_multiple_of(PAGE) {
+            self.poll_snapshot()?;
         }
+        if self.snapshot.position() == Some(position) {
+            self.wait_for_snapshot()?;
+            if self.snapshot.position() == Some(position)
+                && let PendingSnapshot::Ready(_, snapshot) =
+                    std::mem::replace(&mut self.snapshot, PendingSnapshot::None)
+            {
+                compare::compare_snapshot(&self.ledger, snapshot, position, &mut self.findings);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -440,4 +605,39 @@ fn parse_stream(stream_id: &str) -> Option<(u8, Uuid)> {
         _ => return None,
     };
     Some((kind, Uuid::parse_str(id).ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use folio_domain::{Payment, PaymentStatus};
+
+    #[test]
+    fn no_payment_takes_fewer_bytes_in_a_snapshot_than_the_room_hint_assumes() {
+        // Given the smallest payment a snapshot can hold
+        let payment = Payment {
+            id: PaymentId(Uuid::nil()),
+            status: PaymentStatus::Draft,
+            legs: Vec::new(),
+            expires_at: None,
+            revision: 0,
+        };
+
+        // When it is written as snapshots write it, Then it takes at least the bytes assumed
+        let written = serde_json::to_vec(&payment).unwrap();
+        assert!(
+            written.len() as u64 >= MIN_SNAPSHOT_PAYMENT_BYTES,
+            "{}",
+            written.len()
+        );
+    }
+
+    #[test]
+    fn the_room_hint_counts_the_snapshots_payments_and_the_events_after_it() {
+        // A 9,600-byte snapshot holds at most 100 payments; 50 events follow it
+        assert_eq!(payments_at_most(1_050, 1_000, 9_600), 150);
+        // Never more than one payment per event
+        assert_eq!(payments_at_most(120, 100, 96_000), 120);
+        assert_eq!(payments_at_most(0, 0, 0), 0);
+    }
 }

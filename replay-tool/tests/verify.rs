@@ -209,3 +209,90 @@ fn a_snapshot_that_disagrees_with_the_log_is_caught() {
         ],
     );
 }
+
+/// The latest snapshot's position and its decoded state, and a way to store it back.
+fn latest_snapshot(conn: &rusqlite::Connection) -> (i64, serde_json::Value) {
+    let (position, state): (i64, Vec<u8>) = conn
+        .query_row(
+            "SELECT position, state FROM snapshots ORDER BY position DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("the sample has a snapshot");
+    (position, serde_json::from_slice(&state).unwrap())
+}
+
+#[test]
+fn a_snapshot_with_a_changed_payment_is_caught() {
+    // Given the sample whose latest snapshot has one payment's revision changed
+    let dir = sample_copy();
+    let conn = sql(&dir.path().join("events.db"));
+    let (position, mut snapshot) = latest_snapshot(&conn);
+    let payments = snapshot["payments"].as_array().unwrap().len();
+    let revision = snapshot["payments"][payments / 2]["revision"]
+        .as_u64()
+        .unwrap();
+    snapshot["payments"][payments / 2]["revision"] = (revision + 1).into();
+    conn.execute(
+        "UPDATE snapshots SET state = ?1 WHERE position = ?2",
+        params![serde_json::to_vec(&snapshot).unwrap(), position],
+    )
+    .unwrap();
+
+    // When it is verified, Then the snapshot is reported at its position
+    let run = replay_dir(dir.path(), &["verify"]);
+    assert_fails_at(
+        &run,
+        &[
+            "MISMATCH snapshot field=payments/clients/idempotency",
+            &format!("first_position={position}"),
+        ],
+    );
+}
+
+#[test]
+fn a_snapshot_that_does_not_decode_is_reported() {
+    // Given the sample whose latest snapshot is cut short
+    let dir = sample_copy();
+    let conn = sql(&dir.path().join("events.db"));
+    let (position, snapshot) = latest_snapshot(&conn);
+    let bytes = serde_json::to_vec(&snapshot).unwrap();
+    conn.execute(
+        "UPDATE snapshots SET state = ?1 WHERE position = ?2",
+        params![&bytes[..bytes.len() / 2], position],
+    )
+    .unwrap();
+
+    // When it is verified, Then the snapshot is reported as undecodable, first
+    let run = replay_dir(dir.path(), &["verify", "--skip-read-models"]);
+    assert_fails_at(
+        &run,
+        &[
+            "MISMATCH snapshot field=state expected=a decodable ledger snapshot",
+            &format!("first_position={position}"),
+        ],
+    );
+}
+
+#[test]
+fn a_snapshot_past_the_head_is_reported() {
+    // Given the sample whose latest snapshot claims a position past the log's head
+    let dir = sample_copy();
+    let conn = sql(&dir.path().join("events.db"));
+    let (position, _) = latest_snapshot(&conn);
+    conn.execute(
+        "UPDATE snapshots SET position = ?1 WHERE position = ?2",
+        params![position + 1000, position],
+    )
+    .unwrap();
+
+    // When it is verified, Then its position is reported
+    let run = replay_dir(dir.path(), &["verify", "--skip-read-models"]);
+    assert_fails_at(
+        &run,
+        &[
+            "MISMATCH snapshot field=position",
+            &format!("found={}", position + 1000),
+        ],
+    );
+}

@@ -212,21 +212,22 @@ pub(crate) fn read_positions(
 
 /// The latest snapshot with its parts joined, read in one transaction so the row and its parts
 /// are of the same save. A log from before parts existed (a copy opened read-only) has none.
+/// The first column of `row` as a blob borrowed from SQLite (the error `get::<Vec<u8>>` gives
+/// for another type).
+fn blob<'r>(row: &'r rusqlite::Row<'_>, name: &str) -> Result<&'r [u8], rusqlite::Error> {
+    let value = row.get_ref(0)?;
+    value
+        .as_blob()
+        .map_err(|_| rusqlite::Error::InvalidColumnType(0, name.to_string(), value.data_type()))
+}
+
 pub fn load_sqlite_snapshot(conn: &Connection) -> Result<Option<Snapshot>, StoreError> {
     let tx = conn.unchecked_transaction()?;
     let row = tx
-        .prepare_cached(
-            "SELECT position, taken_at, state FROM snapshots ORDER BY position DESC LIMIT 1",
-        )?
-        .query_row([], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, Vec<u8>>(2)?,
-            ))
-        })
+        .prepare_cached("SELECT position, taken_at FROM snapshots ORDER BY position DESC LIMIT 1")?
+        .query_row([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
         .optional()?;
-    let Some((stored_position, taken_at, mut state)) = row else {
+    let Some((stored_position, taken_at)) = row else {
         return Ok(None);
     };
     let has_parts: bool = tx
@@ -234,12 +235,32 @@ pub fn load_sqlite_snapshot(conn: &Connection) -> Result<Option<Snapshot>, Store
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'snapshot_parts')",
         )?
         .query_row([], |row| row.get(0))?;
-    if has_parts {
-        let mut parts = tx
+    let parts: i64 = if has_parts {
+        tx.prepare_cached("SELECT count(*) FROM snapshot_parts WHERE position = ?1")?
+            .query_row([stored_position], |row| row.get(0))?
+    } else {
+        0
+    };
+    // Each value is copied once, from SQLite's buffer to its place in `state`: no part is longer
+    // than the first (see `snapshot_parts`), so the room is made once (a longer one would only
+    // make `state` grow).
+    let mut state = Vec::new();
+    {
+        let mut first = tx.prepare_cached("SELECT state FROM snapshots WHERE position = ?1")?;
+        let mut rows = first.query([stored_position])?;
+        if let Some(row) = rows.next()? {
+            let bytes = blob(row, "state")?;
+            let parts = usize::try_from(parts).unwrap_or(0);
+            state.reserve_exact(bytes.len().saturating_mul(parts.saturating_add(1)));
+            state.extend_from_slice(bytes);
+        }
+    }
+    if parts > 0 {
+        let mut rows_of = tx
             .prepare_cached("SELECT bytes FROM snapshot_parts WHERE position = ?1 ORDER BY part")?;
-        let mut rows = parts.query([stored_position])?;
+        let mut rows = rows_of.query([stored_position])?;
         while let Some(row) = rows.next()? {
-            state.extend_from_slice(&row.get::<_, Vec<u8>>(0)?);
+            state.extend_from_slice(blob(row, "bytes")?);
         }
     }
     let position = to_u64(stored_position, 0, "snapshot position")?;
