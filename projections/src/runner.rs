@@ -22,10 +22,11 @@ pub struct ProjectorConfig {
     pub time_zone: Tz,
     /// Wait before retrying after a failed batch.
     pub retry_delay: Duration,
-    /// After a batch smaller than `batch_size`, wait this long before reading the next one, so
+    /// After a batch smaller than `batch_size`, the ledger projector (statement lines, daily
+    /// balances, payments: the heavy writes) waits this long before reading the next one, so
     /// the events arriving meanwhile are written in one read-model transaction instead of
-    /// many small ones (each commit has a fixed cost). Raises the lag by up to this much;
-    /// zero (the default) reads again at once.
+    /// many small ones (each commit has a fixed cost). Raises the ledger's lag by up to this
+    /// much; the balances projector never waits. Zero (the default) reads again at once.
     pub gather: Duration,
     /// Gather only after a batch of at least this many events: a busy log is written in large
     /// transactions, while a quiet one is projected at once (its few events cost little CPU,
@@ -422,7 +423,10 @@ async fn run(shared: Arc<Shared>, scope: FoldScope, mut shutdown: watch::Receive
             Ok(applied) => {
                 position.send_replace(fold.position());
                 let gather = shared.config.gather;
-                if applied < shared.config.batch_size
+                // The balances projector never gathers: its transactions are small (account
+                // rows only), and fresh balances are what callers watch.
+                if scope == FoldScope::Ledger
+                    && applied < shared.config.batch_size
                     && applied >= shared.config.gather_min_events
                     && !gather.is_zero()
                 {
