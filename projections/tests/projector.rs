@@ -850,7 +850,8 @@ async fn a_batch_that_fails_mid_way_is_neither_skipped_nor_repeated(backend: Bac
 on_both_backends!(a_quiet_log_is_projected_at_once_and_a_busy_one_gathers);
 
 /// With an hour's gather after batches of 64 events or more: lone payments are visible at once,
-/// while after a large batch the projector waits (and still stops at once when asked).
+/// while after a large batch the ledger projector waits (and still stops at once when asked)
+/// and the balances projector does not.
 async fn a_quiet_log_is_projected_at_once_and_a_busy_one_gathers(backend: Backend) {
     let setup = Setup::new(backend).await;
     let log = setup.log().await;
@@ -901,13 +902,18 @@ async fn a_quiet_log_is_projected_at_once_and_a_busy_one_gathers(backend: Backen
         .await
         .unwrap();
     let lone = handle.execute(pay()).await.unwrap().position;
+    worker
+        .handle()
+        .wait_for_scope(FoldScope::Balances, lone, Duration::from_secs(5))
+        .await
+        .expect("the balances projector never gathers");
     let waited = worker
         .handle()
         .wait_for(lone, Duration::from_millis(500))
         .await;
     assert!(
         matches!(waited, Err(ProjectionError::WaitTimeout { .. })),
-        "the projector gathers after a large batch: {waited:?}"
+        "the ledger projector gathers after a large batch: {waited:?}"
     );
     let stopping = std::time::Instant::now();
     worker.shutdown().await;
