@@ -40,7 +40,7 @@ sees only its client's accounts and no /internal route. Without keys the server 
 only on a loopback address.\n\n\
 Examples:\n  folio                                   # SQLite in ./data, http://127.0.0.1:8080\n  \
 folio serve --data-dir /var/lib/folio --listen 0.0.0.0:8080   # needs FOLIO_API_KEYS\n  \
-DATABASE_URL=postgres://folio@db/folio folio --log-format json",
+DATABASE_URL=postgres://folio@db/folio FOLIO_OTP_KEY_FILE=/etc/folio/otp.key folio --log-format json",
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
@@ -135,8 +135,8 @@ struct ServeArgs {
     otp_outbox: Option<PathBuf>,
     /// The server's secret for one-time codes (64 hex digits): the log records codes hashed
     /// with it, so reading the log reveals no code. Made (mode 0600) when missing; default
-    /// <data-dir>/otp.key. Servers sharing a PostgreSQL database must share this file. Codes
-    /// issued under another key no longer verify.
+    /// <data-dir>/otp.key on SQLite; required with --database-url (servers sharing a database
+    /// must share this file). Codes issued under another key no longer verify.
     #[arg(long, env = "FOLIO_OTP_KEY_FILE")]
     otp_key_file: Option<PathBuf>,
 }
@@ -212,6 +212,20 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if args.max_document_bytes == 0 {
         bail!("--max-document-bytes must be at least 1");
     }
+    // Settings are checked before any storage is opened: a wrong one fails fast.
+    let otp_key_file = match (&args.otp_key_file, &args.database_url) {
+        (Some(file), _) => file.clone(),
+        (None, None) => args.data_dir.join("otp.key"),
+        // Several servers may share the database: a key each would make a code issued by one
+        // fail on another, so the file is named, not made up per host.
+        (None, Some(_)) => bail!(
+            "--otp-key-file (FOLIO_OTP_KEY_FILE) is required with --database-url: every server \
+             on that database must check one-time codes with the same key, so point them all at \
+             one file (it is made on first start when missing)"
+        ),
+    };
+    let otp_key = folio_api::otp::OtpKey::load_or_create(&otp_key_file)
+        .map_err(|error| anyhow::anyhow!("--otp-key-file: {error}"))?;
     let (log_url, models_url) = match &args.database_url {
         Some(url) => (url.clone(), url.clone()),
         None => {
@@ -297,12 +311,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if args.otp_ttl_secs == 0 || args.otp_ttl_secs > 86_400 {
         bail!("--otp-ttl-secs {}: expected 1 to 86400", args.otp_ttl_secs);
     }
-    let otp_key_file = args
-        .otp_key_file
-        .clone()
-        .unwrap_or_else(|| args.data_dir.join("otp.key"));
-    let otp_key = folio_api::otp::OtpKey::load_or_create(&otp_key_file)
-        .map_err(|error| anyhow::anyhow!("--otp-key-file: {error}"))?;
+
     let otp_sender = folio_api::otp::LogOtpSender::new(args.otp_outbox.clone())
         .context("opening the OTP outbox (--otp-outbox)")?;
     tracing::warn!(

@@ -101,9 +101,9 @@ pub struct OtpConfig {
 #[derive(Clone)]
 pub struct OtpKey([u8; 32]);
 
-/// The longest candidate code keyed; anything longer is handed to the ledger as typed, so it
-/// refuses it exactly as before (it is too long to be anyone's code).
-const MAX_KEYED_CODE_LEN: usize = 1024;
+/// The longest candidate code keyed: the ledger's limit on any text, so anything longer is
+/// handed to it as typed and refused exactly as before (it is too long to be anyone's code).
+const MAX_KEYED_CODE_LEN: usize = folio_domain::ledger::MAX_TEXT_LEN;
 
 impl OtpKey {
     pub fn from_bytes(bytes: [u8; 32]) -> OtpKey {
@@ -116,6 +116,15 @@ impl OtpKey {
     pub fn load_or_create(path: &std::path::Path) -> Result<OtpKey, String> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
+                use std::os::unix::fs::PermissionsExt;
+                if let Ok(metadata) = std::fs::metadata(path)
+                    && metadata.permissions().mode() & 0o077 != 0
+                {
+                    tracing::warn!(
+                        file = %path.display(),
+                        "the one-time-code key is readable by others than its owner: chmod 600 it"
+                    );
+                }
                 let bytes = hex::decode(text.trim())
                     .ok()
                     .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
@@ -154,8 +163,9 @@ impl OtpKey {
     }
 }
 
-/// Writes a new secret file readable by its owner only, durably: a temporary file, fsynced,
-/// renamed into place (and refusing to replace a file another process wrote meanwhile).
+/// Writes a new secret file readable by its owner only, durably: a temporary file of this
+/// process's own, fsynced, then linked into place — which fails with `AlreadyExists` when
+/// another server made the key first, so the file only ever appears whole, and once.
 fn write_secret(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = path
@@ -164,11 +174,16 @@ fn write_secret(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     {
         std::fs::create_dir_all(parent)?;
     }
-    let temporary = path.with_extension("key.tmp");
+    let mut unique = [0u8; 8];
+    getrandom::fill(&mut unique).map_err(|error| std::io::Error::other(error.to_string()))?;
+    let temporary = path.with_extension(format!(
+        "key.{}.{}.tmp",
+        std::process::id(),
+        hex::encode(unique)
+    ));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&temporary)?;
     file.write_all(text.as_bytes())?;
@@ -247,6 +262,28 @@ mod tests {
     }
 
     #[test]
+    fn servers_starting_together_end_up_with_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("otp.key");
+        let keyed: Vec<String> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| OtpKey::load_or_create(&path).unwrap().keyed("123456")))
+                .collect();
+            starts
+                .into_iter()
+                .map(|start| start.join().unwrap())
+                .collect()
+        });
+        let on_disk = OtpKey::load_or_create(&path).unwrap().keyed("123456");
+        assert!(keyed.iter().all(|one| *one == on_disk), "{keyed:?}");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "only the key is left"
+        );
+    }
+
+    #[test]
     fn the_key_file_is_made_once_private_and_read_back() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
@@ -256,7 +293,12 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600, "only its owner may read the key");
         let again = OtpKey::load_or_create(&path).unwrap();
         assert_eq!(made.keyed("000000"), again.keyed("000000"));
-        assert!(!dir.path().join("nested").join("otp.key.tmp").exists());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("nested"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .filter(|name| name != "otp.key")
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 
         std::fs::write(&path, "not hex").unwrap();
         let error = OtpKey::load_or_create(&path)

@@ -801,6 +801,29 @@ async fn without_keys_the_server_refuses_a_non_loopback_address() {
     assert!(stderr.contains("refuses to listen"), "{stderr}");
 }
 
+/// On a shared database the one-time-code key must be named: a key made up per host would fail
+/// the codes another server issued. Checked before any storage is touched.
+#[tokio::test]
+async fn on_postgresql_the_server_wants_its_code_key_named() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_folio"))
+        .args([
+            "serve",
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/nothing",
+        ])
+        .env_remove("FOLIO_OTP_KEY_FILE")
+        .env_remove("DATABASE_URL")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--otp-key-file (FOLIO_OTP_KEY_FILE) is required with --database-url"),
+        "{stderr}"
+    );
+}
+
 /// `folio --help` names every setting and its environment variable.
 #[tokio::test]
 async fn help_explains_the_settings() {
@@ -821,6 +844,10 @@ async fn help_explains_the_settings() {
         "DATABASE_URL",
         "--log-format",
         "FOLIO_API_KEYS",
+        "--otp-key-file",
+        "FOLIO_OTP_KEY_FILE",
+        "--fx-quote-ttl-secs",
+        "--projection-gather-min-events",
     ] {
         assert!(help.contains(needle), "--help mentions {needle}:\n{help}");
     }

@@ -263,6 +263,12 @@ pub struct CreateFxTransfer {
     pub destination_currency: Currency,
     /// The rate provider's quote, asked for by the caller (the ledger never asks).
     pub quote: FxQuote,
+    /// How long the quote can be confirmed, counted from the instant the ledger decides the
+    /// creation (its own clock, so the expiry never disagrees with the times it decides by);
+    /// the recorded quote carries the resulting `expiresAt`. Not with a quote that already
+    /// carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote_valid_for_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -362,6 +368,7 @@ impl CommandKind {
                     provider: String::new(),
                     expires_at: None,
                 };
+                create.quote_valid_for_ms = None;
             }
             CommandKind::AddRecipient(add) => add.recipient_id = RecipientId(uuid::Uuid::nil()),
             CommandKind::IssueConfirmation(issue) => issue.confirmation.blank_generated(),

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 /// any real pair (IDR per KWD is about 55,000), low enough that no amount times it overflows.
 pub const MAX_RATE: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
 
+/// The longest a quote may be valid for: a day.
+pub const MAX_QUOTE_VALIDITY_MS: i64 = 86_400_000;
+
 /// A rate provider's quote for one currency pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -175,6 +175,7 @@ fn fx(n: u128, fx: Fx) -> CommandKind {
         source_currency: c(fx.pair.0),
         destination_currency: c(fx.pair.1),
         quote: fx.quote,
+        quote_valid_for_ms: None,
     }))
 }
 
@@ -412,6 +413,7 @@ fn fx_transfers_between_wrong_accounts_are_refused() {
         source_currency: c("EUR"),
         destination_currency: c("USD"),
         quote: quote(dec!(1.25), dec!(0)),
+        quote_valid_for_ms: None,
     }));
     refused(&mut ledger, from_the_bank, "InvalidCommand");
 }
@@ -763,4 +765,54 @@ fn an_expired_or_inconsistent_quote_takes_no_transfer_and_an_old_quote_never_exp
     assert_eq!(ledger.transfer(tr(2)).unwrap().quote_expires_at, None);
     at(&mut ledger, confirm(2), t(86_400 * 365)).expect("no expiry, no refusal");
     assert_eq!(status(&ledger, 2), TransferStatus::Completed);
+}
+
+/// `fx` with the quote's validity given as a duration, as the API passes it.
+fn fx_valid_for(n: u128, fx_terms: Fx, valid_for_ms: u64) -> CommandKind {
+    let CommandKind::CreateFxTransfer(mut create) = fx(n, fx_terms) else {
+        unreachable!("fx builds an FX transfer")
+    };
+    create.quote_valid_for_ms = Some(valid_for_ms);
+    CommandKind::CreateFxTransfer(create)
+}
+
+#[test]
+fn a_validity_is_counted_from_the_ledgers_own_decision_instant() {
+    let mut ledger = given();
+    // Quoted at t(0) by the provider's clock; the ledger decides the creation at t(30).
+    let events = at(&mut ledger, fx_valid_for(1, eur_to_usd(), 60_000), t(30)).unwrap();
+    let recorded = created(&events).fx.as_ref().unwrap().quote.clone();
+    assert_eq!(
+        recorded.quoted_at,
+        t(0),
+        "the provider's time is kept as given"
+    );
+    assert_eq!(
+        recorded.expires_at,
+        Some(t(90)),
+        "60 s from the decision at t(30)"
+    );
+    assert_eq!(
+        ledger.transfer(tr(1)).unwrap().quote_expires_at,
+        Some(t(90))
+    );
+    assert_eq!(
+        at(&mut ledger, confirm(1), t(90) + Duration::microseconds(1)),
+        Err("FxQuoteExpired".to_string())
+    );
+    at(&mut ledger, confirm(1), t(90)).expect("good until its expiry");
+
+    // No validity, or an expiry and a validity both: refused.
+    for valid_for in [0, 86_400_001] {
+        refused(
+            &mut ledger,
+            fx_valid_for(2, eur_to_usd(), valid_for),
+            "InvalidCommand",
+        );
+    }
+    refused(
+        &mut ledger,
+        fx_valid_for(2, expiring(), 60_000),
+        "InvalidCommand",
+    );
 }

@@ -1673,6 +1673,7 @@ async fn fx_transfers_carry_both_sides_and_old_tables_gain_the_columns(backend: 
                 source_currency: eur(),
                 destination_currency: usd,
                 quote: quote.clone(),
+                quote_valid_for_ms: None,
             }),
         )))
         .await

@@ -107,10 +107,10 @@ impl ReadOnlySqlite {
         Ok(Some((position, bytes)))
     }
 
-    /// The latest snapshot, read on a connection of its own (the store's own reader), so it
-    /// can be read while a scan runs. Blocking.
-    pub fn load_snapshot_blocking(&self) -> Result<Option<Snapshot>, StoreError> {
-        folio_store::load_sqlite_snapshot(&connect(&self.path)?)
+    /// The snapshot stored at `position`, read on a connection of its own (the store's own
+    /// reader), so it can be read while a scan runs; None if a newer save pruned it. Blocking.
+    pub fn load_snapshot_at_blocking(&self, position: u64) -> Result<Option<Snapshot>, StoreError> {
+        folio_store::load_sqlite_snapshot_at(&connect(&self.path)?, position)
     }
 
     pub fn path(&self) -> &Path {

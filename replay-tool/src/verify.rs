@@ -168,8 +168,11 @@ impl<'s> PassRun<'s> {
                 match latest {
                     None => (PendingSnapshot::None, None),
                     Some((position, bytes)) => {
+                        // Exactly the one chosen: against a live log a newer snapshot may be
+                        // saved meanwhile, past the head this pass stops at. If that save
+                        // pruned this one, nothing is compared (rather than a false mismatch).
                         let sqlite = sqlite.clone();
-                        let load = move || Ok(sqlite.load_snapshot_blocking()?);
+                        let load = move || Ok(sqlite.load_snapshot_at_blocking(position)?);
                         (
                             PendingSnapshot::coming(position, load),
                             Some((position, bytes)),

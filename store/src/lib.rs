@@ -18,7 +18,7 @@ pub use content::{ContentError, ContentStore, FileContentStore, PgContentStore};
 pub use error::StoreError;
 pub use model::{AppendOutcome, Head, NewEvent, RecordedEvent, Snapshot};
 pub use open::{SNAPSHOT_PART_BYTES, StoreOptions, open_store, open_store_with};
-pub use sqlite::load_sqlite_snapshot;
+pub use sqlite::{load_sqlite_snapshot, load_sqlite_snapshot_at};
 
 /// A snapshot's bytes as stored: the first part (in the snapshot's own row) and the rest, each
 /// at most `part_bytes` long.

@@ -14,7 +14,7 @@ use crate::{AppendOutcome, EventStore, Head, NewEvent, RecordedEvent, Snapshot, 
 use async_trait::async_trait;
 use checkpoint::Checkpointer;
 use read::ReaderPool;
-pub use read::load_sqlite_snapshot;
+pub use read::{load_sqlite_snapshot, load_sqlite_snapshot_at};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};

@@ -149,7 +149,12 @@ pub async fn create_fx(
     own_account(&state, &context.caller, source).await?;
     own_account(&state, &context.caller, destination).await?;
     let key = context.key_with_external_id(body.external_id.as_deref())?;
-    let quote = state.rates.quote(from, to).await?;
+    let mut quote = state.rates.quote(from, to).await?;
+    // The provider says how long its quote lasts; the ledger counts that from its own decision
+    // instant (its clock never runs behind the last event's, which the wall clock can).
+    let quote_valid_for_ms = quote.expires_at.take().map(|expires_at| {
+        u64::try_from((expires_at - quote.quoted_at).num_milliseconds()).unwrap_or(0)
+    });
     let command = CommandKind::CreateFxTransfer(Box::new(CreateFxTransfer {
         transfer_id: TransferId(Uuid::now_v7()),
         payment_id: PaymentId(Uuid::now_v7()),
@@ -160,6 +165,7 @@ pub async fn create_fx(
         source_currency: from,
         destination_currency: to,
         quote,
+        quote_valid_for_ms,
     }));
     let committed = state.execute(command, key, context.correlation_id).await?;
     answer(&state, &context.caller, &committed, "FX transfer created").await

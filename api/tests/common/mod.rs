@@ -270,7 +270,11 @@ impl Server {
             ))
             .kill_on_drop(true);
         match &storage.database {
-            Some(database) => command.arg("--database-url").arg(&database.url),
+            Some(database) => command
+                .arg("--database-url")
+                .arg(&database.url)
+                .arg("--otp-key-file")
+                .arg(storage.data_dir.path().join("otp.key")),
             None => command.arg("--data-dir").arg(storage.data_dir.path()),
         };
         let mut child = command.spawn().expect("the folio binary starts");

@@ -12,7 +12,7 @@ use crate::command::{
 };
 use crate::error::LedgerError;
 use crate::event::*;
-use crate::fx::fx_amounts;
+use crate::fx::{MAX_QUOTE_VALIDITY_MS, fx_amounts};
 use crate::ids::{AccountId, PaymentId, RecipientId, TransferId};
 use crate::ledger::Receipt;
 use crate::money::Currency;
@@ -285,8 +285,25 @@ impl Ledger {
             to,
             &create.quote,
         )?;
+        let mut quote = create.quote.clone();
+        if let Some(valid_for_ms) = create.quote_valid_for_ms {
+            if quote.expires_at.is_some() {
+                return Err(invalid(
+                    "a quote carries its expiry or is given a validity, not both",
+                ));
+            }
+            let valid_for = i64::try_from(valid_for_ms)
+                .ok()
+                .filter(|ms| (1..=MAX_QUOTE_VALIDITY_MS).contains(ms))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "a quote is valid for 1 to {MAX_QUOTE_VALIDITY_MS} ms, not {valid_for_ms}"
+                    ))
+                })?;
+            quote.expires_at = Some(at + chrono::Duration::milliseconds(valid_for));
+        }
         // After the quote's terms are checked, so a malformed quote is named as such.
-        if let Some(expired_at) = create.quote.expires_at
+        if let Some(expired_at) = quote.expires_at
             && at > expired_at
         {
             return Err(LedgerError::FxQuoteExpired {
@@ -398,7 +415,7 @@ impl Ledger {
                 fx: Some(FxTerms {
                     destination_amount: amounts.destination,
                     destination_currency: to,
-                    quote: create.quote.clone(),
+                    quote,
                 }),
             }))),
             revision: 0,

@@ -1,7 +1,7 @@
 //! The read side of the SQLite log: a small pool of read-only connections and the queries.
 
 use super::conn::open_log_reader;
-use crate::convert::{clamp_i64, corrupt, from_micros, to_hash, to_u16, to_u64, to_uuid};
+use crate::convert::{clamp_i64, corrupt, from_micros, to_hash, to_i64, to_u16, to_u64, to_uuid};
 use crate::{Head, RecordedEvent, Snapshot, StoreError};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -210,8 +210,6 @@ pub(crate) fn read_positions(
     Ok(events)
 }
 
-/// The latest snapshot with its parts joined, read in one transaction so the row and its parts
-/// are of the same save. A log from before parts existed (a copy opened read-only) has none.
 /// The first column of `row` as a blob borrowed from SQLite (the error `get::<Vec<u8>>` gives
 /// for another type).
 fn blob<'r>(row: &'r rusqlite::Row<'_>, name: &str) -> Result<&'r [u8], rusqlite::Error> {
@@ -221,12 +219,37 @@ fn blob<'r>(row: &'r rusqlite::Row<'_>, name: &str) -> Result<&'r [u8], rusqlite
         .map_err(|_| rusqlite::Error::InvalidColumnType(0, name.to_string(), value.data_type()))
 }
 
+/// The latest snapshot with its parts joined, read in one transaction so the row and its parts
+/// are of the same save. A log from before parts existed (a copy opened read-only) has none.
 pub fn load_sqlite_snapshot(conn: &Connection) -> Result<Option<Snapshot>, StoreError> {
+    load_snapshot_row(conn, None)
+}
+
+/// The snapshot stored at `position`, if it is still kept (a newer save prunes old ones): for a
+/// reader that chose a snapshot by its position and must not be handed a newer one.
+pub fn load_sqlite_snapshot_at(
+    conn: &Connection,
+    position: u64,
+) -> Result<Option<Snapshot>, StoreError> {
+    load_snapshot_row(conn, Some(position))
+}
+
+fn load_snapshot_row(conn: &Connection, at: Option<u64>) -> Result<Option<Snapshot>, StoreError> {
     let tx = conn.unchecked_transaction()?;
-    let row = tx
-        .prepare_cached("SELECT position, taken_at FROM snapshots ORDER BY position DESC LIMIT 1")?
-        .query_row([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
-        .optional()?;
+    let row = match at {
+        None => tx
+            .prepare_cached(
+                "SELECT position, taken_at FROM snapshots ORDER BY position DESC LIMIT 1",
+            )?
+            .query_row([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
+            .optional()?,
+        Some(position) => tx
+            .prepare_cached("SELECT position, taken_at FROM snapshots WHERE position = ?1")?
+            .query_row([to_i64(position, "snapshot position")?], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+            })
+            .optional()?,
+    };
     let Some((stored_position, taken_at)) = row else {
         return Ok(None);
     };
