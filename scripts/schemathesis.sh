@@ -51,8 +51,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Port 0: the server picks a free port and prints it.
-FOLIO_API_KEYS="$key=system" RUST_LOG=warn "$folio" serve \
+# Port 0: the server picks a free port and prints it. On the temporary data directory (SQLite):
+# test.sh exports DATABASE_URL for the test suite, which would otherwise send it to PostgreSQL.
+env -u DATABASE_URL FOLIO_API_KEYS="$key=system" RUST_LOG=warn "$folio" serve \
     --listen 127.0.0.1:0 --data-dir "$work/data" \
     >"$work/stdout" 2>"$work/stderr" &
 server_pid=$!
