@@ -783,21 +783,34 @@ async fn sigterm_finishes_the_commands_in_flight_and_a_restart_finds_them(storag
     }
 }
 
-/// Without keys the server runs open, so it refuses any address but loopback.
-#[tokio::test]
-async fn without_keys_the_server_refuses_a_non_loopback_address() {
-    let data = tempfile::tempdir().unwrap();
+/// Starts `folio` with `args` and no key, database or code-key settings from the environment,
+/// expects it to refuse to start, and returns what it wrote to stderr.
+async fn refused_start(args: &[&std::ffi::OsStr]) -> String {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_folio"))
-        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
-        .arg(data.path())
+        .args(args)
         .env_remove("FOLIO_API_KEYS")
         .env_remove("FOLIO_API_KEYS_FILE")
+        .env_remove("FOLIO_OTP_KEY_FILE")
         .env_remove("DATABASE_URL")
         .output()
         .await
         .unwrap();
     assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Without keys the server runs open, so it refuses any address but loopback.
+#[tokio::test]
+async fn without_keys_the_server_refuses_a_non_loopback_address() {
+    let data = tempfile::tempdir().unwrap();
+    let stderr = refused_start(&[
+        "serve".as_ref(),
+        "--listen".as_ref(),
+        "0.0.0.0:0".as_ref(),
+        "--data-dir".as_ref(),
+        data.path().as_os_str(),
+    ])
+    .await;
     assert!(stderr.contains("refuses to listen"), "{stderr}");
 }
 
@@ -805,19 +818,12 @@ async fn without_keys_the_server_refuses_a_non_loopback_address() {
 /// the codes another server issued. Checked before any storage is touched.
 #[tokio::test]
 async fn on_postgresql_the_server_wants_its_code_key_named() {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_folio"))
-        .args([
-            "serve",
-            "--database-url",
-            "postgres://nobody@127.0.0.1:1/nothing",
-        ])
-        .env_remove("FOLIO_OTP_KEY_FILE")
-        .env_remove("DATABASE_URL")
-        .output()
-        .await
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_start(&[
+        "serve".as_ref(),
+        "--database-url".as_ref(),
+        "postgres://nobody@127.0.0.1:1/nothing".as_ref(),
+    ])
+    .await;
     assert!(
         stderr.contains("--otp-key-file (FOLIO_OTP_KEY_FILE) is required with --database-url"),
         "{stderr}"
