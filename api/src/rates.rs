@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
+use folio_domain::fx::MAX_QUOTE_VALIDITY_MS;
 use folio_domain::{Currency, FxQuote};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -130,9 +131,16 @@ impl FixedRates {
     pub fn with_quote_ttl_secs(mut self, seconds: u64) -> Result<FixedRates, String> {
         self.quote_ttl = i64::try_from(seconds)
             .ok()
-            .filter(|seconds| (1..=86_400).contains(seconds))
+            // The ledger's own bound on a quote's validity, so a setting it would refuse on
+            // every FX transfer is refused at start instead.
+            .filter(|seconds| (1..=MAX_QUOTE_VALIDITY_MS / 1000).contains(seconds))
             .map(chrono::Duration::seconds)
-            .ok_or_else(|| format!("a quote lasts 1 to 86400 seconds, not {seconds}"))?;
+            .ok_or_else(|| {
+                format!(
+                    "a quote lasts 1 to {} seconds, not {seconds}",
+                    MAX_QUOTE_VALIDITY_MS / 1000
+                )
+            })?;
         Ok(self)
     }
 
