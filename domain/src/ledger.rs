@@ -27,7 +27,10 @@ use uuid::Uuid;
 mod confirmations;
 mod documents;
 mod recipients;
+mod stored;
 mod transfers;
+
+pub use stored::SnapshotError;
 
 /// Most legs one payment may have: enough for FX with fees, small enough to bound a decision.
 pub const MAX_LEGS: usize = 16;

@@ -33,7 +33,7 @@ pub async fn recover(store: &dyn EventStore) -> Result<Recovered, EngineError> {
     {
         None => (Ledger::new(), 0),
         Some(snapshot) => {
-            let state: LedgerSnapshot = serde_json::from_slice(&snapshot.state).map_err(|e| {
+            let state = LedgerSnapshot::from_bytes(&snapshot.state).map_err(|e| {
                 failed(
                     &format!("decoding the snapshot at {}", snapshot.position),
                     e.to_string(),

@@ -587,9 +587,9 @@ fn save_snapshot(
         let one_thread = tokio::runtime::Handle::current().runtime_flavor()
             == tokio::runtime::RuntimeFlavor::CurrentThread;
         let serialized = if one_thread {
-            Ok(serde_json::to_vec(&state))
+            Ok(state.to_bytes())
         } else {
-            tokio::task::spawn_blocking(move || serde_json::to_vec(&state)).await
+            tokio::task::spawn_blocking(move || state.to_bytes()).await
         };
         let bytes = match serialized {
             Ok(Ok(bytes)) => bytes,

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use folio_domain::{
     AccountId, AccountStatus, AccountType, ClientId, CommandKind, CreateMode, CreatePayment,
-    Currency, Ledger, LegRequest, OpenAccount, PaymentId, PaymentStatus, Receipt,
+    Currency, Ledger, LedgerSnapshot, LegRequest, OpenAccount, PaymentId, PaymentStatus, Receipt,
 };
 use folio_engine::codec::from_recorded;
 use folio_engine::{
@@ -347,6 +347,55 @@ async fn restart_recovers_from_the_snapshot_and_the_events_after_it() {
         .unwrap();
     assert_eq!(next.position, head.position + 1);
     engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn snapshots_are_stored_in_the_binary_form_and_json_ones_from_older_versions_still_recover() {
+    // Given an engine that has saved snapshots
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    let config = EngineConfig {
+        snapshot_every_events: 10,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::start(store.clone(), config.clone()).await.unwrap();
+    let handle = engine.handle();
+    let accounts = open_funded(&handle, 3, dec!(100)).await;
+    for i in 0..30 {
+        let mode = if i % 2 == 0 {
+            CreateMode::Pending
+        } else {
+            CreateMode::Posted
+        };
+        let command = pay(
+            PaymentId(Uuid::now_v7()),
+            Some(accounts[i % 3]),
+            Some(accounts[(i + 1) % 3]),
+            dec!(1.25),
+            mode,
+        );
+        handle.execute(command).await.unwrap();
+    }
+    engine.shutdown().await;
+
+    // Then the latest is in the binary form, and it holds the ledger at its position
+    let stored = store.load_snapshot().await.unwrap().expect("a snapshot");
+    let payments = LedgerSnapshot::payments_in(&stored.state).expect("the binary form");
+    let state = LedgerSnapshot::from_bytes(&stored.state).unwrap();
+    assert_eq!(payments, state.payments().len() as u64);
+
+    // When a snapshot stored as older versions stored it (one JSON document) is the latest
+    let json = serde_json::to_vec(&state).unwrap();
+    store
+        .save_snapshot(stored.position, json.clone())
+        .await
+        .unwrap();
+    assert_eq!(store.load_snapshot().await.unwrap().unwrap().state, json);
+
+    // Then recovery reads it and reaches the state a full replay gives
+    let recovered = recover(store.as_ref()).await.unwrap();
+    assert_eq!(recovered.snapshot_position, stored.position);
+    assert_eq!(recovered.ledger, replay_from_genesis(store.as_ref()).await);
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 use crate::page::{self, Page};
 use async_trait::async_trait;
 use chrono::DateTime;
+use folio_domain::LedgerSnapshot;
 use folio_engine::codec::from_recorded;
 use folio_store::{AppendOutcome, EventStore, Head, NewEvent, RecordedEvent, Snapshot, StoreError};
 use rusqlite::types::ValueRef;
@@ -22,6 +23,15 @@ const MAX_PREALLOCATED_ROWS: usize = 65_536;
 const COLUMNS: &str = "global_position, stream_id, stream_revision, event_id, event_type, \
      schema_version, recorded_at, correlation_id, causation_id, idempotency_key, payload, \
      metadata, hash";
+
+/// What `latest_snapshot_outline` tells of the latest snapshot before it is read.
+pub struct SnapshotOutline {
+    pub position: u64,
+    /// At most this many bytes.
+    pub bytes: u64,
+    /// Its first bytes (up to `LedgerSnapshot::HEADER_BYTES`).
+    pub prefix: Vec<u8>,
+}
 
 /// A SQLite log opened for reading only.
 pub struct ReadOnlySqlite {
@@ -70,19 +80,27 @@ impl ReadOnlySqlite {
         page
     }
 
-    /// The latest snapshot's position and at most how many bytes it holds (its first part's
-    /// length times the number of parts: no part is longer than the first), without reading
-    /// it. Blocking.
-    pub fn latest_snapshot_size(&self) -> Result<Option<(u64, u64)>, StoreError> {
+    /// The latest snapshot's position, at most how many bytes it holds (its first part's
+    /// length times the number of parts: no part is longer than the first) and its first
+    /// bytes (where a binary snapshot says how many payments it holds), without reading it
+    /// whole. Blocking.
+    pub fn latest_snapshot_outline(&self) -> Result<Option<SnapshotOutline>, StoreError> {
         let conn = connect(&self.path)?;
         let latest = conn
             .query_row(
-                "SELECT position, length(state) FROM snapshots ORDER BY position DESC LIMIT 1",
-                [],
-                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+                "SELECT position, length(state), substr(state, 1, ?1) FROM snapshots \
+                 ORDER BY position DESC LIMIT 1",
+                [LedgerSnapshot::HEADER_BYTES as i64],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, Vec<u8>>(2)?,
+                    ))
+                },
             )
             .optional()?;
-        let Some((position, first)) = latest else {
+        let Some((position, first, prefix)) = latest else {
             return Ok(None);
         };
         let has_parts: bool = conn.query_row(
@@ -104,7 +122,11 @@ impl ReadOnlySqlite {
         let bytes = u64::try_from(first)
             .unwrap_or(0)
             .saturating_mul(u64::try_from(parts).unwrap_or(0).saturating_add(1));
-        Ok(Some((position, bytes)))
+        Ok(Some(SnapshotOutline {
+            position,
+            bytes,
+            prefix,
+        }))
     }
 
     /// The snapshot stored at `position`, read on a connection of its own (the store's own

@@ -157,17 +157,19 @@ impl<'s> PassRun<'s> {
         options: &VerifyOptions,
         _report: &mut Report,
     ) -> Result<PassRun<'s>, ReplayError> {
-        // The snapshot's position and (at most) its size in bytes.
-        let (snapshot, size) = match source.sqlite() {
-            // Only its position and size now: its bytes are read while the log is.
+        // The snapshot's position and at most how many payments it holds.
+        let (snapshot, outline) = match source.sqlite() {
+            // Only its outline now: its bytes are read while the log is.
             Some(sqlite) => {
                 let reader = sqlite.clone();
-                let latest = tokio::task::spawn_blocking(move || reader.latest_snapshot_size())
+                let latest = tokio::task::spawn_blocking(move || reader.latest_snapshot_outline())
                     .await
                     .map_err(|error| ReplayError::Task(error.to_string()))??;
                 match latest {
                     None => (PendingSnapshot::None, None),
-                    Some((position, bytes)) => {
+                    Some(outline) => {
+                        let position = outline.position;
+                        let payments = snapshot_payments_at_most(outline.bytes, &outline.prefix);
                         // Exactly the one chosen: against a live log a newer snapshot may be
                         // saved meanwhile, past the head this pass stops at. If that save
                         // pruned this one, nothing is compared (rather than a false mismatch).
@@ -175,7 +177,7 @@ impl<'s> PassRun<'s> {
                         let load = move || Ok(sqlite.load_snapshot_at_blocking(position)?);
                         (
                             PendingSnapshot::coming(position, load),
-                            Some((position, bytes)),
+                            Some((position, payments)),
                         )
                     }
                 }
@@ -183,10 +185,14 @@ impl<'s> PassRun<'s> {
             None => match source.log.load_snapshot().await? {
                 None => (PendingSnapshot::None, None),
                 Some(snapshot) => {
-                    let size = (snapshot.position, snapshot.state.len() as u64);
                     let position = snapshot.position;
+                    let payments =
+                        snapshot_payments_at_most(snapshot.state.len() as u64, &snapshot.state);
                     let load = move || Ok(Some(snapshot));
-                    (PendingSnapshot::coming(position, load), Some(size))
+                    (
+                        PendingSnapshot::coming(position, load),
+                        Some((position, payments)),
+                    )
                 }
             },
         };
@@ -209,10 +215,10 @@ impl<'s> PassRun<'s> {
         // Room for every payment the log can hold up to its head, once: the map's doublings
         // (each a rehash into fresh memory, on the pass's own thread) cost more than the pass's
         // decoding. Without a snapshot it grows as the payments come.
-        if let Some((position, bytes)) = size {
+        if let Some((position, payments)) = outline {
             checker
                 .ledger
-                .reserve_payments_for(payments_at_most(head, position, bytes));
+                .reserve_payments_for(payments_at_most(head, position, payments));
         }
         for position in capture_at {
             checker.capture(position);
@@ -331,16 +337,22 @@ struct Checker {
     head: u64,
 }
 
-/// The fewest bytes a payment takes in a snapshot (`{"id":"<uuid>","status":"draft","legs":[],
-/// "expiresAt":null,"revision":0}` is 102), so a snapshot of `bytes` holds at most
-/// `bytes / MIN_SNAPSHOT_PAYMENT_BYTES` payments.
-const MIN_SNAPSHOT_PAYMENT_BYTES: u64 = 96;
+/// The fewest bytes a payment takes in a JSON snapshot (`{"id":"<uuid>","status":"draft",
+/// "legs":[],"expiresAt":null,"revision":0}` is 102), so one of `bytes` holds at most
+/// `bytes / MIN_JSON_PAYMENT_BYTES` payments.
+const MIN_JSON_PAYMENT_BYTES: u64 = 96;
 
-/// At most how many payments the ledger holds at `head`, from a snapshot of at most `bytes`
-/// taken at `position`: its payments and one more per event after it, and never more than
-/// one per event. A room hint only: it changes no result.
-fn payments_at_most(head: u64, position: u64, bytes: u64) -> usize {
-    let at_most = (bytes / MIN_SNAPSHOT_PAYMENT_BYTES)
+/// At most how many payments a stored snapshot of at most `bytes` holds: the count a binary
+/// snapshot's first bytes give, else what its JSON size allows.
+fn snapshot_payments_at_most(bytes: u64, prefix: &[u8]) -> u64 {
+    LedgerSnapshot::payments_in(prefix).unwrap_or(bytes / MIN_JSON_PAYMENT_BYTES)
+}
+
+/// At most how many payments the ledger holds at `head`, from a snapshot holding at most
+/// `snapshot_payments` taken at `position`: those and one more per event after it, and never
+/// more than one per event. A room hint only: it changes no result.
+fn payments_at_most(head: u64, position: u64, snapshot_payments: u64) -> usize {
+    let at_most = snapshot_payments
         .saturating_add(head.saturating_sub(position))
         .min(head);
     usize::try_from(at_most).unwrap_or(usize::MAX)
@@ -373,12 +385,16 @@ impl PendingSnapshot {
         std::thread::spawn(move || {
             let arrived = load().map(|loaded| {
                 loaded.map(|snapshot| {
-                    // Room for as many payments as its bytes can hold at most.
-                    let room =
-                        usize::try_from(snapshot.state.len() as u64 / MIN_SNAPSHOT_PAYMENT_BYTES)
-                            .unwrap_or(0);
-                    let state = LedgerSnapshot::from_json_with_room(&snapshot.state, room)
-                        .map_err(|error| format!("{error}"));
+                    let state = if LedgerSnapshot::payments_in(&snapshot.state).is_some() {
+                        LedgerSnapshot::from_bytes(&snapshot.state).map_err(|e| e.to_string())
+                    } else {
+                        // A JSON snapshot: room for as many payments as its bytes can hold.
+                        let room =
+                            usize::try_from(snapshot.state.len() as u64 / MIN_JSON_PAYMENT_BYTES)
+                                .unwrap_or(0);
+                        LedgerSnapshot::from_json_with_room(&snapshot.state, room)
+                            .map_err(|error| format!("snapshot JSON: {error}"))
+                    };
                     (snapshot.position, state)
                 })
             });
@@ -616,7 +632,7 @@ mod tests {
     use folio_domain::{Payment, PaymentStatus};
 
     #[test]
-    fn no_payment_takes_fewer_bytes_in_a_snapshot_than_the_room_hint_assumes() {
+    fn no_payment_takes_fewer_bytes_in_a_json_snapshot_than_the_room_hint_assumes() {
         // Given the smallest payment a snapshot can hold
         let payment = Payment {
             id: PaymentId(Uuid::nil()),
@@ -626,10 +642,10 @@ mod tests {
             revision: 0,
         };
 
-        // When it is written as snapshots write it, Then it takes at least the bytes assumed
+        // When it is written as JSON snapshots wrote it, Then it takes at least the bytes assumed
         let written = serde_json::to_vec(&payment).unwrap();
         assert!(
-            written.len() as u64 >= MIN_SNAPSHOT_PAYMENT_BYTES,
+            written.len() as u64 >= MIN_JSON_PAYMENT_BYTES,
             "{}",
             written.len()
         );
@@ -637,10 +653,42 @@ mod tests {
 
     #[test]
     fn the_room_hint_counts_the_snapshots_payments_and_the_events_after_it() {
-        // A 9,600-byte snapshot holds at most 100 payments; 50 events follow it
-        assert_eq!(payments_at_most(1_050, 1_000, 9_600), 150);
+        // A snapshot of 100 payments; 50 events follow it
+        assert_eq!(payments_at_most(1_050, 1_000, 100), 150);
         // Never more than one payment per event
-        assert_eq!(payments_at_most(120, 100, 96_000), 120);
+        assert_eq!(payments_at_most(120, 100, 1_000), 120);
         assert_eq!(payments_at_most(0, 0, 0), 0);
+    }
+
+    #[test]
+    fn a_binary_snapshot_tells_its_payments_and_a_json_one_is_bounded_by_its_size() {
+        // Given a ledger of three payments, snapshotted in the stored form and as JSON
+        let mut snapshot = serde_json::json!({
+            "accounts": [], "payments": [], "idempotency": []
+        });
+        snapshot["payments"] = serde_json::Value::Array(
+            (1..=3u128)
+                .map(|n| {
+                    serde_json::to_value(Payment {
+                        id: PaymentId(Uuid::from_u128(n)),
+                        status: PaymentStatus::Posted,
+                        legs: Vec::new(),
+                        expires_at: None,
+                        revision: 1,
+                    })
+                    .unwrap()
+                })
+                .collect(),
+        );
+        let state: LedgerSnapshot = serde_json::from_value(snapshot).unwrap();
+        let binary = state.to_bytes().unwrap();
+        let json = serde_json::to_vec(&state).unwrap();
+
+        // Then the binary form's first bytes say 3 exactly, whatever its size
+        let header = &binary[..LedgerSnapshot::HEADER_BYTES];
+        assert_eq!(snapshot_payments_at_most(binary.len() as u64, header), 3);
+        // And the JSON form is bounded by its bytes, at least its 3 payments
+        let bound = snapshot_payments_at_most(json.len() as u64, &json[..24]);
+        assert!((3..=json.len() as u64 / 96).contains(&bound), "{bound}");
     }
 }

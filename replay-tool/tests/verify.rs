@@ -296,3 +296,85 @@ fn a_snapshot_past_the_head_is_reported() {
         ],
     );
 }
+
+/// Stores the sample's latest snapshot again in the binary form the engine now writes, with
+/// `edit` applied to its JSON first; returns its position.
+fn store_latest_as_binary(
+    conn: &rusqlite::Connection,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> i64 {
+    let (position, mut snapshot) = latest_snapshot(conn);
+    edit(&mut snapshot);
+    let state: folio_domain::LedgerSnapshot = serde_json::from_value(snapshot).unwrap();
+    let bytes = state.to_bytes().unwrap();
+    assert_eq!(
+        folio_domain::LedgerSnapshot::payments_in(&bytes),
+        Some(state.payments().len() as u64)
+    );
+    conn.execute(
+        "UPDATE snapshots SET state = ?1 WHERE position = ?2",
+        params![bytes, position],
+    )
+    .unwrap();
+    position
+}
+
+#[test]
+fn verify_passes_on_a_snapshot_in_the_binary_form() {
+    // Given the sample whose latest snapshot is stored as the engine now stores snapshots
+    let dir = sample_copy();
+    let conn = sql(&dir.path().join("events.db"));
+    store_latest_as_binary(&conn, |_| {});
+
+    // When it is verified, Then it passes
+    let run = replay_dir(dir.path(), &["verify"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("RESULT passed"), "{}", run.stdout);
+}
+
+#[test]
+fn a_binary_snapshot_with_a_changed_payment_is_caught() {
+    // Given the sample's latest snapshot in the binary form, one payment's revision changed
+    let dir = sample_copy();
+    let conn = sql(&dir.path().join("events.db"));
+    let position = store_latest_as_binary(&conn, |snapshot| {
+        let payments = snapshot["payments"].as_array().unwrap().len();
+        let revision = snapshot["payments"][payments / 3]["revision"]
+            .as_u64()
+            .unwrap();
+        snapshot["payments"][payments / 3]["revision"] = (revision + 1).into();
+    });
+
+    // When it is verified, Then the snapshot is reported at its position
+    let run = replay_dir(dir.path(), &["verify", "--skip-read-models"]);
+    assert_fails_at(
+        &run,
+        &[
+            "MISMATCH snapshot field=payments/clients/idempotency",
+            &format!("first_position={position}"),
+        ],
+    );
+}
+
+#[test]
+fn a_binary_snapshot_cut_short_is_reported() {
+    // Given the sample's latest snapshot in the binary form, its last byte cut off
+    let dir = sample_copy();
+    let conn = sql(&dir.path().join("events.db"));
+    let position = store_latest_as_binary(&conn, |_| {});
+    conn.execute(
+        "UPDATE snapshots SET state = substr(state, 1, length(state) - 1) WHERE position = ?1",
+        params![position],
+    )
+    .unwrap();
+
+    // When it is verified, Then the snapshot is reported as undecodable
+    let run = replay_dir(dir.path(), &["verify", "--skip-read-models"]);
+    assert_fails_at(
+        &run,
+        &[
+            "MISMATCH snapshot field=state expected=a decodable ledger snapshot",
+            &format!("first_position={position}"),
+        ],
+    );
+}
