@@ -30,7 +30,7 @@ mod recipients;
 mod stored;
 mod transfers;
 
-pub use stored::SnapshotError;
+pub use stored::{SnapshotError, StoredSnapshot};
 
 /// Most legs one payment may have: enough for FX with fees, small enough to bound a decision.
 pub const MAX_LEGS: usize = 16;
@@ -183,6 +183,45 @@ fn payments_with_room<'de, D: serde::Deserializer<'de>>(
 
 /// From how many entries `matches_snapshot` looks a list up on two threads.
 const PARALLEL_LOOKUPS_FROM: usize = 65_536;
+
+/// Whether `theirs` (strictly ascending by key, else None: entries could hide each other)
+/// holds exactly the entries of `ours`.
+fn same_entries<K, V, E>(
+    ours: &HashMap<K, V>,
+    theirs: &[E],
+    key: impl Fn(&E) -> &K + Sync,
+    value: impl Fn(&E) -> &V + Sync,
+) -> Option<bool>
+where
+    K: Eq + std::hash::Hash + Ord + Sync,
+    V: PartialEq + Sync,
+    E: Sync,
+{
+    let ascending = theirs.windows(2).all(|pair| key(&pair[0]) < key(&pair[1]));
+    if !ascending {
+        return None;
+    }
+    if ours.len() != theirs.len() {
+        return Some(false);
+    }
+    let found = |part: &[E]| {
+        part.iter()
+            .all(|entry| ours.get(key(entry)) == Some(value(entry)))
+    };
+    // Millions of lookups, each a likely cache miss: two threads halve the wait.
+    if theirs.len() < PARALLEL_LOOKUPS_FROM {
+        return Some(found(theirs));
+    }
+    let (first, second) = theirs.split_at(theirs.len() / 2);
+    Some(std::thread::scope(|scope| {
+        let other = scope.spawn(|| found(second));
+        let here = found(first);
+        let there = other
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        here && there
+    }))
+}
 
 /// Namespace of the deterministic ids of the bank's internal accounts.
 const INTERNAL_ACCOUNT_NAMESPACE: Uuid = Uuid::from_u128(0x6f6c_696f_2d6c_6564_6765_722d_6e73_0001);
@@ -1398,56 +1437,9 @@ impl Ledger {
     /// or sorting millions of payments when the snapshot is in `to_snapshot`'s order (each list
     /// strictly ascending by id, so no entry hides another).
     pub fn matches_snapshot(&self, snapshot: &LedgerSnapshot) -> bool {
-        fn same<K, V, E>(
-            ours: &HashMap<K, V>,
-            theirs: &[E],
-            key: impl Fn(&E) -> &K + Sync,
-            value: impl Fn(&E) -> &V + Sync,
-        ) -> Option<bool>
-        where
-            K: Eq + std::hash::Hash + Ord + Sync,
-            V: PartialEq + Sync,
-            E: Sync,
-        {
-            let ascending = theirs.windows(2).all(|pair| key(&pair[0]) < key(&pair[1]));
-            if !ascending {
-                return None;
-            }
-            if ours.len() != theirs.len() {
-                return Some(false);
-            }
-            let found = |part: &[E]| {
-                part.iter()
-                    .all(|entry| ours.get(key(entry)) == Some(value(entry)))
-            };
-            // Millions of lookups, each a likely cache miss: two threads halve the wait.
-            if theirs.len() < PARALLEL_LOOKUPS_FROM {
-                return Some(found(theirs));
-            }
-            let (first, second) = theirs.split_at(theirs.len() / 2);
-            Some(std::thread::scope(|scope| {
-                let other = scope.spawn(|| found(second));
-                let here = found(first);
-                let there = other
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                here && there
-            }))
-        }
         let fast = [
-            same(&self.accounts, &snapshot.accounts, |a| &a.id, |a| a),
-            same(&self.payments, &snapshot.payments, |p| &p.id, |p| p),
-            same(&self.idempotency, &snapshot.idempotency, |e| &e.0, |e| &e.1),
-            same(&self.clients, &snapshot.clients, |c| &c.id, |c| c),
-            same(&self.transfers, &snapshot.transfers, |t| &t.id, |t| t),
-            same(&self.documents, &snapshot.documents, |d| &d.id, |d| d),
-            same(&self.recipients, &snapshot.recipients, |r| &r.id, |r| r),
-            same(
-                &self.confirmations,
-                &snapshot.confirmations,
-                |c| &c.id,
-                |c| c,
-            ),
+            self.matches_all_but_payments(snapshot),
+            same_entries(&self.payments, &snapshot.payments, |p| &p.id, |p| p),
         ];
         if fast.contains(&Some(false)) {
             return false;
@@ -1456,7 +1448,37 @@ impl Ledger {
             return true;
         }
         // Out of order (not written by `to_snapshot`): restore it and compare the sorted forms.
-        Ledger::from_snapshot(snapshot.clone()).to_snapshot() == self.to_snapshot()
+        self.matches_restored(snapshot.clone())
+    }
+
+    /// `matches_snapshot` for the lists other than the payments: Some(answer), or None when
+    /// one is out of order and only a restore can tell.
+    fn matches_all_but_payments(&self, snapshot: &LedgerSnapshot) -> Option<bool> {
+        let fast = [
+            same_entries(&self.accounts, &snapshot.accounts, |a| &a.id, |a| a),
+            same_entries(&self.idempotency, &snapshot.idempotency, |e| &e.0, |e| &e.1),
+            same_entries(&self.clients, &snapshot.clients, |c| &c.id, |c| c),
+            same_entries(&self.transfers, &snapshot.transfers, |t| &t.id, |t| t),
+            same_entries(&self.documents, &snapshot.documents, |d| &d.id, |d| d),
+            same_entries(&self.recipients, &snapshot.recipients, |r| &r.id, |r| r),
+            same_entries(
+                &self.confirmations,
+                &snapshot.confirmations,
+                |c| &c.id,
+                |c| c,
+            ),
+        ];
+        if fast.contains(&Some(false)) {
+            Some(false)
+        } else if fast.iter().all(Option::is_some) {
+            Some(true)
+        } else {
+            None
+        }
+    }
+
+    fn matches_restored(&self, snapshot: LedgerSnapshot) -> bool {
+        Ledger::from_snapshot(snapshot).to_snapshot() == self.to_snapshot()
     }
 
     pub fn from_snapshot(snapshot: LedgerSnapshot) -> Ledger {

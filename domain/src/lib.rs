@@ -35,7 +35,9 @@ pub use fx::{FxAmounts, FxQuote, fx_amounts};
 pub use ids::{
     AccountId, ClientId, ConfirmationId, DocumentId, PaymentId, RecipientId, TransferId,
 };
-pub use ledger::{Executed, Ledger, LedgerSnapshot, Processed, Receipt, SnapshotError};
+pub use ledger::{
+    Executed, Ledger, LedgerSnapshot, Processed, Receipt, SnapshotError, StoredSnapshot,
+};
 pub use money::Currency;
 pub use payment::{Leg, Payment, PaymentStatus, PostedLeg};
 pub use recipient::{Recipient, RecipientType};

@@ -3,7 +3,7 @@
 //! as one JSON document before this form must still read, and damaged bytes must be refused
 //! with an error, never a panic or a different state.
 
-use folio_domain::{Ledger, LedgerSnapshot, SnapshotError};
+use folio_domain::{Ledger, LedgerSnapshot, SnapshotError, StoredSnapshot};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -262,4 +262,98 @@ proptest! {
             prop_assert_eq!(read.to_bytes().unwrap(), bytes);
         }
     }
+}
+
+/// A ledger of `count` posted payments and one pending, and its snapshot's stored bytes.
+fn ledger_of(count: u128) -> (Ledger, Vec<u8>) {
+    let mut payments: Vec<Value> = (0..count)
+        .map(|n| json!({"id": uuid(n << 64), "status": "posted", "legs": [], "expiresAt": null, "revision": 1}))
+        .collect();
+    payments.push(json!({"id": uuid(u128::MAX), "status": "pending",
+        "legs": [leg(1, 2, "3.50", "EUR")], "expiresAt": null, "revision": 0}));
+    let snapshot: LedgerSnapshot = serde_json::from_value(json!({
+        "accounts": [], "payments": payments, "idempotency": []
+    }))
+    .unwrap();
+    let ledger = Ledger::from_snapshot(snapshot);
+    let bytes = ledger.to_snapshot().to_bytes().unwrap();
+    (ledger, bytes)
+}
+
+/// Posted payments' records are 27 bytes: id 16, status 1, revision 8, expiry flag, legs.
+const SETTLED_RECORD: usize = 27;
+
+fn matches(ledger: &Ledger, bytes: Vec<u8>) -> Result<bool, SnapshotError> {
+    ledger.matches_stored(&StoredSnapshot::open(bytes, 0)?)
+}
+
+#[test]
+fn a_stored_snapshot_is_compared_in_place_small_and_large() {
+    // 1,000 payments are compared on one thread, 70,000 on two
+    for count in [1_000u128, 70_000] {
+        // Given a ledger and its stored snapshot
+        let (ledger, bytes) = ledger_of(count);
+        let first = first_record(&bytes);
+
+        // Then it matches, as the decoded snapshot does
+        assert!(matches(&ledger, bytes.clone()).unwrap(), "{count}");
+        let decoded = LedgerSnapshot::from_bytes(&bytes).unwrap();
+        assert!(ledger.matches_snapshot(&decoded));
+
+        // A changed revision anywhere does not
+        for index in [0, count as usize / 2, count as usize - 1] {
+            let mut changed = bytes.clone();
+            changed[first + index * SETTLED_RECORD + 17] ^= 1;
+            assert!(!matches(&ledger, changed).unwrap(), "{count} {index}");
+        }
+        // Nor a changed status (posted → cancelled)
+        let mut cancelled = bytes.clone();
+        cancelled[first + 16] = 3;
+        assert!(!matches(&ledger, cancelled).unwrap(), "{count}");
+
+        // Two records swapped (ids no longer ascending): compared by restoring it, and it
+        // still holds the same payments
+        let mut swapped = bytes.clone();
+        let (a, b) = (first, first + SETTLED_RECORD);
+        let record_a = swapped[a..b].to_vec();
+        let record_b = swapped[b..b + SETTLED_RECORD].to_vec();
+        swapped[a..b].copy_from_slice(&record_b);
+        swapped[b..b + SETTLED_RECORD].copy_from_slice(&record_a);
+        assert!(matches(&ledger, swapped).unwrap(), "{count}");
+
+        // One payment twice in place of another: not the ledger's payments
+        let mut doubled = bytes.clone();
+        doubled[b..b + SETTLED_RECORD].copy_from_slice(&record_a);
+        assert!(!matches(&ledger, doubled).unwrap(), "{count}");
+
+        // A record that does not decode is an error, not an answer
+        let mut broken = bytes.clone();
+        broken[first + (count as usize / 2) * SETTLED_RECORD + 16] = 7;
+        assert!(matches!(
+            matches(&ledger, broken),
+            Err(SnapshotError::Binary { .. })
+        ));
+    }
+}
+
+#[test]
+fn a_stored_snapshot_missing_a_payment_does_not_match() {
+    // Given the snapshot of a ledger with one more payment than another ledger
+    let (smaller, _) = ledger_of(99);
+    let (_, bytes) = ledger_of(100);
+    // Then neither matches the other's
+    assert!(!matches(&smaller, bytes).unwrap());
+    let (larger, _) = ledger_of(100);
+    let (_, bytes) = ledger_of(99);
+    assert!(!matches(&larger, bytes).unwrap());
+}
+
+#[test]
+fn a_json_snapshot_is_compared_as_before() {
+    let (ledger, bytes) = ledger_of(500);
+    let snapshot = LedgerSnapshot::from_bytes(&bytes).unwrap();
+    let json = serde_json::to_vec(&snapshot).unwrap();
+    assert!(matches(&ledger, json).unwrap());
+    let (other, _) = ledger_of(501);
+    assert!(!matches(&other, serde_json::to_vec(&snapshot).unwrap()).unwrap());
 }

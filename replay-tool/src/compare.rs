@@ -9,7 +9,7 @@ use crate::scan::{Flow, scan};
 use crate::source::Source;
 use crate::verify::LogPass;
 use chrono::NaiveDate;
-use folio_domain::{Account, AccountId, Currency, Ledger, LedgerSnapshot};
+use folio_domain::{Account, AccountId, Currency, Ledger, StoredSnapshot};
 use folio_projections::query::{AccountFilter, PageRequest, TransactionFilter};
 use folio_projections::rows::{DailyRow, TransactionRow};
 use folio_projections::{FoldScope, ReadModelStore};
@@ -61,12 +61,12 @@ const LAST_DAY: (i32, u32, u32) = (9999, 12, 31);
 /// Compares the ledger recomputed up to `position` with the snapshot taken there.
 pub fn compare_snapshot(
     ledger: &Ledger,
-    snapshot: LedgerSnapshot,
+    snapshot: StoredSnapshot,
     position: u64,
     findings: &mut Vec<Finding>,
 ) {
     // Accounts are few: look them up by id; the millions of payments and idempotency records
-    // are compared in place by `matches_snapshot`.
+    // are compared in place by `matches_stored`.
     let theirs: HashMap<AccountId, &Account> = snapshot
         .accounts()
         .iter()
@@ -129,15 +129,32 @@ pub fn compare_snapshot(
         });
         differs = true;
     }
-    if !differs && !ledger.matches_snapshot(&snapshot) {
-        findings.push(Finding {
+    if differs {
+        return;
+    }
+    match ledger.matches_stored(&snapshot) {
+        Ok(true) => {}
+        Ok(false) => findings.push(Finding {
             area: "snapshot",
             subject: None,
             field: "payments/clients/idempotency".into(),
             expected: "the state the log replays to".into(),
             found: "a different state".into(),
             position: Some(position),
-        });
+        }),
+        // Its payment records are read only now: one that does not decode is reported as
+        // an undecodable snapshot, as when the rest does not decode.
+        Err(error) => findings.insert(
+            0,
+            Finding {
+                area: "snapshot",
+                subject: None,
+                field: "state".into(),
+                expected: "a decodable ledger snapshot".into(),
+                found: error.to_string(),
+                position: Some(position),
+            },
+        ),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::scan::{Flow, PAGE, Visit, scan};
 use crate::source::Source;
 use folio_domain::{
     AccountId, ClientId, ConfirmationId, DocumentId, EventBody, Ledger, LedgerSnapshot, PaymentId,
-    RecipientId, TransferId,
+    RecipientId, StoredSnapshot, TransferId,
 };
 use folio_projections::{FoldScope, Projector};
 use std::collections::{BTreeSet, HashMap};
@@ -360,7 +360,7 @@ fn payments_at_most(head: u64, position: u64, snapshot_payments: u64) -> usize {
 
 /// What the snapshot loader hands over: the latest snapshot's position and its decoded state
 /// (or why it does not decode), None if the log has none any more.
-type Arrival = Result<Option<(u64, Result<LedgerSnapshot, String>)>, ReplayError>;
+type Arrival = Result<Option<(u64, Result<StoredSnapshot, String>)>, ReplayError>;
 
 /// The snapshot to compare, loaded and decoded on a thread of its own while the log is read:
 /// the pass needs it only at its position (often the head).
@@ -372,7 +372,7 @@ enum PendingSnapshot {
         arrival: mpsc::Receiver<Arrival>,
     },
     /// Decoded, for the pass to compare when it reaches the position.
-    Ready(u64, LedgerSnapshot),
+    Ready(u64, Box<StoredSnapshot>),
 }
 
 impl PendingSnapshot {
@@ -385,16 +385,13 @@ impl PendingSnapshot {
         std::thread::spawn(move || {
             let arrived = load().map(|loaded| {
                 loaded.map(|snapshot| {
-                    let state = if LedgerSnapshot::payments_in(&snapshot.state).is_some() {
-                        LedgerSnapshot::from_bytes(&snapshot.state).map_err(|e| e.to_string())
-                    } else {
-                        // A JSON snapshot: room for as many payments as its bytes can hold.
-                        let room =
-                            usize::try_from(snapshot.state.len() as u64 / MIN_JSON_PAYMENT_BYTES)
-                                .unwrap_or(0);
-                        LedgerSnapshot::from_json_with_room(&snapshot.state, room)
-                            .map_err(|error| format!("snapshot JSON: {error}"))
-                    };
+                    // Room for as many payments as a JSON snapshot's bytes can hold; a binary
+                    // one is only opened here, its payment records read when compared.
+                    let room =
+                        usize::try_from(snapshot.state.len() as u64 / MIN_JSON_PAYMENT_BYTES)
+                            .unwrap_or(0);
+                    let state =
+                        StoredSnapshot::open(snapshot.state, room).map_err(|e| e.to_string());
                     (snapshot.position, state)
                 })
             });
@@ -449,14 +446,13 @@ impl Checker {
             Some((position, Ok(state))) => {
                 // At most the snapshot's payments and one more per event after it.
                 let payments = state
-                    .payments()
-                    .len()
+                    .payment_count()
                     .saturating_add(
                         usize::try_from(self.head.saturating_sub(position)).unwrap_or(0),
                     )
                     .min(usize::try_from(self.head).unwrap_or(usize::MAX));
                 self.ledger.reserve_payments_for(payments);
-                PendingSnapshot::Ready(position, state)
+                PendingSnapshot::Ready(position, Box::new(state))
             }
         };
         Ok(())
@@ -576,7 +572,7 @@ impl Checker {
                 && let PendingSnapshot::Ready(_, snapshot) =
                     std::mem::replace(&mut self.snapshot, PendingSnapshot::None)
             {
-                compare::compare_snapshot(&self.ledger, snapshot, position, &mut self.findings);
+                compare::compare_snapshot(&self.ledger, *snapshot, position, &mut self.findings);
             }
         }
         Ok(())
