@@ -36,7 +36,7 @@ pub use ids::{
     AccountId, ClientId, ConfirmationId, DocumentId, PaymentId, RecipientId, TransferId,
 };
 pub use ledger::{
-    Executed, Ledger, LedgerSnapshot, Processed, Receipt, SnapshotError, StoredSnapshot,
+    DigestKey, Executed, Ledger, LedgerSnapshot, Processed, Receipt, SnapshotError, StoredSnapshot,
 };
 pub use money::Currency;
 pub use payment::{Leg, Payment, PaymentStatus, PostedLeg};

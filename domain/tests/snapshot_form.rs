@@ -3,7 +3,7 @@
 //! as one JSON document before this form must still read, and damaged bytes must be refused
 //! with an error, never a panic or a different state.
 
-use folio_domain::{Ledger, LedgerSnapshot, SnapshotError, StoredSnapshot};
+use folio_domain::{DigestKey, Ledger, LedgerSnapshot, SnapshotError, StoredSnapshot};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -17,7 +17,7 @@ fn leg(debit: u128, credit: u128, amount: &str, currency: &str) -> Value {
 
 /// A snapshot with a payment in every status, several legs, currencies of 0, 2 and 3 minor
 /// units, amounts whose scale matters (`1.10` is not written `1.1`), an expiry with
-/// nanoseconds, and the other lists filled.
+/// nanoseconds and one in a leap second, and the other lists filled.
 fn rich_snapshot() -> LedgerSnapshot {
     let value = json!({
         "accounts": [{
@@ -38,6 +38,8 @@ fn rich_snapshot() -> LedgerSnapshot {
              "revision": 2},
             {"id": uuid(14), "status": "expired", "legs": [], "expiresAt": null,
              "revision": 18446744073709551615u64},
+            {"id": uuid(16), "status": "pending", "legs": [leg(1, 2, "2", "EUR")],
+             "expiresAt": "2016-12-31T23:59:60.5Z", "revision": 0},
             {"id": uuid(15), "status": "pending",
              "legs": [leg(1, 2, "79228162514264337593543950335", "EUR"),
                       leg(2, 1, "0.0000000000000000000000000001", "EUR")],
@@ -69,7 +71,7 @@ fn a_snapshot_reads_back_exactly_from_its_stored_form() {
     // And its first bytes say how many payments it holds
     assert_eq!(
         LedgerSnapshot::payments_in(&bytes[..LedgerSnapshot::HEADER_BYTES]),
-        Some(6)
+        Some(7)
     );
 }
 
@@ -133,7 +135,7 @@ fn first_record(bytes: &[u8]) -> usize {
 }
 
 #[test]
-fn damaged_records_are_refused_with_their_offset() {
+fn damaged_records_are_refused_with_the_offset_of_the_field() {
     let bytes = rich_snapshot().to_bytes().unwrap();
     let first = first_record(&bytes);
     let damaged = |at: usize, byte: u8| {
@@ -144,22 +146,46 @@ fn damaged_records_are_refused_with_their_offset() {
             other => panic!("damage at {at} read as {other:?}"),
         }
     };
+    let in_first = |reason: &str| format!("payment record 0 (from offset {first}): {reason}");
     // The first payment (a draft with one EUR leg): id 16, status 1, revision 8, expiry flag 1,
     // legs 1, then debit 16, credit 16, amount 16, currency 3.
     let status = first + 16;
-    assert_eq!(damaged(status, 9), (status + 1, "status 9".into()));
+    assert_eq!(damaged(status, 9), (status, in_first("status 9")));
     let expiry = status + 1 + 8;
-    assert_eq!(damaged(expiry, 2), (expiry + 1, "expiry flag 2".into()));
+    assert_eq!(damaged(expiry, 2), (expiry, in_first("expiry flag 2")));
     let amount = expiry + 1 + 1 + 32;
     let (offset, reason) = damaged(amount + 2, 29); // scale 29
-    assert_eq!(offset, amount + 16);
-    assert!(reason.starts_with("amount flags"), "{reason}");
+    assert_eq!(offset, amount);
+    assert!(reason.starts_with(&in_first("amount flags")), "{reason}");
     let (_, reason) = damaged(amount, 1); // a stray flag bit
-    assert!(reason.starts_with("amount flags"), "{reason}");
+    assert!(reason.starts_with(&in_first("amount flags")), "{reason}");
     let currency = amount + 16;
     let (offset, reason) = damaged(currency, b'X'); // "XUR"
-    assert_eq!(offset, currency + 3);
-    assert!(reason.starts_with("currency"), "{reason}");
+    assert_eq!(offset, currency);
+    assert!(reason.starts_with(&in_first("currency")), "{reason}");
+}
+
+#[test]
+fn a_newer_form_or_a_header_cut_short_is_named_not_read_as_json() {
+    let bytes = rich_snapshot().to_bytes().unwrap();
+    // A form version this build does not know
+    let mut newer = bytes.clone();
+    newer[7] = 3;
+    let error = LedgerSnapshot::from_bytes(&newer).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("form version 3, this build reads version 2"),
+        "{error}"
+    );
+    // A header cut inside its name is still the binary form, cut short
+    for len in 1..8 {
+        let error = LedgerSnapshot::from_bytes(&bytes[..len]).unwrap_err();
+        assert!(
+            matches!(error, SnapshotError::Binary { .. }),
+            "{len}: {error}"
+        );
+    }
 }
 
 #[test]
@@ -170,7 +196,12 @@ fn a_payment_count_the_bytes_cannot_hold_is_refused_before_any_room_is_made() {
 
     // Then it is refused (no attempt to reserve room for them)
     let error = LedgerSnapshot::from_bytes(&bytes).unwrap_err();
-    assert!(error.to_string().contains("payments in"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("the header claims {} payments", 1u64 << 60)),
+        "{error}"
+    );
 }
 
 #[test]
@@ -270,7 +301,8 @@ fn ledger_of(count: u128) -> (Ledger, Vec<u8>) {
         .map(|n| json!({"id": uuid(n << 64), "status": "posted", "legs": [], "expiresAt": null, "revision": 1}))
         .collect();
     payments.push(json!({"id": uuid(u128::MAX), "status": "pending",
-        "legs": [leg(1, 2, "3.50", "EUR")], "expiresAt": null, "revision": 0}));
+        "legs": [leg(1, 2, "3.50", "EUR")], "expiresAt": "2026-11-25T04:05:06.123456789Z",
+        "revision": 0}));
     let snapshot: LedgerSnapshot = serde_json::from_value(json!({
         "accounts": [], "payments": payments, "idempotency": []
     }))
@@ -284,7 +316,8 @@ fn ledger_of(count: u128) -> (Ledger, Vec<u8>) {
 const SETTLED_RECORD: usize = 27;
 
 fn matches(ledger: &Ledger, bytes: Vec<u8>) -> Result<bool, SnapshotError> {
-    ledger.matches_stored(&StoredSnapshot::open(bytes, 0)?)
+    // Any key will do for a test: what is under test is the comparison, not the key's secrecy.
+    ledger.matches_stored(&StoredSnapshot::open(bytes, 0)?, DigestKey([7; 16]))
 }
 
 #[test]
@@ -311,8 +344,7 @@ fn a_stored_snapshot_is_compared_in_place_small_and_large() {
         cancelled[first + 16] = 3;
         assert!(!matches(&ledger, cancelled).unwrap(), "{count}");
 
-        // Two records swapped (ids no longer ascending): compared by restoring it, and it
-        // still holds the same payments
+        // Two records swapped (ids no longer ascending): it still holds the same payments
         let mut swapped = bytes.clone();
         let (a, b) = (first, first + SETTLED_RECORD);
         let record_a = swapped[a..b].to_vec();
@@ -325,6 +357,29 @@ fn a_stored_snapshot_is_compared_in_place_small_and_large() {
         let mut doubled = bytes.clone();
         doubled[b..b + SETTLED_RECORD].copy_from_slice(&record_a);
         assert!(!matches(&ledger, doubled).unwrap(), "{count}");
+
+        // Any change to the pending payment's expiry, legs or amount (its scale included:
+        // 3.5 equals 3.50 as a number, but it is not what the ledger holds) does not match
+        let pending = first + count as usize * SETTLED_RECORD;
+        let (nanos, debit, amount, currency) =
+            (pending + 34, pending + 39, pending + 71, pending + 87);
+        let edits: [(&str, usize, Vec<u8>); 4] = [
+            ("expiry nanos", nanos, vec![bytes[nanos] ^ 1]),
+            ("debit account", debit, vec![bytes[debit] ^ 1]),
+            (
+                "amount scale",
+                amount,
+                rust_decimal::Decimal::new(35, 1).serialize().to_vec(),
+            ),
+            ("currency", currency, b"USD".to_vec()),
+        ];
+        for (what, at, new) in edits {
+            let mut changed = bytes.clone();
+            changed[at..at + new.len()].copy_from_slice(&new);
+            let read = LedgerSnapshot::from_bytes(&changed).unwrap();
+            assert_ne!(exact(&read), exact(&decoded), "{what}");
+            assert!(!matches(&ledger, changed).unwrap(), "{count} {what}");
+        }
 
         // A record that does not decode is an error, not an answer
         let mut broken = bytes.clone();

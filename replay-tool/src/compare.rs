@@ -9,7 +9,7 @@ use crate::scan::{Flow, scan};
 use crate::source::Source;
 use crate::verify::LogPass;
 use chrono::NaiveDate;
-use folio_domain::{Account, AccountId, Currency, Ledger, StoredSnapshot};
+use folio_domain::{Account, AccountId, Currency, DigestKey, Ledger, StoredSnapshot};
 use folio_projections::query::{AccountFilter, PageRequest, TransactionFilter};
 use folio_projections::rows::{DailyRow, TransactionRow};
 use folio_projections::{FoldScope, ReadModelStore};
@@ -132,7 +132,20 @@ pub fn compare_snapshot(
     if differs {
         return;
     }
-    match ledger.matches_stored(&snapshot) {
+    // A key no stored snapshot can know: drawn from the OS for this comparison only.
+    let mut key = [0u8; 16];
+    if let Err(error) = getrandom::fill(&mut key) {
+        findings.push(Finding {
+            area: "snapshot",
+            subject: None,
+            field: "comparison".into(),
+            expected: "random bytes from the operating system".into(),
+            found: error.to_string(),
+            position: Some(position),
+        });
+        return;
+    }
+    match ledger.matches_stored(&snapshot, DigestKey(key)) {
         Ok(true) => {}
         Ok(false) => findings.push(Finding {
             area: "snapshot",

@@ -167,6 +167,16 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     conn.execute_batch(&format!(
         "PRAGMA cache_size = -65536; PRAGMA mmap_size = {MMAP_BYTES}; PRAGMA query_only = ON;"
     ))?;
+    // SQLite lowers the mapping to its compiled cap without a word: a build outside this
+    // workspace (`cargo install`, another LIBSQLITE3_FLAGS) keeps the 2 GB one and reads slower.
+    let granted: i64 = conn.query_row("PRAGMA mmap_size", [], |row| row.get(0))?;
+    if u64::try_from(granted).unwrap_or(0) < MMAP_BYTES {
+        tracing::warn!(
+            granted_bytes = granted,
+            "SQLite maps less of the log than asked (built without this workspace's \
+             .cargo/config.toml?): verify reads more slowly"
+        );
+    }
     Ok(conn)
 }
 

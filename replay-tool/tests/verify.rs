@@ -378,3 +378,26 @@ fn a_binary_snapshot_cut_short_is_reported() {
         ],
     );
 }
+
+#[test]
+fn a_binary_snapshot_with_a_changed_idempotency_record_is_caught() {
+    // Given the sample's latest snapshot in the binary form, one idempotency record's
+    // fingerprint changed in its JSON part
+    let dir = sample_copy();
+    let conn = sql(&dir.path().join("events.db"));
+    let position = store_latest_as_binary(&conn, |snapshot| {
+        let records = snapshot["idempotency"].as_array().unwrap().len();
+        assert!(records > 0, "the sample keeps idempotency records");
+        snapshot["idempotency"][records / 2][1]["fingerprint"] = "0000".into();
+    });
+
+    // When it is verified, Then the snapshot is reported at its position
+    let run = replay_dir(dir.path(), &["verify", "--skip-read-models"]);
+    assert_fails_at(
+        &run,
+        &[
+            "MISMATCH snapshot field=payments/clients/idempotency",
+            &format!("first_position={position}"),
+        ],
+    );
+}

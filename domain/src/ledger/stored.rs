@@ -1,29 +1,35 @@
 //! A snapshot's stored form: its payments as fixed binary records, everything else as JSON.
 //!
 //! Payments are nearly all of a large ledger's state (10M of them against 10k accounts), and as
-//! JSON each took ~230 bytes and a text parse of three uuids and a decimal; as a record it takes
-//! 78 bytes that decode with copies and range checks. The rest (accounts, idempotency records,
+//! JSON each took ~104 bytes (a settled one) and a text parse of its uuid; as a record it takes
+//! 27 bytes that decode with copies and range checks. The rest (accounts, idempotency records,
 //! clients, transfers, …) stays JSON: small, and free to grow fields with `serde(default)`.
 //!
 //! ```text
-//! magic "FOLIOSN\x02" | payments u64 | rest_len u64 | rest (JSON, "payments": []) | payments
-//! payment: id [16] | status u8 | revision u64 | expires u8 (0 none, 1 then secs i64, nanos u32)
-//!          | legs u8 | legs × (debit [16] | credit [16] | amount [16] | currency [3])
+//! magic "FOLIOSN" version 2 | payments u64 | rest_len u64 | rest (JSON, "payments": []) | records
+//! record: id [16] | status u8 | revision u64 | expires u8 (0 none, 1 then secs i64, nanos u32)
+//!         | legs u8 | legs × (debit [16] | credit [16] | amount [16] | currency [3])
 //! ```
 //! Integers are little-endian; `amount` is `Decimal::serialize`'s form, checked on the way in
-//! (scale ≤ 28, no stray flag bits) so that it reads back the very value. Snapshots written
-//! before this form (one JSON document) still read: JSON cannot begin with the magic's `F`.
+//! (scale ≤ 28, no stray flag bits). Every record that decodes stores back to the very same
+//! bytes (one spelling per state), which is what lets `verify` compare records by their bytes.
+//! Snapshots written before this form (one JSON document) still read: JSON cannot begin with
+//! the magic's `F`. The form is one-way: an older build cannot read it (README: upgrading).
 
-use super::LedgerSnapshot;
+use super::{Ledger, LedgerSnapshot};
 use crate::ids::{AccountId, PaymentId};
 use crate::money::Currency;
 use crate::payment::{Leg, Payment, PaymentStatus};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
+use siphasher::sip128::{Hasher128, SipHasher24};
+use std::hash::Hasher;
 use uuid::Uuid;
 
-/// The first bytes of a binary snapshot.
+/// The first bytes of a binary snapshot, then its form's version.
+const MAGIC_NAME: &[u8; 7] = b"FOLIOSN";
+const VERSION: u8 = 2;
 const MAGIC: &[u8; 8] = b"FOLIOSN\x02";
 /// Magic, payment count and the rest's length.
 const HEADER_BYTES: usize = 24;
@@ -83,7 +89,7 @@ impl LedgerSnapshot {
 
     /// Reads either stored form: the binary one, or the single JSON document of older snapshots.
     pub fn from_bytes(bytes: &[u8]) -> Result<LedgerSnapshot, SnapshotError> {
-        if !bytes.starts_with(MAGIC) {
+        if !is_binary(bytes) {
             return Ok(serde_json::from_slice(bytes)?);
         }
         let (mut snapshot, records) = split(bytes)?;
@@ -105,27 +111,52 @@ impl LedgerSnapshot {
     pub const HEADER_BYTES: usize = HEADER_BYTES;
 }
 
+/// Whether `bytes` are (meant to be) the binary form: they begin with its name, or with part of
+/// it when cut short. No JSON document begins with `F`.
+fn is_binary(bytes: &[u8]) -> bool {
+    let name = bytes.len().min(MAGIC_NAME.len());
+    name > 0 && bytes[..name] == MAGIC_NAME[..name]
+}
+
 /// Reads a binary snapshot's header and JSON part; its payment records are left where they are.
 fn split(bytes: &[u8]) -> Result<(LedgerSnapshot, Records), SnapshotError> {
     let mut reader = Reader { bytes, offset: 0 };
-    let magic = reader.take(MAGIC.len())?;
-    if magic != MAGIC {
-        return Err(reader.error("not a binary snapshot"));
+    let name = reader.take(MAGIC_NAME.len())?;
+    if name != MAGIC_NAME {
+        return Err(reader.error_at(0, "not a binary snapshot"));
+    }
+    let version = reader.u8()?;
+    if version != VERSION {
+        return Err(reader.error_at(
+            MAGIC_NAME.len(),
+            format!("form version {version}, this build reads version {VERSION}"),
+        ));
     }
     let count = reader.u64()?;
     let rest_len = reader.u64()?;
-    let rest_len = usize::try_from(rest_len).map_err(|_| reader.error("rest too long"))?;
+    let rest_at = reader.offset;
+    let rest_len = usize::try_from(rest_len).map_err(|_| reader.error("JSON part too long"))?;
     let rest = reader.take(rest_len)?;
-    let snapshot: LedgerSnapshot = serde_json::from_slice(rest)?;
+    let snapshot: LedgerSnapshot = serde_json::from_slice(rest).map_err(|error| {
+        reader.error_at(
+            rest_at,
+            format!("JSON part (from offset {rest_at}): {error}"),
+        )
+    })?;
     if !snapshot.payments.is_empty() {
-        return Err(reader.error("payments inside the JSON part"));
+        return Err(reader.error_at(rest_at, "payments inside the JSON part"));
     }
     // A count the bytes cannot hold is refused before any room is made for it.
     let fits = reader.remaining() / MIN_PAYMENT_BYTES;
     let count = usize::try_from(count)
         .ok()
         .filter(|count| *count <= fits)
-        .ok_or_else(|| reader.error(format!("{count} payments in {fits} bytes' room")))?;
+        .ok_or_else(|| {
+            reader.error(format!(
+                "the header claims {count} payments; the {} bytes left hold at most {fits}",
+                reader.remaining()
+            ))
+        })?;
     Ok((
         snapshot,
         Records {
@@ -149,8 +180,8 @@ impl Records {
             offset: self.start,
         };
         let mut payments = Vec::with_capacity(self.count);
-        for _ in 0..self.count {
-            payments.push(reader.payment()?);
+        for index in 0..self.count {
+            payments.push(reader.payment(index)?);
         }
         reader.at_end()?;
         Ok(payments)
@@ -160,13 +191,24 @@ impl Records {
 /// A stored snapshot opened for comparison: everything but its payment records decoded, the
 /// records left as bytes until `Ledger::matches_stored` reads them (millions of payments are
 /// never built into a list).
-#[derive(Debug)]
 pub struct StoredSnapshot {
     /// Everything but the binary payments (for a JSON snapshot: everything).
     rest: LedgerSnapshot,
     bytes: Vec<u8>,
     /// None for a JSON snapshot.
     records: Option<Records>,
+}
+
+impl std::fmt::Debug for StoredSnapshot {
+    // Not the bytes: they may be a gigabyte.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("StoredSnapshot")
+            .field("bytes", &self.bytes.len())
+            .field("payments", &self.payment_count())
+            .field("binary", &self.records.is_some())
+            .finish()
+    }
 }
 
 impl StoredSnapshot {
@@ -176,7 +218,7 @@ impl StoredSnapshot {
         bytes: Vec<u8>,
         json_payments_room: usize,
     ) -> Result<StoredSnapshot, SnapshotError> {
-        if !bytes.starts_with(MAGIC) {
+        if !is_binary(&bytes) {
             let rest = LedgerSnapshot::from_json_with_room(&bytes, json_payments_room)?;
             return Ok(StoredSnapshot {
                 rest,
@@ -214,56 +256,57 @@ impl StoredSnapshot {
     }
 }
 
-impl super::Ledger {
-    /// `matches_snapshot` on a stored snapshot: the same answer as on its decoded form, its
-    /// payment records read in place on two threads. Err when a record it reads does not
-    /// decode.
-    pub fn matches_stored(&self, stored: &StoredSnapshot) -> Result<bool, SnapshotError> {
+/// The secret key of one comparison's digests: 16 bytes the caller draws at random for each
+/// comparison (the domain draws no randomness itself).
+#[derive(Clone, Copy)]
+pub struct DigestKey(pub [u8; 16]);
+
+impl Ledger {
+    /// Whether a stored snapshot restores to this ledger's state. A JSON snapshot is compared
+    /// as `matches_snapshot` compares it (amounts by value). A binary one is compared more
+    /// strictly: its JSON part entry by entry, and its payment records by their bytes against
+    /// the records of this ledger's payments (`3.50` is not `3.5`), in any order.
+    ///
+    /// Looking 10M payments up one by one is 10M cache misses (a third of a 10M-event
+    /// `verify`'s CPU); instead both sides are read in memory order and reduced to a digest: the
+    /// wrapping sum of the 128-bit SipHash-2-4, under `key`, of each payment's record. This
+    /// ledger holds each id once and both sides hold as many payments, so equal sums mean the
+    /// same records (a payment twice in place of another changes the sum), but for a chance of
+    /// about 2^-128 per comparison that no stored snapshot can aim at without the key. Err when
+    /// a record does not decode (each is decoded, not only hashed).
+    pub fn matches_stored(
+        &self,
+        stored: &StoredSnapshot,
+        key: DigestKey,
+    ) -> Result<bool, SnapshotError> {
         let Some(records) = stored.records else {
             return Ok(self.matches_snapshot(&stored.rest));
         };
-        let others = self.matches_all_but_payments(&stored.rest);
-        if others == Some(false) {
-            return Ok(false);
-        }
-        let payments = self.matches_records(&stored.bytes, records)?;
-        match (others, payments) {
-            (_, Some(false)) => Ok(false),
-            (Some(true), Some(true)) => Ok(true),
-            // Out of order (not written by `to_snapshot`): decode it whole and restore it.
-            _ => {
-                let mut snapshot = stored.rest.clone();
-                snapshot.payments = records.decode_all(&stored.bytes)?;
-                Ok(self.matches_restored(snapshot))
-            }
-        }
+        let others = match self.matches_all_but_payments(&stored.rest) {
+            Some(answer) => answer,
+            // A list out of order (not written by `to_snapshot`): restore it to compare.
+            None => self.matches_restored_all_but_payments(stored.rest.clone()),
+        };
+        Ok(others && self.matches_records(&stored.bytes, records, key)?)
     }
 
-    /// Whether the records hold exactly this ledger's payments: Some(answer), or None when
-    /// their ids are not strictly ascending (entries could hide each other).
-    ///
-    /// Looking 10M payments up one by one is 10M cache misses (a third of a 10M-event
-    /// `verify`'s last seconds); instead both sides are read in memory order and reduced to
-    /// a digest: the wrapping sum of a 128-bit keyed hash (SipHash, two keys drawn afresh
-    /// for every comparison) of each payment's record. The ids are strictly ascending and as
-    /// many as the ledger's, so equal digests mean equal payments, but for a chance below
-    /// 2^-120 that no stored snapshot can aim at, as it cannot know the keys.
+    /// Whether the records hold exactly this ledger's payments (see `matches_stored`).
     fn matches_records(
         &self,
         bytes: &[u8],
         records: Records,
-    ) -> Result<Option<bool>, SnapshotError> {
+        key: DigestKey,
+    ) -> Result<bool, SnapshotError> {
         if records.count != self.payments.len() {
-            return Ok(Some(false));
+            return Ok(false);
         }
-        let keys = DigestKeys::new();
         let ours = || {
             let mut record = Vec::with_capacity(MIN_PAYMENT_BYTES + 12 + 4 * LEG_BYTES);
             let mut digest = 0u128;
             for payment in self.payments.values() {
                 record.clear();
                 write_payment(&mut record, payment)?;
-                digest = digest.wrapping_add(keys.hash(&record));
+                digest = digest.wrapping_add(record_hash(key, &record));
             }
             Ok::<_, SnapshotError>(digest)
         };
@@ -273,19 +316,13 @@ impl super::Ledger {
                 offset: records.start,
             };
             let mut digest = 0u128;
-            let mut last: Option<PaymentId> = None;
-            for _ in 0..records.count {
+            for index in 0..records.count {
                 let from = reader.offset;
-                // Decoded, not only hashed: a record that does not decode is an error.
-                let payment = reader.payment()?;
-                if last.is_some_and(|last| last >= payment.id) {
-                    return Ok(None);
-                }
-                last = Some(payment.id);
-                digest = digest.wrapping_add(keys.hash(&bytes[from..reader.offset]));
+                reader.payment(index)?;
+                digest = digest.wrapping_add(record_hash(key, &bytes[from..reader.offset]));
             }
             reader.at_end()?;
-            Ok::<_, SnapshotError>(Some(digest))
+            Ok::<_, SnapshotError>(digest)
         };
         // The two sides on two threads when there are many.
         let (ours, theirs) = if records.count < super::PARALLEL_LOOKUPS_FROM {
@@ -300,27 +337,17 @@ impl super::Ledger {
                 (ours, theirs)
             })
         };
-        let (theirs, ours) = (theirs?, ours?);
-        Ok(theirs.map(|theirs| theirs == ours))
+        // The snapshot's error first: it is the one a reader can act on.
+        let theirs = theirs?;
+        Ok(theirs == ours?)
     }
 }
 
-/// Two SipHash keys drawn at random, for one comparison's digests.
-struct DigestKeys(std::hash::RandomState, std::hash::RandomState);
-
-impl DigestKeys {
-    fn new() -> DigestKeys {
-        DigestKeys(std::hash::RandomState::new(), std::hash::RandomState::new())
-    }
-
-    fn hash(&self, record: &[u8]) -> u128 {
-        use std::hash::{BuildHasher, Hasher};
-        let mut high = self.0.build_hasher();
-        high.write(record);
-        let mut low = self.1.build_hasher();
-        low.write(record);
-        (u128::from(high.finish()) << 64) | u128::from(low.finish())
-    }
+/// One record's 128-bit SipHash-2-4 under the comparison's key.
+fn record_hash(key: DigestKey, record: &[u8]) -> u128 {
+    let mut hasher = SipHasher24::new_with_key(&key.0);
+    hasher.write(record);
+    hasher.finish128().as_u128()
 }
 
 fn payment_record_len(payment: &Payment) -> usize {
@@ -377,7 +404,7 @@ fn write_payment(bytes: &mut Vec<u8>, payment: &Payment) -> Result<(), SnapshotE
     Ok(())
 }
 
-/// Reads the binary part front to back; every error names the offset it stopped at.
+/// Reads the binary part front to back; every error names the offset of the field it is about.
 struct Reader<'a> {
     bytes: &'a [u8],
     offset: usize,
@@ -385,8 +412,12 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn error(&self, reason: impl Into<String>) -> SnapshotError {
+        self.error_at(self.offset, reason)
+    }
+
+    fn error_at(&self, offset: usize, reason: impl Into<String>) -> SnapshotError {
         SnapshotError::Binary {
-            offset: self.offset,
+            offset,
             reason: reason.into(),
         }
     }
@@ -430,39 +461,56 @@ impl<'a> Reader<'a> {
         Ok(Uuid::from_bytes(self.array()?))
     }
 
-    fn payment(&mut self) -> Result<Payment, SnapshotError> {
+    /// The record of the `index`th payment; its errors name the payment.
+    fn payment(&mut self, index: usize) -> Result<Payment, SnapshotError> {
+        let start = self.offset;
+        self.payment_fields().map_err(|error| match error {
+            SnapshotError::Binary { offset, reason } => SnapshotError::Binary {
+                offset,
+                reason: format!("payment record {index} (from offset {start}): {reason}"),
+            },
+            other => other,
+        })
+    }
+
+    fn payment_fields(&mut self) -> Result<Payment, SnapshotError> {
         let id = PaymentId(self.uuid()?);
+        let at = self.offset;
         let code = self.u8()?;
-        let status = status_of(code).ok_or_else(|| self.error(format!("status {code}")))?;
+        let status = status_of(code).ok_or_else(|| self.error_at(at, format!("status {code}")))?;
         let revision = self.u64()?;
+        let at = self.offset;
         let expires_at = match self.u8()? {
             0 => None,
             1 => {
+                let at = self.offset;
                 let seconds = i64::from_le_bytes(self.array()?);
                 let nanos = u32::from_le_bytes(self.array()?);
-                let at: DateTime<Utc> = DateTime::from_timestamp(seconds, nanos)
-                    .ok_or_else(|| self.error(format!("expiry {seconds}.{nanos:09}")))?;
-                Some(at)
+                let expires_at: DateTime<Utc> = DateTime::from_timestamp(seconds, nanos)
+                    .ok_or_else(|| self.error_at(at, format!("expiry {seconds} s {nanos} ns")))?;
+                Some(expires_at)
             }
-            other => return Err(self.error(format!("expiry flag {other}"))),
+            other => return Err(self.error_at(at, format!("expiry flag {other}"))),
         };
         let count = self.u8()?;
         let mut legs = Vec::with_capacity(usize::from(count));
         for _ in 0..count {
             let debit = AccountId(self.uuid()?);
             let credit = AccountId(self.uuid()?);
+            let at = self.offset;
             let raw: [u8; 16] = self.array()?;
             let flags = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
             let scale = (flags >> 16) & 0xFF;
             if flags & !DECIMAL_FLAGS != 0 || scale > 28 {
-                return Err(self.error(format!("amount flags {flags:#010x}")));
+                return Err(self.error_at(at, format!("amount flags {flags:#010x}")));
             }
             let amount = Decimal::deserialize(raw);
+            let at = self.offset;
             let code: [u8; 3] = self.array()?;
             let currency = std::str::from_utf8(&code)
                 .ok()
                 .and_then(|code| Currency::from_code(code).ok())
-                .ok_or_else(|| self.error(format!("currency {code:?}")))?;
+                .ok_or_else(|| self.error_at(at, format!("currency {code:?}")))?;
             legs.push(Leg {
                 debit,
                 credit,
