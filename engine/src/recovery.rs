@@ -16,6 +16,8 @@ pub struct Recovered {
     pub head: Head,
     /// Position of the snapshot it started from (0 if none).
     pub snapshot_position: u64,
+    /// Why the latest snapshot was passed over for a replay from position 0, if it was.
+    pub snapshot_unreadable: Option<String>,
     pub events_replayed: u64,
     /// When the last event in the log was recorded: a restarted writer never stamps earlier,
     /// even if the machine's clock was set back while it was down.
@@ -26,21 +28,31 @@ pub struct Recovered {
 pub async fn recover(store: &dyn EventStore) -> Result<Recovered, EngineError> {
     let started = Instant::now();
     let failed = |what: &str, reason: String| EngineError::Recovery(format!("{what}: {reason}"));
+    let mut snapshot_unreadable = None;
     let (mut ledger, snapshot_position) = match store
         .load_snapshot()
         .await
         .map_err(|e| failed("loading the snapshot", e.to_string()))?
     {
         None => (Ledger::new(), 0),
-        Some(snapshot) => {
-            let state = LedgerSnapshot::from_bytes(&snapshot.state).map_err(|e| {
-                failed(
-                    &format!("decoding the snapshot at {}", snapshot.position),
-                    e.to_string(),
-                )
-            })?;
-            (Ledger::from_snapshot(state), snapshot.position)
-        }
+        Some(snapshot) => match LedgerSnapshot::from_bytes(&snapshot.state) {
+            Ok(state) => (Ledger::from_snapshot(state), snapshot.position),
+            Err(error) => {
+                // A snapshot is derived from the log, which stays the truth: one this build
+                // cannot read (damaged, or written by a newer version) costs a replay from
+                // position 0, not the start. `folio-replay verify` reports it too.
+                tracing::error!(
+                    position = snapshot.position,
+                    %error,
+                    "the latest snapshot does not decode; replaying the whole log instead"
+                );
+                snapshot_unreadable = Some(format!(
+                    "the snapshot at {} does not decode: {error}",
+                    snapshot.position
+                ));
+                (Ledger::new(), 0)
+            }
+        },
     };
     let mut position = snapshot_position;
     let mut events_replayed = 0u64;
@@ -97,6 +109,7 @@ pub async fn recover(store: &dyn EventStore) -> Result<Recovered, EngineError> {
         ledger,
         head,
         snapshot_position,
+        snapshot_unreadable,
         events_replayed,
         last_recorded_at,
     })

@@ -395,7 +395,71 @@ async fn snapshots_are_stored_in_the_binary_form_and_json_ones_from_older_versio
     // Then recovery reads it and reaches the state a full replay gives
     let recovered = recover(store.as_ref()).await.unwrap();
     assert_eq!(recovered.snapshot_position, stored.position);
+    assert_eq!(recovered.snapshot_unreadable, None);
     assert_eq!(recovered.ledger, replay_from_genesis(store.as_ref()).await);
+}
+
+#[tokio::test]
+async fn a_snapshot_that_does_not_decode_costs_a_full_replay_not_the_start() {
+    // Given an engine that has saved snapshots
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    let config = EngineConfig {
+        snapshot_every_events: 10,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::start(store.clone(), config.clone()).await.unwrap();
+    let handle = engine.handle();
+    let accounts = open_funded(&handle, 2, dec!(100)).await;
+    for _ in 0..15 {
+        let command = pay(
+            PaymentId(Uuid::now_v7()),
+            Some(accounts[0]),
+            Some(accounts[1]),
+            dec!(2),
+            CreateMode::Posted,
+        );
+        handle.execute(command).await.unwrap();
+    }
+    engine.shutdown().await;
+
+    // When the latest snapshot is damaged (or written by a newer version)
+    let latest = store.load_snapshot().await.unwrap().expect("a snapshot");
+    let mut damaged = latest.state.clone();
+    damaged.truncate(damaged.len() - 1);
+    store.save_snapshot(latest.position, damaged).await.unwrap();
+
+    // Then recovery says so and replays the whole log, reaching the same ledger
+    let recovered = recover(store.as_ref()).await.unwrap();
+    assert_eq!(recovered.snapshot_position, 0);
+    let why = recovered
+        .snapshot_unreadable
+        .expect("the snapshot was passed over");
+    assert!(
+        why.contains(&format!(
+            "the snapshot at {} does not decode",
+            latest.position
+        )),
+        "{why}"
+    );
+    assert_eq!(recovered.ledger, replay_from_genesis(store.as_ref()).await);
+
+    // And the engine starts and goes on from the head
+    let head = store.head().await.unwrap();
+    let engine = Engine::start(store.clone(), config).await.unwrap();
+    let next = engine
+        .handle()
+        .execute(pay(
+            PaymentId(Uuid::now_v7()),
+            Some(accounts[1]),
+            Some(accounts[0]),
+            dec!(1),
+            CreateMode::Posted,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(next.position, head.position + 1);
+    engine.shutdown().await;
 }
 
 #[tokio::test]
