@@ -287,32 +287,46 @@ async fn a_retry_with_the_same_key_returns_the_first_outcome() {
     engine.shutdown().await;
 }
 
-#[tokio::test]
-async fn restart_recovers_from_the_snapshot_and_the_events_after_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite_store(&dir).await;
+/// Runs `payments` payments between `accounts` funded accounts (every third one pending) on an
+/// engine that snapshots every `snapshot_every` events, then shuts it down; returns its
+/// configuration and the accounts.
+async fn history_with_snapshots(
+    store: &Arc<dyn EventStore>,
+    snapshot_every: u64,
+    accounts: usize,
+    payments: usize,
+) -> (EngineConfig, Vec<AccountId>) {
     let config = EngineConfig {
-        snapshot_every_events: 25,
+        snapshot_every_events: snapshot_every,
         ..EngineConfig::default()
     };
     let engine = Engine::start(store.clone(), config.clone()).await.unwrap();
     let handle = engine.handle();
-    let accounts = open_funded(&handle, 4, dec!(100)).await;
-    for i in 0..60 {
+    let ids = open_funded(&handle, accounts, dec!(100)).await;
+    for i in 0..payments {
+        let mode = if i % 3 == 0 {
+            CreateMode::Pending
+        } else {
+            CreateMode::Posted
+        };
         let command = pay(
             PaymentId(Uuid::now_v7()),
-            Some(accounts[i % 4]),
-            Some(accounts[(i + 1) % 4]),
+            Some(ids[i % accounts]),
+            Some(ids[(i + 1) % accounts]),
             dec!(1.5),
-            if i % 3 == 0 {
-                CreateMode::Pending
-            } else {
-                CreateMode::Posted
-            },
+            mode,
         );
         handle.execute(command).await.unwrap();
     }
     engine.shutdown().await;
+    (config, ids)
+}
+
+#[tokio::test]
+async fn restart_recovers_from_the_snapshot_and_the_events_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    let (config, accounts) = history_with_snapshots(&store, 25, 4, 60).await;
 
     let snapshot = store
         .load_snapshot()
@@ -354,29 +368,7 @@ async fn snapshots_are_stored_in_the_binary_form_and_json_ones_from_older_versio
     // Given an engine that has saved snapshots
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(&dir).await;
-    let config = EngineConfig {
-        snapshot_every_events: 10,
-        ..EngineConfig::default()
-    };
-    let engine = Engine::start(store.clone(), config.clone()).await.unwrap();
-    let handle = engine.handle();
-    let accounts = open_funded(&handle, 3, dec!(100)).await;
-    for i in 0..30 {
-        let mode = if i % 2 == 0 {
-            CreateMode::Pending
-        } else {
-            CreateMode::Posted
-        };
-        let command = pay(
-            PaymentId(Uuid::now_v7()),
-            Some(accounts[i % 3]),
-            Some(accounts[(i + 1) % 3]),
-            dec!(1.25),
-            mode,
-        );
-        handle.execute(command).await.unwrap();
-    }
-    engine.shutdown().await;
+    history_with_snapshots(&store, 10, 3, 30).await;
 
     // Then the latest is in the binary form, and it holds the ledger at its position
     let stored = store.load_snapshot().await.unwrap().expect("a snapshot");
@@ -404,24 +396,7 @@ async fn a_snapshot_that_does_not_decode_costs_a_full_replay_not_the_start() {
     // Given an engine that has saved snapshots
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(&dir).await;
-    let config = EngineConfig {
-        snapshot_every_events: 10,
-        ..EngineConfig::default()
-    };
-    let engine = Engine::start(store.clone(), config.clone()).await.unwrap();
-    let handle = engine.handle();
-    let accounts = open_funded(&handle, 2, dec!(100)).await;
-    for _ in 0..15 {
-        let command = pay(
-            PaymentId(Uuid::now_v7()),
-            Some(accounts[0]),
-            Some(accounts[1]),
-            dec!(2),
-            CreateMode::Posted,
-        );
-        handle.execute(command).await.unwrap();
-    }
-    engine.shutdown().await;
+    let (config, accounts) = history_with_snapshots(&store, 10, 2, 15).await;
 
     // When the latest snapshot is damaged (or written by a newer version)
     let latest = store.load_snapshot().await.unwrap().expect("a snapshot");
