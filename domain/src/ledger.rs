@@ -21,6 +21,7 @@ use crate::transfer::Transfer;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
 
@@ -72,6 +73,27 @@ pub struct Processed {
     pub result: Result<Executed, LedgerError>,
 }
 
+/// A payment in a final status, as the ledger keeps it (48 bytes a map slot with its id, against
+/// 80 for a `Payment`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Settled {
+    status: PaymentStatus,
+    revision: u64,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl Settled {
+    fn payment(&self, id: PaymentId) -> Payment {
+        Payment {
+            id,
+            status: self.status,
+            legs: Vec::new(),
+            expires_at: self.expires_at,
+            revision: self.revision,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct IdempotencyRecord {
     fingerprint: String,
@@ -83,7 +105,12 @@ struct IdempotencyRecord {
 pub struct Ledger {
     accounts: HashMap<AccountId, Account>,
     numbers: HashMap<String, AccountId>,
+    /// Draft and pending payments: the ones commands can still move.
     payments: HashMap<PaymentId, Payment>,
+    /// Payments in a final status, kept small: a ledger holds millions of them, and what
+    /// commands and replays still need of one is its status, revision and expiry (its legs
+    /// are in its events).
+    settled: HashMap<PaymentId, Settled>,
     expiries: BTreeSet<(DateTime<Utc>, PaymentId)>,
     idempotency: HashMap<String, IdempotencyRecord>,
     clients: HashMap<ClientId, Client>,
@@ -185,8 +212,42 @@ fn payments_with_room<'de, D: serde::Deserializer<'de>>(
 const PARALLEL_LOOKUPS_FROM: usize = 65_536;
 
 /// Whether `theirs` (strictly ascending by key, else None: entries could hide each other)
-/// holds exactly the entries of `ours`.
-fn same_entries<K, V, E>(
+/// holds exactly our `ours_len` entries, `found` telling whether one of theirs is ours.
+fn same_entries<K, E>(
+    ours_len: usize,
+    theirs: &[E],
+    key: impl Fn(&E) -> &K,
+    found: impl Fn(&E) -> bool + Sync,
+) -> Option<bool>
+where
+    K: Ord,
+    E: Sync,
+{
+    let ascending = theirs.windows(2).all(|pair| key(&pair[0]) < key(&pair[1]));
+    if !ascending {
+        return None;
+    }
+    if ours_len != theirs.len() {
+        return Some(false);
+    }
+    let all_found = |part: &[E]| part.iter().all(&found);
+    // Millions of lookups, each a likely cache miss: two threads halve the wait.
+    if theirs.len() < PARALLEL_LOOKUPS_FROM {
+        return Some(all_found(theirs));
+    }
+    let (first, second) = theirs.split_at(theirs.len() / 2);
+    Some(std::thread::scope(|scope| {
+        let other = scope.spawn(|| all_found(second));
+        let here = all_found(first);
+        let there = other
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        here && there
+    }))
+}
+
+/// `same_entries` for a list of `theirs` against one of our maps.
+fn same_as_map<K, V, E>(
     ours: &HashMap<K, V>,
     theirs: &[E],
     key: impl Fn(&E) -> &K + Sync,
@@ -197,30 +258,9 @@ where
     V: PartialEq + Sync,
     E: Sync,
 {
-    let ascending = theirs.windows(2).all(|pair| key(&pair[0]) < key(&pair[1]));
-    if !ascending {
-        return None;
-    }
-    if ours.len() != theirs.len() {
-        return Some(false);
-    }
-    let found = |part: &[E]| {
-        part.iter()
-            .all(|entry| ours.get(key(entry)) == Some(value(entry)))
-    };
-    // Millions of lookups, each a likely cache miss: two threads halve the wait.
-    if theirs.len() < PARALLEL_LOOKUPS_FROM {
-        return Some(found(theirs));
-    }
-    let (first, second) = theirs.split_at(theirs.len() / 2);
-    Some(std::thread::scope(|scope| {
-        let other = scope.spawn(|| found(second));
-        let here = found(first);
-        let there = other
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        here && there
-    }))
+    same_entries(ours.len(), theirs, &key, |entry| {
+        ours.get(key(entry)) == Some(value(entry))
+    })
 }
 
 /// Namespace of the deterministic ids of the bank's internal accounts.
@@ -235,8 +275,14 @@ impl Ledger {
     /// knows about how many payments its log holds spares the map's doublings (each one a
     /// rehash of every payment into fresh memory).
     pub fn reserve_payments_for(&mut self, payments: usize) {
-        self.payments
-            .reserve(payments.saturating_sub(self.payments.len()));
+        // Nearly all of a long log's payments have settled by its head.
+        self.settled
+            .reserve(payments.saturating_sub(self.payment_count()));
+    }
+
+    /// How many payments the ledger holds, open and settled.
+    pub fn payment_count(&self) -> usize {
+        self.payments.len() + self.settled.len()
     }
 
     // ---------------------------------------------------------------- queries
@@ -255,12 +301,44 @@ impl Ledger {
         self.accounts.values()
     }
 
-    pub fn payment(&self, id: PaymentId) -> Option<&Payment> {
-        self.payments.get(&id)
+    /// The payment: borrowed while it is open, rebuilt from its settled entry (with no legs,
+    /// as a final payment always had) once it has settled.
+    pub fn payment(&self, id: PaymentId) -> Option<Cow<'_, Payment>> {
+        if let Some(payment) = self.payments.get(&id) {
+            return Some(Cow::Borrowed(payment));
+        }
+        self.settled
+            .get(&id)
+            .map(|settled| Cow::Owned(settled.payment(id)))
     }
 
-    pub fn payments(&self) -> impl Iterator<Item = &Payment> {
-        self.payments.values()
+    /// Every payment, open ones first (see `payment`).
+    pub fn payments(&self) -> impl Iterator<Item = Cow<'_, Payment>> {
+        self.payments.values().map(Cow::Borrowed).chain(
+            self.settled
+                .iter()
+                .map(|(id, settled)| Cow::Owned(settled.payment(*id))),
+        )
+    }
+
+    fn has_payment(&self, id: PaymentId) -> bool {
+        self.payments.contains_key(&id) || self.settled.contains_key(&id)
+    }
+
+    /// Keeps `payment` in the map its status belongs in, and only there.
+    fn keep_payment(&mut self, payment: Payment) {
+        if payment.status.is_final() {
+            let settled = Settled {
+                status: payment.status,
+                revision: payment.revision,
+                expires_at: payment.expires_at,
+            };
+            self.payments.remove(&payment.id);
+            self.settled.insert(payment.id, settled);
+        } else {
+            self.settled.remove(&payment.id);
+            self.payments.insert(payment.id, payment);
+        }
     }
 
     pub fn client(&self, id: ClientId) -> Option<&Client> {
@@ -531,15 +609,14 @@ impl Ledger {
             } => self.decide_delete_document(*document_id, *owner, reason)?,
             CommandKind::ExpirePayment { payment_id } => {
                 let payment = self
-                    .payments
-                    .get(payment_id)
+                    .payment(*payment_id)
                     .ok_or(LedgerError::PaymentNotFound(*payment_id))?;
                 // Expiring an expired payment is refused like any other final one: an answer
                 // of success that records nothing would leave its idempotency key unspent,
                 // free to take a different effect later (the simulator found this).
                 match (payment.status, payment.expires_at) {
                     (PaymentStatus::Pending, Some(expires_at)) if expires_at <= command.at => (
-                        vec![self.expiry_event(payment)],
+                        vec![self.expiry_event(&payment)],
                         Receipt::Payment(*payment_id),
                     ),
                     (PaymentStatus::Pending, Some(expires_at)) => {
@@ -857,7 +934,7 @@ impl Ledger {
         at: DateTime<Utc>,
         opened: Vec<Event>,
     ) -> Result<(Vec<Event>, Receipt), LedgerError> {
-        if self.payments.contains_key(&create.payment_id) {
+        if self.has_payment(create.payment_id) {
             return Err(LedgerError::PaymentAlreadyExists(create.payment_id));
         }
         if let Some(metadata) = &create.metadata {
@@ -1069,6 +1146,23 @@ impl Ledger {
         action: &'static str,
         allowed: impl Fn(PaymentStatus) -> bool,
     ) -> Result<&Payment, LedgerError> {
+        // Every action is on an open payment: a settled one is only ever refused.
+        debug_assert!(
+            [
+                PaymentStatus::Posted,
+                PaymentStatus::Cancelled,
+                PaymentStatus::Expired
+            ]
+            .into_iter()
+            .all(|status| !allowed(status))
+        );
+        if let Some(settled) = self.settled.get(&payment_id) {
+            return Err(LedgerError::InvalidPaymentState {
+                payment: payment_id,
+                status: settled.status,
+                action,
+            });
+        }
         let payment = self
             .payments
             .get(&payment_id)
@@ -1213,16 +1307,13 @@ impl Ledger {
                 } else {
                     created.legs.clone()
                 };
-                self.payments.insert(
-                    created.payment_id,
-                    Payment {
-                        id: created.payment_id,
-                        status: created.status,
-                        legs,
-                        expires_at: created.expires_at,
-                        revision,
-                    },
-                );
+                self.keep_payment(Payment {
+                    id: created.payment_id,
+                    status: created.status,
+                    legs,
+                    expires_at: created.expires_at,
+                    revision,
+                });
             }
             PaymentEvent::Pended(pended) => {
                 for leg in &pended.legs {
@@ -1274,8 +1365,31 @@ impl Ledger {
         revision: u64,
         expires_at: Option<DateTime<Utc>>,
     ) {
-        let Some(payment) = self.payments.get_mut(&payment_id) else {
-            return;
+        let mut payment = match self.payments.get_mut(&payment_id) {
+            // The usual case, moved in place: draft → pending.
+            Some(payment) if !status.is_final() => {
+                if let Some(old) = payment.expires_at
+                    && expires_at != Some(old)
+                {
+                    self.expiries.remove(&(old, payment_id));
+                }
+                payment.status = status;
+                payment.revision = revision;
+                if expires_at.is_some() {
+                    payment.expires_at = expires_at;
+                }
+                return;
+            }
+            Some(_) => match self.payments.remove(&payment_id) {
+                Some(payment) => payment,
+                None => return,
+            },
+            // A settled payment moved again: no engine writes that, but a replay applies the
+            // log as it is, like any other event.
+            None => match self.settled.remove(&payment_id) {
+                Some(settled) => settled.payment(payment_id),
+                None => return,
+            },
         };
         if let Some(old) = payment.expires_at
             && (status.is_final() || expires_at != Some(old))
@@ -1289,6 +1403,7 @@ impl Ledger {
         } else if expires_at.is_some() {
             payment.expires_at = expires_at;
         }
+        self.keep_payment(payment);
     }
 
     fn move_posted(&mut self, debit: AccountId, credit: AccountId, amount: Decimal) {
@@ -1408,7 +1523,7 @@ impl Ledger {
         let mut accounts: Vec<Account> = self.accounts.values().cloned().collect();
         accounts.sort_by_key(|account| account.id);
         let mut payments: Vec<Payment> = if payments {
-            self.payments.values().cloned().collect()
+            self.payments().map(Cow::into_owned).collect()
         } else {
             Vec::new()
         };
@@ -1448,7 +1563,12 @@ impl Ledger {
     pub fn matches_snapshot(&self, snapshot: &LedgerSnapshot) -> bool {
         let fast = [
             self.matches_all_but_payments(snapshot),
-            same_entries(&self.payments, &snapshot.payments, |p| &p.id, |p| p),
+            same_entries(
+                self.payment_count(),
+                &snapshot.payments,
+                |p| &p.id,
+                |p| self.payment(p.id).as_deref() == Some(p),
+            ),
         ];
         if fast.contains(&Some(false)) {
             return false;
@@ -1464,13 +1584,13 @@ impl Ledger {
     /// one is out of order and only a restore can tell.
     fn matches_all_but_payments(&self, snapshot: &LedgerSnapshot) -> Option<bool> {
         let fast = [
-            same_entries(&self.accounts, &snapshot.accounts, |a| &a.id, |a| a),
-            same_entries(&self.idempotency, &snapshot.idempotency, |e| &e.0, |e| &e.1),
-            same_entries(&self.clients, &snapshot.clients, |c| &c.id, |c| c),
-            same_entries(&self.transfers, &snapshot.transfers, |t| &t.id, |t| t),
-            same_entries(&self.documents, &snapshot.documents, |d| &d.id, |d| d),
-            same_entries(&self.recipients, &snapshot.recipients, |r| &r.id, |r| r),
-            same_entries(
+            same_as_map(&self.accounts, &snapshot.accounts, |a| &a.id, |a| a),
+            same_as_map(&self.idempotency, &snapshot.idempotency, |e| &e.0, |e| &e.1),
+            same_as_map(&self.clients, &snapshot.clients, |c| &c.id, |c| c),
+            same_as_map(&self.transfers, &snapshot.transfers, |t| &t.id, |t| t),
+            same_as_map(&self.documents, &snapshot.documents, |d| &d.id, |d| d),
+            same_as_map(&self.recipients, &snapshot.recipients, |r| &r.id, |r| r),
+            same_as_map(
                 &self.confirmations,
                 &snapshot.confirmations,
                 |c| &c.id,
@@ -1507,7 +1627,7 @@ impl Ledger {
             {
                 ledger.expiries.insert((expires_at, payment.id));
             }
-            ledger.payments.insert(payment.id, payment);
+            ledger.keep_payment(payment);
         }
         ledger.idempotency = snapshot.idempotency.into_iter().collect();
         ledger.clients = snapshot

@@ -2429,3 +2429,85 @@ fn a_snapshot_read_with_room_is_the_snapshot_serde_reads() {
     // And the room is not left for the next read
     assert!(serde_json::from_slice::<LedgerSnapshot>(&json).is_ok());
 }
+
+// ======================================================================== settled payments
+
+#[test]
+fn a_settled_payment_keeps_its_status_revision_and_expiry_and_is_refused_every_action() {
+    // Given a pending payment with an expiry that is then posted
+    let legs = vec![leg(settlement("EUR"), acc(2), dec!(10), "EUR")];
+    let Given { ledger } = given_bodies(vec![
+        settlement_opened("EUR"),
+        opened(1, "EUR"),
+        opened(2, "EUR"),
+        created_full(1, PaymentStatus::Pending, legs.clone(), Some(t(60))),
+        EventBody::Payment(PaymentEvent::Posted(PaymentPosted {
+            payment_id: pay(1),
+            legs: vec![PostedLeg {
+                debit: settlement("EUR"),
+                credit: acc(2),
+                currency: cur("EUR"),
+                held: dec!(10),
+                posted: dec!(10),
+            }],
+        })),
+    ]);
+
+    // Then it reads back posted, at its last revision, with its expiry and without its legs
+    let payment = ledger.payment(pay(1)).expect("kept");
+    assert_eq!(payment.status, PaymentStatus::Posted);
+    assert_eq!(payment.revision, 1);
+    assert_eq!(payment.expires_at, Some(t(60)));
+    assert!(payment.legs.is_empty());
+    assert_eq!(ledger.payment_count(), 1);
+    // And a snapshot restores the same ledger
+    assert_eq!(Ledger::from_snapshot(ledger.to_snapshot()), ledger);
+    // And every action on it is refused with its status, like before it settled
+    for kind in [
+        CommandKind::PostPayment {
+            payment_id: pay(1),
+            amount: None,
+        },
+        CommandKind::CancelPayment {
+            payment_id: pay(1),
+            reason: None,
+        },
+        CommandKind::PendPayment {
+            payment_id: pay(1),
+            expires_at: None,
+        },
+    ] {
+        Given {
+            ledger: ledger.clone(),
+        }
+        .when(kind)
+        .then_error("InvalidPaymentState");
+    }
+    // And its id cannot be used again
+    Given { ledger }
+        .when(transfer(1, 1, 2, dec!(1), CreateMode::Posted))
+        .then_error("PaymentAlreadyExists");
+}
+
+#[test]
+fn a_log_that_moves_a_settled_payment_again_is_replayed_as_it_is() {
+    // Given a log no engine writes: a payment posted at once, then pended again
+    let legs = vec![leg(settlement("EUR"), acc(2), dec!(5), "EUR")];
+    let Given { ledger } = given_bodies(vec![
+        settlement_opened("EUR"),
+        opened(1, "EUR"),
+        opened(2, "EUR"),
+        created(1, PaymentStatus::Posted, legs.clone()),
+        pended(1, Vec::new(), Some(t(30))),
+    ]);
+
+    // Then the payment is open again, pending, with the new expiry and no legs, once
+    let payment = ledger.payment(pay(1)).expect("kept");
+    assert_eq!(payment.status, PaymentStatus::Pending);
+    assert_eq!(payment.revision, 1);
+    assert_eq!(payment.expires_at, Some(t(30)));
+    assert!(payment.legs.is_empty());
+    assert_eq!(ledger.payment_count(), 1);
+    assert_eq!(ledger.payments().count(), 1);
+    assert_eq!(Ledger::from_snapshot(ledger.to_snapshot()), ledger);
+}

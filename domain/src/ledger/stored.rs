@@ -297,15 +297,15 @@ impl Ledger {
         records: Records,
         key: DigestKey,
     ) -> Result<bool, SnapshotError> {
-        if records.count != self.payments.len() {
+        if records.count != self.payment_count() {
             return Ok(false);
         }
         let ours = || {
             let mut record = Vec::with_capacity(MIN_PAYMENT_BYTES + 12 + 4 * LEG_BYTES);
             let mut digest = 0u128;
-            for payment in self.payments.values() {
+            for payment in self.payments() {
                 record.clear();
-                write_payment(&mut record, payment)?;
+                write_payment(&mut record, &payment)?;
                 digest = digest.wrapping_add(record_hash(key, &record));
             }
             Ok::<_, SnapshotError>(digest)

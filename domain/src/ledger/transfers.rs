@@ -109,9 +109,11 @@ impl Ledger {
     }
 
     /// The transfer's payment; a transfer whose payment is unknown is a corrupted state.
-    fn transfer_payment(&self, transfer: &Transfer) -> Result<&Payment, LedgerError> {
-        self.payments
-            .get(&transfer.payment_id)
+    fn transfer_payment(
+        &self,
+        transfer: &Transfer,
+    ) -> Result<std::borrow::Cow<'_, Payment>, LedgerError> {
+        self.payment(transfer.payment_id)
             .ok_or(LedgerError::PaymentNotFound(transfer.payment_id))
     }
 
@@ -491,7 +493,7 @@ impl Ledger {
             TransferDirection::Internal | TransferDirection::ForeignExchange
         ) {
             let mut posted = payment_event(
-                payment,
+                &payment,
                 PaymentEvent::Posted(PaymentPosted {
                     payment_id: payment.id,
                     legs: posted_in_full(&payment.legs),
@@ -529,7 +531,7 @@ impl Ledger {
         )?;
         let payment = self.transfer_payment(transfer)?;
         let events = vec![
-            cancel_event(payment, 0, reason.clone()),
+            cancel_event(&payment, 0, reason.clone()),
             step_event(
                 transfer,
                 0,
@@ -625,7 +627,7 @@ impl Ledger {
                 check_optional_text("provider reference", provider_reference)?;
                 vec![
                     payment_event(
-                        payment,
+                        &payment,
                         PaymentEvent::Posted(PaymentPosted {
                             payment_id: payment.id,
                             legs: posted_in_full(&payment.legs),
@@ -651,7 +653,7 @@ impl Ledger {
                     TransferEvent::Failed(step)
                 };
                 vec![
-                    cancel_event(payment, 0, reason.clone()),
+                    cancel_event(&payment, 0, reason.clone()),
                     step_event(transfer, 0, event),
                 ]
             }
@@ -706,7 +708,7 @@ impl Ledger {
         if self.transfers.contains_key(&receive.transfer_id) {
             return Err(LedgerError::TransferAlreadyExists(receive.transfer_id));
         }
-        if self.payments.contains_key(&receive.payment_id) {
+        if self.has_payment(receive.payment_id) {
             return Err(LedgerError::PaymentAlreadyExists(receive.payment_id));
         }
         receive.currency.check_amount(receive.amount)?;
