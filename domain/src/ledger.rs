@@ -263,6 +263,29 @@ where
     })
 }
 
+/// Moves a payment to `status`: a final payment drops its legs (the events keep them) and its
+/// expiry entry; a new expiry replaces the old one.
+fn move_payment(
+    expiries: &mut BTreeSet<(DateTime<Utc>, PaymentId)>,
+    payment: &mut Payment,
+    status: PaymentStatus,
+    revision: u64,
+    expires_at: Option<DateTime<Utc>>,
+) {
+    if let Some(old) = payment.expires_at
+        && (status.is_final() || expires_at != Some(old))
+    {
+        expiries.remove(&(old, payment.id));
+    }
+    payment.status = status;
+    payment.revision = revision;
+    if status.is_final() {
+        payment.legs = Vec::new();
+    } else if expires_at.is_some() {
+        payment.expires_at = expires_at;
+    }
+}
+
 /// Namespace of the deterministic ids of the bank's internal accounts.
 const INTERNAL_ACCOUNT_NAMESPACE: Uuid = Uuid::from_u128(0x6f6c_696f_2d6c_6564_6765_722d_6e73_0001);
 
@@ -1356,8 +1379,7 @@ impl Ledger {
         }
     }
 
-    /// Moves a payment to `status`; a final payment drops its legs (the events keep them) and
-    /// its expiry entry, so settled payments cost little memory.
+    /// Moves a payment to `status`, into the map its new status belongs in.
     fn settle(
         &mut self,
         payment_id: PaymentId,
@@ -1365,25 +1387,15 @@ impl Ledger {
         revision: u64,
         expires_at: Option<DateTime<Utc>>,
     ) {
-        let mut payment = match self.payments.get_mut(&payment_id) {
-            // The usual case, moved in place: draft → pending.
-            Some(payment) if !status.is_final() => {
-                if let Some(old) = payment.expires_at
-                    && expires_at != Some(old)
-                {
-                    self.expiries.remove(&(old, payment_id));
-                }
-                payment.status = status;
-                payment.revision = revision;
-                if expires_at.is_some() {
-                    payment.expires_at = expires_at;
-                }
-                return;
-            }
-            Some(_) => match self.payments.remove(&payment_id) {
-                Some(payment) => payment,
-                None => return,
-            },
+        // The usual non-final move (draft → pending) stays in place.
+        if !status.is_final()
+            && let Some(payment) = self.payments.get_mut(&payment_id)
+        {
+            move_payment(&mut self.expiries, payment, status, revision, expires_at);
+            return;
+        }
+        let mut payment = match self.payments.remove(&payment_id) {
+            Some(payment) => payment,
             // A settled payment moved again: no engine writes that, but a replay applies the
             // log as it is, like any other event.
             None => match self.settled.remove(&payment_id) {
@@ -1391,18 +1403,13 @@ impl Ledger {
                 None => return,
             },
         };
-        if let Some(old) = payment.expires_at
-            && (status.is_final() || expires_at != Some(old))
-        {
-            self.expiries.remove(&(old, payment_id));
-        }
-        payment.status = status;
-        payment.revision = revision;
-        if status.is_final() {
-            payment.legs = Vec::new();
-        } else if expires_at.is_some() {
-            payment.expires_at = expires_at;
-        }
+        move_payment(
+            &mut self.expiries,
+            &mut payment,
+            status,
+            revision,
+            expires_at,
+        );
         self.keep_payment(payment);
     }
 

@@ -245,15 +245,6 @@ impl StoredSnapshot {
             None => self.rest.payments.len(),
         }
     }
-
-    /// The whole snapshot, decoded.
-    pub fn into_snapshot(self) -> Result<LedgerSnapshot, SnapshotError> {
-        let mut snapshot = self.rest;
-        if let Some(records) = self.records {
-            snapshot.payments = records.decode_all(&self.bytes)?;
-        }
-        Ok(snapshot)
-    }
 }
 
 /// The secret key of one comparison's digests: 16 bytes the caller draws at random for each
