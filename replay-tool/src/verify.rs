@@ -123,7 +123,7 @@ fn summarize(source: &Source, pass: &LogPass, report: &mut Report) {
     report.note(format!(
         "recomputed: {} accounts, {} payments",
         pass.ledger.accounts().count(),
-        pass.ledger.payments().count()
+        pass.ledger.payment_count()
     ));
     if let Err(broken) = pass.ledger.check_invariants() {
         report.add(Finding {
