@@ -2432,15 +2432,37 @@ fn a_snapshot_read_with_room_is_the_snapshot_serde_reads() {
 
 // ======================================================================== settled payments
 
+/// The only payment, `pay(1)`, holds these and no legs, is counted once, and a snapshot
+/// restores the same ledger.
+fn assert_only_payment(
+    ledger: &Ledger,
+    status: PaymentStatus,
+    revision: u64,
+    expires_at: Option<DateTime<Utc>>,
+) {
+    let payment = ledger.payment(pay(1)).expect("kept");
+    assert_eq!(payment.status, status);
+    assert_eq!(payment.revision, revision);
+    assert_eq!(payment.expires_at, expires_at);
+    assert!(payment.legs.is_empty());
+    assert_eq!(ledger.payment_count(), 1);
+    assert_eq!(ledger.payments().count(), 1);
+    assert_eq!(&Ledger::from_snapshot(ledger.to_snapshot()), ledger);
+}
+
+/// The settlement account and customer accounts 1 and 2, then `payment_events`.
+fn with_accounts(payment_events: Vec<EventBody>) -> Ledger {
+    let mut bodies = vec![settlement_opened("EUR"), opened(1, "EUR"), opened(2, "EUR")];
+    bodies.extend(payment_events);
+    given_bodies(bodies).ledger
+}
+
 #[test]
 fn a_settled_payment_keeps_its_status_revision_and_expiry_and_is_refused_every_action() {
     // Given a pending payment with an expiry that is then posted
     let legs = vec![leg(settlement("EUR"), acc(2), dec!(10), "EUR")];
-    let Given { ledger } = given_bodies(vec![
-        settlement_opened("EUR"),
-        opened(1, "EUR"),
-        opened(2, "EUR"),
-        created_full(1, PaymentStatus::Pending, legs.clone(), Some(t(60))),
+    let ledger = with_accounts(vec![
+        created_full(1, PaymentStatus::Pending, legs, Some(t(60))),
         EventBody::Payment(PaymentEvent::Posted(PaymentPosted {
             payment_id: pay(1),
             legs: vec![PostedLeg {
@@ -2454,14 +2476,7 @@ fn a_settled_payment_keeps_its_status_revision_and_expiry_and_is_refused_every_a
     ]);
 
     // Then it reads back posted, at its last revision, with its expiry and without its legs
-    let payment = ledger.payment(pay(1)).expect("kept");
-    assert_eq!(payment.status, PaymentStatus::Posted);
-    assert_eq!(payment.revision, 1);
-    assert_eq!(payment.expires_at, Some(t(60)));
-    assert!(payment.legs.is_empty());
-    assert_eq!(ledger.payment_count(), 1);
-    // And a snapshot restores the same ledger
-    assert_eq!(Ledger::from_snapshot(ledger.to_snapshot()), ledger);
+    assert_only_payment(&ledger, PaymentStatus::Posted, 1, Some(t(60)));
     // And every action on it is refused with its status, like before it settled
     for kind in [
         CommandKind::PostPayment {
@@ -2493,21 +2508,11 @@ fn a_settled_payment_keeps_its_status_revision_and_expiry_and_is_refused_every_a
 fn a_log_that_moves_a_settled_payment_again_is_replayed_as_it_is() {
     // Given a log no engine writes: a payment posted at once, then pended again
     let legs = vec![leg(settlement("EUR"), acc(2), dec!(5), "EUR")];
-    let Given { ledger } = given_bodies(vec![
-        settlement_opened("EUR"),
-        opened(1, "EUR"),
-        opened(2, "EUR"),
-        created(1, PaymentStatus::Posted, legs.clone()),
+    let ledger = with_accounts(vec![
+        created(1, PaymentStatus::Posted, legs),
         pended(1, Vec::new(), Some(t(30))),
     ]);
 
     // Then the payment is open again, pending, with the new expiry and no legs, once
-    let payment = ledger.payment(pay(1)).expect("kept");
-    assert_eq!(payment.status, PaymentStatus::Pending);
-    assert_eq!(payment.revision, 1);
-    assert_eq!(payment.expires_at, Some(t(30)));
-    assert!(payment.legs.is_empty());
-    assert_eq!(ledger.payment_count(), 1);
-    assert_eq!(ledger.payments().count(), 1);
-    assert_eq!(Ledger::from_snapshot(ledger.to_snapshot()), ledger);
+    assert_only_payment(&ledger, PaymentStatus::Pending, 1, Some(t(30)));
 }

@@ -322,6 +322,29 @@ async fn history_with_snapshots(
     (config, ids)
 }
 
+/// Starts an engine on `store` and checks its first payment lands right after the head.
+async fn assert_restarts_at_the_head(
+    store: &Arc<dyn EventStore>,
+    config: EngineConfig,
+    accounts: &[AccountId],
+) {
+    let head = store.head().await.unwrap();
+    let engine = Engine::start(store.clone(), config).await.unwrap();
+    let next = engine
+        .handle()
+        .execute(pay(
+            PaymentId(Uuid::now_v7()),
+            Some(accounts[0]),
+            Some(accounts[1]),
+            dec!(1),
+            CreateMode::Posted,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(next.position, head.position + 1);
+    engine.shutdown().await;
+}
+
 #[tokio::test]
 async fn restart_recovers_from_the_snapshot_and_the_events_after_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -347,20 +370,7 @@ async fn restart_recovers_from_the_snapshot_and_the_events_after_it() {
     recovered.ledger.check_invariants().unwrap();
 
     // And the restarted engine keeps going from there.
-    let engine = Engine::start(store.clone(), config).await.unwrap();
-    let next = engine
-        .handle()
-        .execute(pay(
-            PaymentId(Uuid::now_v7()),
-            Some(accounts[0]),
-            Some(accounts[1]),
-            dec!(1),
-            CreateMode::Posted,
-        ))
-        .await
-        .unwrap();
-    assert_eq!(next.position, head.position + 1);
-    engine.shutdown().await;
+    assert_restarts_at_the_head(&store, config, &accounts).await;
 }
 
 #[tokio::test]
@@ -420,21 +430,7 @@ async fn a_snapshot_that_does_not_decode_costs_a_full_replay_not_the_start() {
     assert_eq!(recovered.ledger, replay_from_genesis(store.as_ref()).await);
 
     // And the engine starts and goes on from the head
-    let head = store.head().await.unwrap();
-    let engine = Engine::start(store.clone(), config).await.unwrap();
-    let next = engine
-        .handle()
-        .execute(pay(
-            PaymentId(Uuid::now_v7()),
-            Some(accounts[1]),
-            Some(accounts[0]),
-            dec!(1),
-            CreateMode::Posted,
-        ))
-        .await
-        .unwrap();
-    assert_eq!(next.position, head.position + 1);
-    engine.shutdown().await;
+    assert_restarts_at_the_head(&store, config, &accounts).await;
 }
 
 #[tokio::test]
