@@ -459,7 +459,7 @@ pub async fn first_divergence(
                     && let Some(account) = ledger.account(id)
                 {
                     history.entry(id).or_default().push((
-                        visit.record.global_position,
+                        visit.global_position,
                         account.balance(),
                         account.available_balance(),
                     ));

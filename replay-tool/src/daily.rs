@@ -75,24 +75,23 @@ async fn replay_to_day_end(
     let mut progress = Progress::new("daily-check", limit, quiet);
     let mut decode_error = None;
     scan(source.reader(), 0, head, true, &mut progress, |visit| {
-        let event = visit.record;
-        if event.recorded_at > end || event.global_position > limit {
+        if visit.recorded_at > end || visit.global_position > limit {
             return Ok(Flow::Stop);
         }
         match visit.event {
             Some(Ok(decoded)) => {
                 ledger.apply(decoded);
-                if since.is_some_and(|since| event.recorded_at >= since) {
+                if since.is_some_and(|since| visit.recorded_at >= since) {
                     moved.extend(decoded.body.touched_accounts());
                 }
             }
             Some(Err(error)) => {
-                decode_error = Some((event.global_position, error.clone()));
+                decode_error = Some((visit.global_position, error.clone()));
                 return Ok(Flow::Stop);
             }
             None => return Ok(Flow::Stop),
         }
-        last_position = event.global_position;
+        last_position = visit.global_position;
         Ok(Flow::Continue)
     })
     .await?;

@@ -40,7 +40,7 @@ pub async fn export(
     }
     let after = from_position.saturating_sub(1);
     let written = scan(log, after, head, false, &mut progress, |visit| {
-        let event = visit.record;
+        let event = visit.record();
         match format {
             ExportFormat::Csv => write_csv(out, &event)?,
             ExportFormat::Jsonl => {

@@ -3,8 +3,9 @@
 //! declared order, no escapes, no optional field present) and hands anything else, byte for byte,
 //! to the domain's own `codec::decode`; so it returns what `codec::decode` returns for every
 //! payload, only sooner for the common ones. Its values are parsed by the same functions the
-//! types' `Deserialize` impls call (`Uuid`'s `FromStr`, `Decimal::from_str` then
-//! `from_scientific`, `Currency::from_code`), so no value can come out differently.
+//! types' `Deserialize` impls call (`Decimal::from_str` then `from_scientific`,
+//! `Currency::from_code`), so no value can come out differently; uuids, three in every payment
+//! event, are read by a reader of their one written form (tested against `Uuid::from_str`).
 
 use folio_domain::codec::{self, CURRENT_SCHEMA_VERSION, DecodeError};
 use folio_domain::event::{
@@ -116,6 +117,56 @@ fn fast(event_type: &str, payload: &str) -> Option<EventBody> {
     input.at_end().then_some(EventBody::Payment(event))
 }
 
+/// Each byte's value as a lowercase hex digit, or `NOT_HEX`.
+const HEX: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut digit = 0;
+    while digit < 10 {
+        table[b'0' as usize + digit] = digit as u8;
+        digit += 1;
+    }
+    let mut letter = 0;
+    while letter < 6 {
+        table[b'a' as usize + letter] = 10 + letter as u8;
+        letter += 1;
+    }
+    table
+};
+const NOT_HEX: u8 = 0xff;
+
+/// Where the 32 hex digits of a hyphenated uuid lie (hyphens at 8, 13, 18 and 23).
+const UUID_DIGITS: [usize; 32] = {
+    let mut at = [0; 32];
+    let mut digit = 0;
+    let mut index = 0;
+    while index < 36 {
+        if index != 8 && index != 13 && index != 18 && index != 23 {
+            at[digit] = index;
+            digit += 1;
+        }
+        index += 1;
+    }
+    at
+};
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in lowercase hex, as `Uuid`'s `Display` writes it;
+/// None for anything else (which `Uuid::from_str` may still read: the caller falls back).
+fn canonical_uuid(text: &[u8; 36]) -> Option<Uuid> {
+    if text[8] != b'-' || text[13] != b'-' || text[18] != b'-' || text[23] != b'-' {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    let mut bad = 0u8;
+    for (byte, pair) in bytes.iter_mut().zip(UUID_DIGITS.chunks_exact(2)) {
+        let high = HEX[usize::from(text[pair[0]])];
+        let low = HEX[usize::from(text[pair[1]])];
+        // Both are at most 0x0f unless one is NOT_HEX: one test for all 32 at the end.
+        bad |= high | low;
+        *byte = (high << 4) | (low & 0x0f);
+    }
+    (bad & 0xf0 == 0).then(|| Uuid::from_bytes(bytes))
+}
+
 struct Cursor<'a> {
     text: &'a str,
     bytes: &'a [u8],
@@ -165,9 +216,17 @@ impl<'a> Cursor<'a> {
         self.string().map(|text| Some(text.to_string()))
     }
 
-    /// A uuid as `Uuid`'s `Deserialize` reads one from a string.
+    /// A uuid in the one form the engine writes (36 characters, lowercase, hyphenated), which
+    /// `Uuid`'s `Deserialize` reads as the same value; any other form (uppercase, braced,
+    /// simple, urn) sends the payload to the domain's decoder.
     fn uuid(&mut self) -> Option<Uuid> {
-        Uuid::from_str(self.string()?).ok()
+        self.literal(b"\"")?;
+        let end = self.at.checked_add(36)?;
+        let text: &[u8; 36] = self.bytes.get(self.at..end)?.try_into().ok()?;
+        let uuid = canonical_uuid(text)?;
+        self.at = end;
+        self.literal(b"\"")?;
+        Some(uuid)
     }
 
     fn account(&mut self) -> Option<AccountId> {
@@ -517,8 +576,54 @@ mod tests {
         changed
     }
 
+    #[test]
+    fn the_canonical_uuid_reader_reads_what_uuid_reads_or_nothing() {
+        // Given the written form of some uuids, and texts one character away from it
+        let written = "01a21043-8033-7180-8752-893f392e39d8";
+        let mut texts = vec![
+            written.to_string(),
+            Uuid::nil().to_string(),
+            Uuid::max().to_string(),
+            Uuid::from_u128(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210).to_string(),
+        ];
+        for at in 0..36 {
+            for with in [
+                '0', '9', 'a', 'f', 'g', 'A', 'F', '-', ' ', '/', ':', '`', '{', '\u{7f}',
+            ] {
+                let mut text = written.as_bytes().to_vec();
+                text[at] = with as u8;
+                texts.push(String::from_utf8(text).unwrap());
+            }
+        }
+        for text in &texts {
+            // When both read it
+            let ours = canonical_uuid(text.as_bytes().try_into().unwrap());
+            let theirs = Uuid::from_str(text).ok();
+            // Then ours is theirs, or nothing where the text is not lowercase and hyphenated
+            match ours {
+                Some(uuid) => assert_eq!(Some(uuid), theirs, "{text}"),
+                None => assert!(
+                    theirs.is_none() || text.bytes().any(|b| b.is_ascii_uppercase()),
+                    "{text}"
+                ),
+            }
+        }
+        // And the written form of every uuid is read back as that uuid
+        assert_eq!(
+            canonical_uuid(written.as_bytes().try_into().unwrap()),
+            Uuid::from_str(written).ok()
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn every_written_uuid_reads_back(value in any::<u128>()) {
+            let uuid = Uuid::from_u128(value);
+            let text = uuid.to_string();
+            prop_assert_eq!(canonical_uuid(text.as_bytes().try_into().unwrap()), Some(uuid));
+        }
 
         #[test]
         fn payment_events_decode_as_the_domain_decodes_them(body in payment_event()) {

@@ -174,7 +174,7 @@ pub async fn recalculate_daily(
     let mut batch = Vec::with_capacity(PAGE);
     let mut failed = None;
     scan(source.reader(), 0, head, false, &mut progress, |visit| {
-        batch.push(visit.record.to_recorded());
+        batch.push(visit.record().to_recorded());
         if batch.len() >= PAGE {
             if let Err(error) = fold_events(&mut fold, &batch) {
                 failed = Some(error);

@@ -6,10 +6,10 @@ use crate::compare::{self, Expected};
 use crate::error::ReplayError;
 use crate::findings::{Finding, Report};
 use crate::progress::{Progress, SharedProgress};
-use crate::scan::{Flow, PAGE, Visit, scan};
+use crate::scan::{Flow, PAGE, Visit, scan, stream_key};
 use crate::source::Source;
 use folio_domain::{
-    AccountId, ClientId, ConfirmationId, DocumentId, EventBody, Ledger, LedgerSnapshot, PaymentId,
+    AccountId, ClientId, ConfirmationId, DocumentId, Ledger, LedgerSnapshot, PaymentId,
     RecipientId, StoredSnapshot, TransferId,
 };
 use folio_projections::{FoldScope, Projector};
@@ -480,9 +480,7 @@ impl Checker {
     }
 
     fn check(&mut self, visit: &Visit<'_>) -> Result<(), ReplayError> {
-        let event = &visit.record;
-        let link_ok = visit.link_ok;
-        let position = event.global_position;
+        let position = visit.global_position;
         let log_finding = |field: &str, expected: String, found: String| Finding {
             area: "log",
             subject: None,
@@ -500,58 +498,58 @@ impl Checker {
             self.findings.push(finding);
         }
         self.next_position = position + 1;
-        if !link_ok {
+        if !visit.link_ok {
             let finding = log_finding(
                 "hash",
                 "SHA-256(previous hash ‖ this event)".into(),
                 format!(
                     "a stored hash that does not follow ({})",
-                    hex::encode(event.hash)
+                    hex::encode(visit.record().hash)
                 ),
             );
             self.findings.push(finding);
         }
         if let Some(last) = self.last_recorded_at
-            && event.recorded_at < last
+            && visit.recorded_at < last
         {
             let finding = log_finding(
                 "recorded_at",
                 format!("at or after {}", last.to_rfc3339()),
-                event.recorded_at.to_rfc3339(),
+                visit.recorded_at.to_rfc3339(),
             );
             self.findings.push(finding);
         }
-        self.last_recorded_at = Some(event.recorded_at);
+        self.last_recorded_at = Some(visit.recorded_at);
         match visit.event {
             None => {}
             Some(Err(error)) => {
+                let record = visit.record();
                 let finding = log_finding(
                     "payload",
-                    format!("a valid {} v{}", event.event_type, event.schema_version),
+                    format!("a valid {} v{}", record.event_type, record.schema_version),
                     error.clone(),
                 );
                 self.findings.push(finding);
             }
             Some(Ok(decoded)) => {
-                let stream = stream_key(&decoded.body);
-                if parse_stream(event.stream_id) != Some(stream) {
+                if !visit.stream_ok {
                     let finding = log_finding(
                         "stream_id",
                         decoded.body.stream_id(),
-                        event.stream_id.to_string(),
+                        visit.record().stream_id.to_string(),
                     );
                     self.findings.push(finding);
                 }
                 // The ledger keeps each entity's last revision: the next event of its stream
                 // must take the one after it (0 for a stream's first event).
-                let next = next_revision(&self.ledger, stream);
-                if event.stream_revision != next {
+                let next = next_revision(&self.ledger, stream_key(&decoded.body));
+                if visit.stream_revision != next {
                     let finding = Finding {
                         area: "log",
-                        subject: Some(event.stream_id.to_string()),
+                        subject: Some(visit.record().stream_id.to_string()),
                         field: "stream_revision".into(),
                         expected: next.to_string(),
-                        found: event.stream_revision.to_string(),
+                        found: visit.stream_revision.to_string(),
                         position: Some(position),
                     };
                     self.findings.push(finding);
@@ -591,35 +589,6 @@ fn next_revision(ledger: &Ledger, (kind, id): (u8, Uuid)) -> u64 {
         _ => ledger.confirmation(ConfirmationId(id)).map(|c| c.revision),
     };
     last.map_or(0, |revision| revision + 1)
-}
-
-/// A stream as (kind, id): 0 account, 1 payment, 2 client, 3 transfer, 4 document,
-/// 5 recipient, 6 confirmation.
-fn stream_key(body: &EventBody) -> (u8, Uuid) {
-    match body {
-        EventBody::Account(event) => (0, event.account_id().0),
-        EventBody::Payment(event) => (1, event.payment_id().0),
-        EventBody::Client(event) => (2, event.client_id().0),
-        EventBody::Transfer(event) => (3, event.transfer_id().0),
-        EventBody::Document(event) => (4, event.document_id().0),
-        EventBody::Recipient(event) => (5, event.recipient_id().0),
-        EventBody::Confirmation(event) => (6, event.confirmation_id().0),
-    }
-}
-
-fn parse_stream(stream_id: &str) -> Option<(u8, Uuid)> {
-    let (kind, id) = stream_id.split_once('-')?;
-    let kind = match kind {
-        "account" => 0,
-        "payment" => 1,
-        "client" => 2,
-        "transfer" => 3,
-        "document" => 4,
-        "recipient" => 5,
-        "confirmation" => 6,
-        _ => return None,
-    };
-    Some((kind, Uuid::parse_str(id).ok()?))
 }
 
 #[cfg(test)]
