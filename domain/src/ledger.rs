@@ -18,6 +18,7 @@ use crate::money::Currency;
 use crate::payment::{Leg, Payment, PaymentStatus, PostedLeg};
 use crate::recipient::Recipient;
 use crate::transfer::Transfer;
+use settled::{Settled, SettledPayments};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,7 @@ use uuid::Uuid;
 mod confirmations;
 mod documents;
 mod recipients;
+mod settled;
 mod stored;
 mod transfers;
 
@@ -73,27 +75,6 @@ pub struct Processed {
     pub result: Result<Executed, LedgerError>,
 }
 
-/// A payment in a final status, as the ledger keeps it (48 bytes a map slot with its id, against
-/// 80 for a `Payment`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Settled {
-    status: PaymentStatus,
-    revision: u64,
-    expires_at: Option<DateTime<Utc>>,
-}
-
-impl Settled {
-    fn payment(&self, id: PaymentId) -> Payment {
-        Payment {
-            id,
-            status: self.status,
-            legs: Vec::new(),
-            expires_at: self.expires_at,
-            revision: self.revision,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct IdempotencyRecord {
     fingerprint: String,
@@ -110,7 +91,7 @@ pub struct Ledger {
     /// Payments in a final status, kept small: a ledger holds millions of them, and what
     /// commands and replays still need of one is its status, revision and expiry (its legs
     /// are in its events).
-    settled: HashMap<PaymentId, Settled>,
+    settled: SettledPayments,
     expiries: BTreeSet<(DateTime<Utc>, PaymentId)>,
     idempotency: HashMap<String, IdempotencyRecord>,
     clients: HashMap<ClientId, Client>,
@@ -331,7 +312,7 @@ impl Ledger {
             return Some(Cow::Borrowed(payment));
         }
         self.settled
-            .get(&id)
+            .get(id)
             .map(|settled| Cow::Owned(settled.payment(id)))
     }
 
@@ -340,12 +321,12 @@ impl Ledger {
         self.payments.values().map(Cow::Borrowed).chain(
             self.settled
                 .iter()
-                .map(|(id, settled)| Cow::Owned(settled.payment(*id))),
+                .map(|(id, settled)| Cow::Owned(settled.payment(id))),
         )
     }
 
     fn has_payment(&self, id: PaymentId) -> bool {
-        self.payments.contains_key(&id) || self.settled.contains_key(&id)
+        self.payments.contains_key(&id) || self.settled.contains(id)
     }
 
     /// Keeps `payment` in the map its status belongs in, and only there.
@@ -359,7 +340,7 @@ impl Ledger {
             self.payments.remove(&payment.id);
             self.settled.insert(payment.id, settled);
         } else {
-            self.settled.remove(&payment.id);
+            self.settled.remove(payment.id);
             self.payments.insert(payment.id, payment);
         }
     }
@@ -1179,7 +1160,7 @@ impl Ledger {
             .into_iter()
             .all(|status| !allowed(status))
         );
-        if let Some(settled) = self.settled.get(&payment_id) {
+        if let Some(settled) = self.settled.get(payment_id) {
             return Err(LedgerError::InvalidPaymentState {
                 payment: payment_id,
                 status: settled.status,
@@ -1398,7 +1379,7 @@ impl Ledger {
             Some(payment) => payment,
             // A settled payment moved again: no engine writes that, but a replay applies the
             // log as it is, like any other event.
-            None => match self.settled.remove(&payment_id) {
+            None => match self.settled.remove(payment_id) {
                 Some(settled) => settled.payment(payment_id),
                 None => return,
             },
