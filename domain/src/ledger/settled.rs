@@ -3,10 +3,10 @@
 //! kernel), so the usual one — no expiry, a revision under 2^32 — takes 24 bytes a map slot
 //! with its id, and the few others a slot of their own map.
 
+use super::IdMap;
 use crate::ids::PaymentId;
 use crate::payment::{Payment, PaymentStatus};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
 
 /// A payment in a final status, as the ledger keeps it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,9 +39,9 @@ struct Usual {
 /// value alone, so equal sets of payments are equal maps).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct SettledPayments {
-    usual: HashMap<PaymentId, Usual>,
+    usual: IdMap<PaymentId, Usual>,
     /// With an expiry, or a revision past 32 bits.
-    others: HashMap<PaymentId, Settled>,
+    others: IdMap<PaymentId, Settled>,
 }
 
 impl SettledPayments {
