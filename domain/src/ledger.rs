@@ -18,14 +18,10 @@ use crate::money::Currency;
 use crate::payment::{Leg, Payment, PaymentStatus, PostedLeg};
 use crate::recipient::Recipient;
 use crate::transfer::Transfer;
-use settled::{Settled, SettledPayments};
-
-/// A map keyed by ids the server generates (uuids no caller chooses): hashed with a seeded
-/// hasher several times faster than SipHash, which the maps keyed by callers' text keep.
-type IdMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use settled::{Settled, SettledPayments};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
@@ -270,6 +266,13 @@ fn move_payment(
         payment.expires_at = expires_at;
     }
 }
+
+/// A map keyed by uuids, hashed with foldhash (several times faster than SipHash, which the
+/// maps keyed by callers' text keep). The engine generates these ids, so no caller chooses
+/// one; a log replayed by an auditor could, but colliding ids would have to collide under a
+/// seed drawn by the replaying process, which foldhash is built to resist ("minimally
+/// DoS-resistant"): at worst a crafted log makes a replay slow, never wrong.
+type IdMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Namespace of the deterministic ids of the bank's internal accounts.
 const INTERNAL_ACCOUNT_NAMESPACE: Uuid = Uuid::from_u128(0x6f6c_696f_2d6c_6564_6765_722d_6e73_0001);

@@ -4,8 +4,8 @@
 //! to the domain's own `codec::decode`; so it returns what `codec::decode` returns for every
 //! payload, only sooner for the common ones. Its values are parsed by the same functions the
 //! types' `Deserialize` impls call (`Decimal::from_str` then `from_scientific`,
-//! `Currency::from_code`), so no value can come out differently; uuids, three in every payment
-//! event, are read by a reader of their one written form (tested against `Uuid::from_str`).
+//! `Currency::from_code`), so no value can come out differently; uuids (the payment's, and two
+//! per leg) are read by a reader of their one written form (tested against `Uuid::from_str`).
 
 use folio_domain::codec::{self, CURRENT_SCHEMA_VERSION, DecodeError};
 use folio_domain::event::{
@@ -151,7 +151,7 @@ const UUID_DIGITS: [usize; 32] = {
 
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in lowercase hex, as `Uuid`'s `Display` writes it;
 /// None for anything else (which `Uuid::from_str` may still read: the caller falls back).
-fn canonical_uuid(text: &[u8; 36]) -> Option<Uuid> {
+pub fn canonical_uuid(text: &[u8; 36]) -> Option<Uuid> {
     if text[8] != b'-' || text[13] != b'-' || text[18] != b'-' || text[23] != b'-' {
         return None;
     }

@@ -39,7 +39,8 @@ pub struct Visit<'a> {
 
 impl<'a> Visit<'a> {
     /// The stored row. The visitor's thread did not prepare it, so its fields are far from
-    /// this core's caches: a check reads them only to report a finding.
+    /// this core's caches: verify reads it only to report a finding (export and the other
+    /// callers that need whole rows read it for every event).
     pub fn record(&self) -> Row<'a> {
         self.page.row(self.index)
     }
@@ -232,5 +233,9 @@ fn parse_stream(stream_id: &str) -> Option<(u8, Uuid)> {
         "confirmation" => 6,
         _ => return None,
     };
-    Some((kind, Uuid::parse_str(id).ok()?))
+    // The written form first (the engine's, so nearly every one), then any form `Uuid` reads.
+    let written = <&[u8; 36]>::try_from(id.as_bytes())
+        .ok()
+        .and_then(fastdecode::canonical_uuid);
+    Some((kind, written.or_else(|| Uuid::parse_str(id).ok())?))
 }

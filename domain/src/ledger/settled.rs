@@ -1,7 +1,9 @@
 //! The ledger's settled payments, kept small: a long log's ledger holds millions of them, and
 //! a replay's map of them is the largest memory it touches fresh (every page zeroed by the
 //! kernel), so the usual one — no expiry, a revision under 2^32 — takes 24 bytes a map slot
-//! with its id, and the few others a slot of their own map.
+//! with its id, and the others a slot of their own map. The others are the payments that were
+//! held with an expiry (a settled payment keeps it; the REST API sets none today, a direct
+//! engine caller can) and any past 2^32 revisions.
 
 use super::IdMap;
 use crate::ids::PaymentId;
