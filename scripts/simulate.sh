@@ -14,12 +14,18 @@ lanes=2
 runs_per_lane=$(( (runs + lanes - 1) / lanes ))
 
 cargo build --release -p folio-sim
+# Where cargo put it (CARGO_TARGET_DIR moves the build out of ./target).
+sim="${CARGO_TARGET_DIR:-target}/release/folio-sim"
+if [ ! -x "$sim" ]; then
+    echo "simulate.sh: no simulator at $sim after the build" >&2
+    exit 1
+fi
 started=$(date +%s)
 # Two lanes: one simulation keeps one core busy and its store's I/O threads part of another.
 pids=()
 for lane in $(seq 1 "$lanes"); do
     seed=$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')
-    ./target/release/folio-sim --seed "$seed" --runs "$runs_per_lane" --steps "$steps_per_run" \
+    "$sim" --seed "$seed" --runs "$runs_per_lane" --steps "$steps_per_run" \
         > >(sed "s/^/[lane $lane] /") 2>&1 &
     pids+=("$!")
 done
