@@ -108,9 +108,63 @@ pub struct Changes {
     pub recipient_visibility: Vec<RecipientVisibility>,
     /// The position of the last event folded.
     pub position: u64,
+    /// The text some rows are stored as (decimals, legs as JSON), when a backend that stores
+    /// them as text had it written out before its write (`ReadModelStore::prepare`): one entry
+    /// per transaction and payment row, or none.
+    pub texts: RowTexts,
+}
+
+/// The text forms of a batch's statement lines and payments, in their order.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RowTexts {
+    /// Amount, balance after, available after.
+    pub transactions: Vec<[String; 3]>,
+    pub payments: Vec<PaymentText>,
+}
+
+/// A payment row's text columns.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PaymentText {
+    pub status: String,
+    pub legs: String,
+    pub amount: String,
+    pub posted_amount: Option<String>,
 }
 
 impl Changes {
+    /// Takes in the changes of the events folded after these, as one batch up to their
+    /// position (rows of both are written in order: a row in both is left as `later` has it).
+    pub fn absorb(&mut self, later: Changes) {
+        let Changes {
+            scope: _,
+            accounts,
+            payments,
+            transactions,
+            daily,
+            clients,
+            transfers,
+            documents,
+            deleted_documents,
+            recipients,
+            recipient_visibility,
+            position,
+            texts: _,
+        } = later;
+        // Texts written out for these rows stay theirs: the rows taken in come after them, and
+        // a write writes out any row the texts do not cover.
+        self.accounts.extend(accounts);
+        self.payments.extend(payments);
+        self.transactions.extend(transactions);
+        self.daily.extend(daily);
+        self.clients.extend(clients);
+        self.transfers.extend(transfers);
+        self.documents.extend(documents);
+        self.deleted_documents.extend(deleted_documents);
+        self.recipients.extend(recipients);
+        self.recipient_visibility.extend(recipient_visibility);
+        self.position = self.position.max(position);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.clients.is_empty()
             && self.transfers.is_empty()
@@ -323,17 +377,26 @@ impl Fold {
 
     /// Hands over the rows changed since the last call.
     pub fn take_changes(&mut self) -> Changes {
-        let accounts = self
+        let mut changes = self.take_changes_but_latest_rows();
+        changes.accounts = self
             .dirty_accounts
             .drain()
             .filter_map(|id| self.accounts.get(&id).cloned())
             .collect();
-        let mut daily = std::mem::take(&mut self.closed_days);
-        daily.extend(
+        changes.daily.extend(
             self.dirty_days
                 .drain()
                 .filter_map(|id| self.latest_days.get(&id).cloned()),
         );
+        changes
+    }
+
+    /// The changes since the last take, but for the account rows and the current day rows,
+    /// which stay marked changed for a later `take_changes`: a rebuild's bulk writes them once
+    /// at its end rather than every account and its day again with every batch (each row is
+    /// still written whole then, so nothing is lost; the closed days, final, go as they come).
+    pub fn take_changes_but_latest_rows(&mut self) -> Changes {
+        let daily = std::mem::take(&mut self.closed_days);
         let clients = self
             .dirty_clients
             .drain()
@@ -347,11 +410,12 @@ impl Fold {
             deleted_documents: std::mem::take(&mut self.deleted_documents),
             recipients: self.added_recipients.drain().map(|(_, row)| row).collect(),
             recipient_visibility: std::mem::take(&mut self.recipient_visibility),
-            accounts,
+            accounts: Vec::new(),
             payments: self.changed_payments.drain().map(|(_, row)| row).collect(),
             transactions: std::mem::take(&mut self.transactions),
             daily,
             position: self.position,
+            texts: RowTexts::default(),
         }
     }
 

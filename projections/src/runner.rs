@@ -3,7 +3,7 @@
 //! so readers can wait for their own writes; and rebuilds the read models blue/green.
 
 use crate::error::ProjectionError;
-use crate::fold::{Fold, FoldScope, FoldState};
+use crate::fold::{Changes, Fold, FoldScope, FoldState};
 use crate::store::{ReadModelStore, Tables};
 use chrono_tz::Tz;
 use folio_domain::codec;
@@ -32,6 +32,9 @@ pub struct ProjectorConfig {
     /// transactions, while a quiet one is projected at once (its few events cost little CPU,
     /// and waiting would only delay readers). Zero gathers after every batch.
     pub gather_min_events: usize,
+    /// Events a rebuild folds into one write while it fills its fresh tables (large: its
+    /// tables serve nobody yet, and every transaction has a fixed cost).
+    pub rebuild_batch_size: usize,
 }
 
 impl Default for ProjectorConfig {
@@ -42,6 +45,7 @@ impl Default for ProjectorConfig {
             retry_delay: Duration::from_millis(200),
             gather: Duration::ZERO,
             gather_min_events: 0,
+            rebuild_batch_size: 50_000,
         }
     }
 }
@@ -261,25 +265,45 @@ impl Projector {
         };
         // Bulk: unindexed tables, large batches, and the next batch read and folded while the
         // previous one is being written (one write in flight, so writes stay in order).
-        let bulk_batch = shared.config.batch_size.max(50_000);
+        let bulk_batch = shared.config.rebuild_batch_size.max(1);
         let mut writing: Option<JoinHandle<Result<(), ProjectionError>>> = None;
+        // A batch is written once the next one is folded, so that the last one can carry every
+        // account row and current day row, which the batches leave out (each is written once,
+        // at the end, rather than again with every batch).
+        let mut pending: Option<Changes> = None;
         loop {
             let events = shared.log.read_all(fold.position(), bulk_batch).await?;
-            if events.is_empty() {
+            let caught_up = events.is_empty();
+            if !caught_up {
+                fold_events(&mut fold, &events)?;
+            }
+            let ready = pending.take().map(|mut changes| {
+                if caught_up {
+                    changes.absorb(fold.take_changes());
+                }
+                changes
+            });
+            if !caught_up {
+                let mut changes = fold.take_changes_but_latest_rows();
+                shared.models.prepare(&mut changes);
+                pending = Some(changes);
+            }
+            if let Some(changes) = ready {
+                if let Some(previous) = writing.take() {
+                    previous
+                        .await
+                        .map_err(|e| ProjectionError::WorkerGone(e.to_string()))??;
+                }
+                let written = changes.position;
+                let models = shared.models.clone();
+                writing = Some(tokio::spawn(async move {
+                    models.write(Tables::Rebuild, changes).await
+                }));
+                report(written, total);
+            }
+            if caught_up {
                 break;
             }
-            fold_events(&mut fold, &events)?;
-            let changes = fold.take_changes();
-            if let Some(previous) = writing.take() {
-                previous
-                    .await
-                    .map_err(|e| ProjectionError::WorkerGone(e.to_string()))??;
-            }
-            let models = shared.models.clone();
-            writing = Some(tokio::spawn(async move {
-                models.write(Tables::Rebuild, changes).await
-            }));
-            report(fold.position(), total);
         }
         if let Some(last) = writing.take() {
             last.await

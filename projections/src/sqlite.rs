@@ -2,7 +2,7 @@
 //! the log's writer. One writer connection (the projector's) and a few reader connections.
 
 use crate::error::ProjectionError;
-use crate::fold::{Changes, FoldScope, FoldState};
+use crate::fold::{Changes, FoldScope, FoldState, PaymentText, RowTexts};
 use crate::query::*;
 use crate::rows::*;
 use crate::store::{ReadModelStore, Tables};
@@ -281,6 +281,17 @@ impl ReadModelStore for SqliteReadModels {
             })
         })
         .await
+    }
+
+    fn prepare(&self, changes: &mut Changes) {
+        // A payment whose text cannot be written out is left to the write, which reports it.
+        let Ok(payments) = changes.payments.iter().map(payment_text).collect() else {
+            return;
+        };
+        changes.texts = RowTexts {
+            transactions: changes.transactions.iter().map(transaction_text).collect(),
+            payments,
+        };
     }
 
     async fn write(&self, tables: Tables, changes: Changes) -> Result<(), ProjectionError> {
@@ -1235,7 +1246,16 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
          amount_minor, currency, balance_after, available_after, description, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     ))?;
-    for t in &changes.transactions {
+    let texts = &changes.texts;
+    for (index, t) in changes.transactions.iter().enumerate() {
+        let written;
+        let [amount, balance_after, available_after] = match texts.transactions.get(index) {
+            Some(text) => text,
+            None => {
+                written = transaction_text(t);
+                &written
+            }
+        };
         transactions.execute(params![
             t.position as i64,
             t.line,
@@ -1243,11 +1263,11 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
             t.payment_id.0.as_bytes(),
             t.account_id.0.as_bytes(),
             t.transaction_type.as_str(),
-            t.amount.to_string(),
+            amount,
             to_milli_units(t.amount),
             t.currency.code(),
-            t.balance_after.to_string(),
-            t.available_after.to_string(),
+            balance_after,
+            available_after,
             t.description,
             t.created_at.timestamp_micros(),
         ])?;
@@ -1271,19 +1291,25 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
          cancel_reason = excluded.cancel_reason, expires_at = excluded.expires_at, \
          last_position = excluded.last_position"
     ))?;
-    for p in &changes.payments {
-        let legs =
-            serde_json::to_string(&p.legs).map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
+    for (index, p) in changes.payments.iter().enumerate() {
+        let written;
+        let text = match texts.payments.get(index) {
+            Some(text) => text,
+            None => {
+                written = payment_text(p)?;
+                &written
+            }
+        };
         let metadata = p.metadata.as_ref().map(|m| m.to_string());
         payments.execute(params![
             p.payment_id.0.as_bytes(),
-            enum_text(&p.status),
-            legs,
+            text.status,
+            text.legs,
             p.source_account_id.map(|id| id.0.as_bytes().to_vec()),
             p.destination_account_id.map(|id| id.0.as_bytes().to_vec()),
-            p.amount.to_string(),
+            text.amount,
             p.currency.code(),
-            p.posted_amount.map(|a| a.to_string()),
+            text.posted_amount,
             p.description,
             p.external_id,
             metadata,
@@ -1298,6 +1324,25 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
         ])?;
     }
     Ok(())
+}
+
+/// A statement line's decimals as stored: amount, balance after, available after.
+fn transaction_text(t: &TransactionRow) -> [String; 3] {
+    [
+        t.amount.to_string(),
+        t.balance_after.to_string(),
+        t.available_after.to_string(),
+    ]
+}
+
+/// A payment's text columns as stored.
+fn payment_text(p: &PaymentRow) -> Result<PaymentText, ProjectionError> {
+    Ok(PaymentText {
+        status: enum_text(&p.status),
+        legs: to_json(&p.legs)?,
+        amount: p.amount.to_string(),
+        posted_amount: p.posted_amount.map(|amount| amount.to_string()),
+    })
 }
 
 /// New document rows, then the deletions of documents written by earlier batches.

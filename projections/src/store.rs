@@ -31,6 +31,11 @@ pub trait ReadModelStore: Send + Sync + 'static {
     /// writes `Ledger` changes, whose account rows then fill both scopes' account tables.
     async fn write(&self, tables: Tables, changes: Changes) -> Result<(), ProjectionError>;
 
+    /// Work a write of `changes` can do ahead of its turn, on the caller's thread (a backend
+    /// that stores decimals as text writes them out into `changes.texts`): a rebuild does it
+    /// while the previous batch is being written. Changes nothing that is stored.
+    fn prepare(&self, _changes: &mut Changes) {}
+
     /// Creates empty rebuild tables (dropping any left by an interrupted rebuild), unindexed.
     async fn rebuild_begin(&self) -> Result<(), ProjectionError>;
     async fn rebuild_checkpoint(&self) -> Result<u64, ProjectionError>;
