@@ -109,22 +109,33 @@ pub struct Changes {
     /// The position of the last event folded.
     pub position: u64,
     /// The text some rows are stored as (decimals, legs as JSON), when a backend that stores
-    /// them as text had it written out before its write (`ReadModelStore::prepare`): one entry
-    /// per transaction and payment row, or none.
+    /// them as text had it written out before its write (`ReadModelStore::prepare`): an entry
+    /// for some of the first transaction and payment rows, each naming its row. A write uses
+    /// an entry only for the row at the same index with the same key, and writes out any other.
     pub texts: RowTexts,
 }
 
 /// The text forms of a batch's statement lines and payments, in their order.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct RowTexts {
-    /// Amount, balance after, available after.
-    pub transactions: Vec<[String; 3]>,
+    pub transactions: Vec<LineText>,
     pub payments: Vec<PaymentText>,
 }
 
-/// A payment row's text columns.
+/// A statement line's decimals as text.
 #[derive(Debug, Default, Clone, PartialEq)]
+pub struct LineText {
+    pub position: u64,
+    pub line: u32,
+    pub amount: String,
+    pub balance_after: String,
+    pub available_after: String,
+}
+
+/// A payment row's text columns.
+#[derive(Debug, Clone, PartialEq)]
 pub struct PaymentText {
+    pub payment_id: PaymentId,
     pub status: String,
     pub legs: String,
     pub amount: String,
@@ -133,7 +144,8 @@ pub struct PaymentText {
 
 impl Changes {
     /// Takes in the changes of the events folded after these, as one batch up to their
-    /// position (rows of both are written in order: a row in both is left as `later` has it).
+    /// position. Rows of both are written in order: a row in both ends as `later` has it,
+    /// but for a statement line, which is written once and keeps its first version.
     pub fn absorb(&mut self, later: Changes) {
         let Changes {
             scope: _,

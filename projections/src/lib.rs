@@ -16,7 +16,7 @@ pub mod sqlite;
 pub mod store;
 
 pub use error::ProjectionError;
-pub use fold::{Changes, Fold, FoldScope, FoldState, PaymentText, RowTexts};
+pub use fold::{Changes, Fold, FoldScope, FoldState, LineText, PaymentText, RowTexts};
 pub use runner::{PauseGuard, Projector, ProjectorConfig, ProjectorWorker, RebuildProgress};
 pub use store::{ReadModelStore, Tables};
 

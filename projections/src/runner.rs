@@ -271,44 +271,54 @@ impl Projector {
         // account row and current day row, which the batches leave out (each is written once,
         // at the end, rather than again with every batch).
         let mut pending: Option<Changes> = None;
-        loop {
-            let events = shared.log.read_all(fold.position(), bulk_batch).await?;
-            let caught_up = events.is_empty();
-            if !caught_up {
-                fold_events(&mut fold, &events)?;
-            }
-            let ready = pending.take().map(|mut changes| {
+        let filled: Result<(), ProjectionError> = async {
+            loop {
+                let events = shared.log.read_all(fold.position(), bulk_batch).await?;
+                let caught_up = events.is_empty();
+                if !caught_up {
+                    fold_events(&mut fold, &events)?;
+                }
+                let ready = pending.take().map(|mut changes| {
+                    if caught_up {
+                        changes.absorb(fold.take_changes());
+                    }
+                    changes
+                });
+                if !caught_up {
+                    let mut changes = fold.take_changes_but_latest_rows();
+                    shared.models.prepare(&mut changes);
+                    pending = Some(changes);
+                }
+                if let Some(changes) = ready {
+                    if let Some(previous) = writing.take() {
+                        previous
+                            .await
+                            .map_err(|e| ProjectionError::WorkerGone(e.to_string()))??;
+                    }
+                    let written = changes.position;
+                    let models = shared.models.clone();
+                    writing = Some(tokio::spawn(async move {
+                        models.write(Tables::Rebuild, changes).await
+                    }));
+                    report(written, total);
+                }
                 if caught_up {
-                    changes.absorb(fold.take_changes());
+                    return Ok(());
                 }
-                changes
-            });
-            if !caught_up {
-                let mut changes = fold.take_changes_but_latest_rows();
-                shared.models.prepare(&mut changes);
-                pending = Some(changes);
-            }
-            if let Some(changes) = ready {
-                if let Some(previous) = writing.take() {
-                    previous
-                        .await
-                        .map_err(|e| ProjectionError::WorkerGone(e.to_string()))??;
-                }
-                let written = changes.position;
-                let models = shared.models.clone();
-                writing = Some(tokio::spawn(async move {
-                    models.write(Tables::Rebuild, changes).await
-                }));
-                report(written, total);
-            }
-            if caught_up {
-                break;
             }
         }
-        if let Some(last) = writing.take() {
-            last.await
-                .map_err(|e| ProjectionError::WorkerGone(e.to_string()))??;
-        }
+        .await;
+        // The write in flight ends before anything else happens, a failed read or fold
+        // included: left running, it could land after a retried rebuild has begun afresh.
+        let written = match writing.take() {
+            Some(last) => last
+                .await
+                .map_err(|e| ProjectionError::WorkerGone(e.to_string()))
+                .and_then(|written| written),
+            None => Ok(()),
+        };
+        filled?;
+        written?;
         let bulk_done = started.elapsed();
         shared.models.rebuild_index().await?;
         tracing::info!(

@@ -2,7 +2,7 @@
 //! the log's writer. One writer connection (the projector's) and a few reader connections.
 
 use crate::error::ProjectionError;
-use crate::fold::{Changes, FoldScope, FoldState, PaymentText, RowTexts};
+use crate::fold::{Changes, FoldScope, FoldState, LineText, PaymentText, RowTexts};
 use crate::query::*;
 use crate::rows::*;
 use crate::store::{ReadModelStore, Tables};
@@ -1249,9 +1249,9 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
     let texts = &changes.texts;
     for (index, t) in changes.transactions.iter().enumerate() {
         let written;
-        let [amount, balance_after, available_after] = match texts.transactions.get(index) {
-            Some(text) => text,
-            None => {
+        let text = match texts.transactions.get(index) {
+            Some(text) if (text.position, text.line) == (t.position, t.line) => text,
+            _ => {
                 written = transaction_text(t);
                 &written
             }
@@ -1263,11 +1263,11 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
             t.payment_id.0.as_bytes(),
             t.account_id.0.as_bytes(),
             t.transaction_type.as_str(),
-            amount,
+            text.amount,
             to_milli_units(t.amount),
             t.currency.code(),
-            balance_after,
-            available_after,
+            text.balance_after,
+            text.available_after,
             t.description,
             t.created_at.timestamp_micros(),
         ])?;
@@ -1294,8 +1294,8 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
     for (index, p) in changes.payments.iter().enumerate() {
         let written;
         let text = match texts.payments.get(index) {
-            Some(text) => text,
-            None => {
+            Some(text) if text.payment_id == p.payment_id => text,
+            _ => {
                 written = payment_text(p)?;
                 &written
             }
@@ -1326,18 +1326,21 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
     Ok(())
 }
 
-/// A statement line's decimals as stored: amount, balance after, available after.
-fn transaction_text(t: &TransactionRow) -> [String; 3] {
-    [
-        t.amount.to_string(),
-        t.balance_after.to_string(),
-        t.available_after.to_string(),
-    ]
+/// A statement line's decimals as stored.
+fn transaction_text(t: &TransactionRow) -> LineText {
+    LineText {
+        position: t.position,
+        line: t.line,
+        amount: t.amount.to_string(),
+        balance_after: t.balance_after.to_string(),
+        available_after: t.available_after.to_string(),
+    }
 }
 
 /// A payment's text columns as stored.
 fn payment_text(p: &PaymentRow) -> Result<PaymentText, ProjectionError> {
     Ok(PaymentText {
+        payment_id: p.payment_id,
         status: enum_text(&p.status),
         legs: to_json(&p.legs)?,
         amount: p.amount.to_string(),

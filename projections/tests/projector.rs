@@ -628,6 +628,9 @@ impl ReadModelStore for FailingWrites {
     async fn load_state(&self, scope: FoldScope) -> Result<FoldState, ProjectionError> {
         self.inner.load_state(scope).await
     }
+    fn prepare(&self, changes: &mut Changes) {
+        self.inner.prepare(changes);
+    }
     async fn write(&self, tables: Tables, changes: Changes) -> Result<(), ProjectionError> {
         if self.writes.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
             return Err(ProjectionError::WorkerGone(

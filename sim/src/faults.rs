@@ -423,6 +423,10 @@ impl ReadModelStore for FaultyModels {
         self.call(move |inner| async move { inner.load_state(scope).await })
     }
 
+    fn prepare(&self, changes: &mut Changes) {
+        self.inner.prepare(changes);
+    }
+
     async fn write(&self, tables: Tables, changes: Changes) -> Result<(), ProjectionError> {
         self.alive()?;
         let what = format!("read-model write of {:?}", changes.scope);
