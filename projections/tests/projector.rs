@@ -366,6 +366,34 @@ async fn client_load(handle: &EngineHandle, count: u128) -> u64 {
 }
 
 /// Everything a client can read from the models, for comparing two sets of tables.
+/// What a projection of `log` from scratch into another set of read models (`fresh`) holds
+/// once it has reached `position`.
+async fn fresh_projection(
+    setup: &mut Setup,
+    log: &Arc<dyn folio_store::EventStore>,
+    position: u64,
+) -> Everything {
+    let fresh = setup.other_models("fresh").await;
+    let worker = Projector::start(log.clone(), fresh.clone(), ProjectorConfig::default())
+        .await
+        .unwrap();
+    worker
+        .handle()
+        .wait_for(position, Duration::from_secs(10))
+        .await
+        .unwrap();
+    worker.shutdown().await;
+    everything(fresh.as_ref()).await
+}
+
+type Everything = (
+    Vec<AccountRow>,
+    Vec<TransactionRow>,
+    Vec<DailyRow>,
+    Vec<PaymentRow>,
+    Vec<ClientRow>,
+);
+
 async fn everything(
     models: &dyn ReadModelStore,
 ) -> (
@@ -973,17 +1001,10 @@ async fn a_rebuild_under_load_ends_equal_to_the_live_projection(backend: Backend
     let rebuilt_then_followed = everything(models.as_ref()).await;
     assert_models_match_ledger(&rebuilt_then_followed.0, &recovered.ledger);
 
-    let fresh = setup.other_models("fresh").await;
-    let other = Projector::start(log.clone(), fresh.clone(), ProjectorConfig::default())
-        .await
-        .unwrap();
-    other
-        .handle()
-        .wait_for(last_write, Duration::from_secs(10))
-        .await
-        .unwrap();
-    other.shutdown().await;
-    assert_eq!(rebuilt_then_followed, everything(fresh.as_ref()).await);
+    assert_eq!(
+        rebuilt_then_followed,
+        fresh_projection(&mut setup, &log, last_write).await
+    );
 
     // A second rebuild finds its table and index names free again, and changes nothing.
     let again = projector.rebuild(|_| {}).await.unwrap();
@@ -994,7 +1015,7 @@ async fn a_rebuild_under_load_ends_equal_to_the_live_projection(backend: Backend
     }
     worker.shutdown().await;
     engine.shutdown().await;
-    drop((models, fresh, log));
+    drop((models, log));
     setup.finish().await;
 }
 
@@ -1037,20 +1058,13 @@ async fn a_rebuild_in_many_small_batches_ends_equal_to_a_fresh_projection(backen
     let rebuilt = everything(models.as_ref()).await;
     let recovered = recover(log.as_ref()).await.unwrap();
     assert_models_match_ledger(&rebuilt.0, &recovered.ledger);
-    let fresh = setup.other_models("fresh").await;
-    let other = Projector::start(log.clone(), fresh.clone(), ProjectorConfig::default())
-        .await
-        .unwrap();
-    other
-        .handle()
-        .wait_for(swapped_at, Duration::from_secs(10))
-        .await
-        .unwrap();
-    other.shutdown().await;
-    assert_eq!(rebuilt, everything(fresh.as_ref()).await);
+    assert_eq!(
+        rebuilt,
+        fresh_projection(&mut setup, &log, swapped_at).await
+    );
     worker.shutdown().await;
     engine.shutdown().await;
-    drop((models, fresh, log));
+    drop((models, log));
     setup.finish().await;
 }
 
