@@ -306,6 +306,38 @@ fn client_id(n: u128) -> ClientId {
 /// Clients 1..=count: companies and individuals, every third one with a Unicode name, updated
 /// (e-mail changed or cleared), every fourth blocked with a reason, client 4 unblocked again.
 /// Returns the last position written.
+/// A log the engine wrote on `backend`: `clients` client histories, then `rounds` rounds of
+/// mixed payments over `accounts` funded accounts. The engine keeps running.
+struct History {
+    setup: Setup,
+    log: Arc<dyn folio_store::EventStore>,
+    engine: Engine,
+    handle: EngineHandle,
+    accounts: Vec<AccountId>,
+    /// The position of the last event written.
+    last: u64,
+}
+
+async fn history(backend: Backend, clients: u128, accounts: usize, rounds: usize) -> History {
+    let setup = Setup::new(backend).await;
+    let log = setup.log().await;
+    let engine = Engine::start(log.clone(), EngineConfig::default())
+        .await
+        .unwrap();
+    let handle = engine.handle();
+    client_load(&handle, clients).await;
+    let accounts = open_funded(&handle, accounts).await;
+    let last = mixed_load(&handle, &accounts, rounds).await;
+    History {
+        setup,
+        log,
+        engine,
+        handle,
+        accounts,
+        last,
+    }
+}
+
 async fn client_load(handle: &EngineHandle, count: u128) -> u64 {
     let mut position = 0;
     let run = |kind: CommandKind| {
@@ -799,15 +831,13 @@ impl ReadModelStore for FailingWrites {
 on_both_backends!(a_batch_that_fails_mid_way_is_neither_skipped_nor_repeated);
 
 async fn a_batch_that_fails_mid_way_is_neither_skipped_nor_repeated(backend: Backend) {
-    let mut setup = Setup::new(backend).await;
-    let log = setup.log().await;
-    let engine = Engine::start(log.clone(), EngineConfig::default())
-        .await
-        .unwrap();
-    let handle = engine.handle();
-    client_load(&handle, 9).await;
-    let accounts = open_funded(&handle, 5).await;
-    let position = mixed_load(&handle, &accounts, 40).await;
+    let History {
+        mut setup,
+        log,
+        engine,
+        last: position,
+        ..
+    } = history(backend, 9, 5, 40).await;
 
     // Small batches so the failure lands in the middle of the history.
     let config = ProjectorConfig {
@@ -959,15 +989,14 @@ async fn a_quiet_log_is_projected_at_once_and_a_busy_one_gathers(backend: Backen
 on_both_backends!(a_rebuild_under_load_ends_equal_to_the_live_projection);
 
 async fn a_rebuild_under_load_ends_equal_to_the_live_projection(backend: Backend) {
-    let mut setup = Setup::new(backend).await;
-    let log = setup.log().await;
-    let engine = Engine::start(log.clone(), EngineConfig::default())
-        .await
-        .unwrap();
-    let handle = engine.handle();
-    client_load(&handle, 9).await;
-    let accounts = open_funded(&handle, 6).await;
-    mixed_load(&handle, &accounts, 50).await;
+    let History {
+        mut setup,
+        log,
+        engine,
+        handle,
+        accounts,
+        last: _,
+    } = history(backend, 9, 6, 50).await;
 
     let models = setup.models().await;
     let worker = Projector::start(log.clone(), models.clone(), ProjectorConfig::default())
@@ -1025,15 +1054,13 @@ on_both_backends!(a_rebuild_in_many_small_batches_ends_equal_to_a_fresh_projecti
 /// with every batch: in many small batches (account rows changing in most of them) it ends
 /// with the very rows a projection written batch by batch holds.
 async fn a_rebuild_in_many_small_batches_ends_equal_to_a_fresh_projection(backend: Backend) {
-    let mut setup = Setup::new(backend).await;
-    let log = setup.log().await;
-    let engine = Engine::start(log.clone(), EngineConfig::default())
-        .await
-        .unwrap();
-    let handle = engine.handle();
-    client_load(&handle, 5).await;
-    let accounts = open_funded(&handle, 5).await;
-    let last = mixed_load(&handle, &accounts, 60).await;
+    let History {
+        mut setup,
+        log,
+        engine,
+        last,
+        ..
+    } = history(backend, 5, 5, 60).await;
 
     // Given read models rebuilt in batches of 7 events
     let models = setup.models().await;
