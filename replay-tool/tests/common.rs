@@ -58,3 +58,22 @@ pub fn expected_balances() -> Vec<serde_json::Value> {
         .expect("expected-balances.json");
     serde_json::from_str(&text).expect("expected balances are JSON")
 }
+
+/// Asserts that `verify` failed (exit 1, `RESULT failed`) and that its report names each of
+/// `needles`.
+pub fn assert_fails_at(run: &Run, needles: &[impl AsRef<str>]) {
+    assert_eq!(
+        run.code, 1,
+        "verify must fail:\n{}{}",
+        run.stdout, run.stderr
+    );
+    assert!(run.stdout.contains("RESULT failed"), "{}", run.stdout);
+    for needle in needles {
+        let needle = needle.as_ref();
+        assert!(
+            run.stdout.contains(needle),
+            "the report must name {needle:?}:\n{}",
+            run.stdout
+        );
+    }
+}

@@ -36,22 +36,6 @@ fn the_sample_read_models_hold_the_expected_balances() {
     }
 }
 
-fn assert_fails_at(run: &Run, needles: &[&str]) {
-    assert_eq!(
-        run.code, 1,
-        "verify must fail:\n{}{}",
-        run.stdout, run.stderr
-    );
-    assert!(run.stdout.contains("RESULT failed"), "{}", run.stdout);
-    for needle in needles {
-        assert!(
-            run.stdout.contains(needle),
-            "the report must name {needle:?}:\n{}",
-            run.stdout
-        );
-    }
-}
-
 #[test]
 fn a_changed_byte_of_a_payload_is_caught() {
     let dir = sample_copy();

@@ -55,21 +55,6 @@ fn verify(dir: &Path) -> Run {
     replay_dir(dir, &["verify", "--skip-read-models"])
 }
 
-fn assert_fails_at(run: &Run, needles: &[String]) {
-    assert_eq!(
-        run.code, 1,
-        "verify must fail:\n{}{}",
-        run.stdout, run.stderr
-    );
-    for needle in needles {
-        assert!(
-            run.stdout.contains(needle.as_str()),
-            "the report must name {needle:?}:\n{}",
-            run.stdout
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_untouched_log_passes() {
     let dir = long_log().await;
