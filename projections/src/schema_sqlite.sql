@@ -22,6 +22,23 @@ CREATE TABLE IF NOT EXISTS {p}transactions (
     PRIMARY KEY (position, line)
 ) WITHOUT ROWID;
 
+-- Each account's statement lines in order, and each payment's: the lookups statement queries by
+-- account or payment start from. Tables, not indexes on transactions, so that a rebuild can fill
+-- them from keys it sorted in memory (one ordered sweep) instead of having SQLite's sorter order
+-- 2M keys each.
+CREATE TABLE IF NOT EXISTS {p}account_lines (
+    account_id BLOB NOT NULL,
+    position INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    PRIMARY KEY (account_id, position, line)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS {p}payment_lines (
+    payment_id BLOB NOT NULL,
+    position INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    PRIMARY KEY (payment_id, position, line)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS {p}daily_balances (
     account_id BLOB NOT NULL,
     day TEXT NOT NULL,
@@ -55,6 +72,15 @@ CREATE TABLE IF NOT EXISTS {p}payments (
     expires_at INTEGER,
     last_position INTEGER NOT NULL
 );
+
+-- Each account's payments (as source and as destination) by creation time: the payments'
+-- lookup by account, a table for the same reason as account_lines.
+CREATE TABLE IF NOT EXISTS {p}account_payments (
+    account_id BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    payment_id BLOB NOT NULL,
+    PRIMARY KEY (account_id, created_at, payment_id)
+) WITHOUT ROWID;
 
 -- Filled from the transfer events (one row per transfer); details is JSON: counterparty, provider
 -- reference, description, the first pay-in of an assigned incoming transfer, an FX transfer's

@@ -1,6 +1,9 @@
 //! The read models on SQLite: their own database file beside the log, so readers never block
 //! the log's writer. One writer connection (the projector's) and a few reader connections.
 
+mod lookups;
+mod many;
+
 use crate::error::ProjectionError;
 use crate::fold::{Changes, FoldScope, FoldState, LineText, PaymentText, RowTexts};
 use crate::query::*;
@@ -12,6 +15,8 @@ use folio_domain::{
     AccountId, AccountStatus, AccountType, ClientId, ClientStatus, Currency, DocumentId,
     DocumentType, PaymentId, PaymentStatus, RecipientId, TransferId,
 };
+use lookups::LookupRows;
+use many::insert_many;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
@@ -47,6 +52,9 @@ const SORTER_RUN_KIB: u32 = 32_768;
 pub struct SqliteReadModels {
     ledger: Db,
     balances: Db,
+    /// While a rebuild's bulk runs: the lookup rows of the lines and payments it has written,
+    /// written sorted once the bulk is done (`lookups`).
+    rebuild_keys: Arc<Mutex<Option<LookupRows>>>,
 }
 
 /// One database file: its one writer connection and a small pool of readers.
@@ -62,7 +70,14 @@ impl SqliteReadModels {
         Ok(SqliteReadModels {
             ledger: Db::open(path)?,
             balances: Db::open(&balances_path(path))?,
+            rebuild_keys: Arc::new(Mutex::new(None)),
         })
+    }
+
+    fn keys(&self) -> Result<std::sync::MutexGuard<'_, Option<LookupRows>>, ProjectionError> {
+        self.rebuild_keys
+            .lock()
+            .map_err(|_| ProjectionError::WorkerGone("the rebuild's keys were poisoned".into()))
     }
 
     fn db(&self, scope: FoldScope) -> &Db {
@@ -92,13 +107,14 @@ fn balances_path(path: &Path) -> PathBuf {
 
 impl Db {
     fn open(path: &Path) -> Result<Db, ProjectionError> {
-        let writer = open_connection(path)?;
+        let mut writer = open_connection(path)?;
         writer.execute_batch(
             "CREATE TABLE IF NOT EXISTS checkpoints (projection TEXT PRIMARY KEY, position INTEGER NOT NULL);",
         )?;
         writer.execute_batch(&schema_sql(""))?;
         add_preference_columns(&writer)?;
         add_transfer_details_column(&writer)?;
+        lookups::adopt_lookup_tables(&mut writer)?;
         if !has_indexes(&writer, "accounts")? {
             writer.execute_batch(&indexes_sql("", &index_suffix()))?;
         } else {
@@ -200,6 +216,9 @@ impl Db {
 
 fn open_connection(path: &Path) -> Result<Connection, ProjectionError> {
     let connection = Connection::open(path)?;
+    // Every statement a batch's write uses (multi-row inserts take up to three shapes a
+    // table) stays prepared.
+    connection.set_prepared_statement_cache_capacity(64);
     // Read models are derived data: NORMAL is durable enough (a lost tail is re-projected from
     // the log, whose checkpoint is in the same transaction).
     connection.execute_batch(&format!(
@@ -299,7 +318,7 @@ impl ReadModelStore for SqliteReadModels {
             Tables::Live => {
                 let checkpoint = changes.scope.name();
                 let db = self.db(changes.scope);
-                db.with_writer(move |c| write_batch(c, "", checkpoint, &changes))
+                db.with_writer(move |c| write_batch(c, "", checkpoint, &changes, None))
                     .await
             }
             Tables::Rebuild => {
@@ -313,12 +332,20 @@ impl ReadModelStore for SqliteReadModels {
                 };
                 self.balances
                     .with_writer(move |c| {
-                        with_rare_checkpoints(c, |c| write_batch(c, "rebuild_", REBUILD, &balances))
+                        with_rare_checkpoints(c, |c| {
+                            write_batch(c, "rebuild_", REBUILD, &balances, None)
+                        })
                     })
                     .await?;
+                let keys = self.rebuild_keys.clone();
                 self.ledger
                     .with_writer(move |c| {
-                        with_rare_checkpoints(c, |c| write_batch(c, "rebuild_", REBUILD, &changes))
+                        let mut collecting = keys.lock().map_err(|_| {
+                            ProjectionError::WorkerGone("the rebuild's keys were poisoned".into())
+                        })?;
+                        with_rare_checkpoints(c, |c| {
+                            write_batch(c, "rebuild_", REBUILD, &changes, collecting.as_mut())
+                        })
                     })
                     .await
             }
@@ -327,7 +354,9 @@ impl ReadModelStore for SqliteReadModels {
 
     async fn rebuild_begin(&self) -> Result<(), ProjectionError> {
         self.balances.with_writer(Db::rebuild_begin).await?;
-        self.ledger.with_writer(Db::rebuild_begin).await
+        self.ledger.with_writer(Db::rebuild_begin).await?;
+        *self.keys()? = Some(LookupRows::default());
+        Ok(())
     }
 
     async fn rebuild_checkpoint(&self) -> Result<u64, ProjectionError> {
@@ -343,6 +372,20 @@ impl ReadModelStore for SqliteReadModels {
     }
 
     async fn rebuild_index(&self) -> Result<(), ProjectionError> {
+        // The lookup tables first: later writes (the catch-up) add their rows directly.
+        let keys = self.keys()?.take();
+        if let Some(mut keys) = keys {
+            self.ledger
+                .with_writer(move |c| {
+                    with_rare_checkpoints(c, |c| {
+                        let tx = c.transaction()?;
+                        keys.write_sorted(&tx, "rebuild_")?;
+                        tx.commit()?;
+                        Ok(())
+                    })
+                })
+                .await?;
+        }
         for db in [&self.balances, &self.ledger] {
             // Index names are unique per build, so the rebuilt tables' indexes keep their
             // names through the swap's rename without colliding with the old ones.
@@ -657,7 +700,7 @@ impl ReadModelStore for SqliteReadModels {
         let mut conditions = Conditions::default();
         if !filter.account_ids.is_empty() {
             let ids: Vec<Uuid> = filter.account_ids.iter().map(|id| id.0).collect();
-            conditions.either_blob("source_account_id", "destination_account_id", &ids);
+            conditions.looked_up("payment_id", "account_payments", "account_id", &ids);
         }
         conditions.texts("status", filter.statuses.iter().map(enum_text));
         conditions.texts(
@@ -702,8 +745,18 @@ impl ReadModelStore for SqliteReadModels {
         page: PageRequest,
     ) -> Result<Page<TransactionRow>, ProjectionError> {
         let mut conditions = Conditions::default();
-        conditions.blobs("account_id", filter.account_ids.iter().map(|id| id.0));
-        conditions.blobs("payment_id", filter.payment_ids.iter().map(|id| id.0));
+        if !filter.account_ids.is_empty() {
+            // The accounts' lines are found through their lookup table; a position's other
+            // lines (the other side of a payment) are then left out by their account.
+            let ids: Vec<Uuid> = filter.account_ids.iter().map(|id| id.0).collect();
+            conditions.looked_up("position", "account_lines", "account_id", &ids);
+            conditions.blobs("account_id", ids);
+        }
+        if !filter.payment_ids.is_empty() {
+            let ids: Vec<Uuid> = filter.payment_ids.iter().map(|id| id.0).collect();
+            conditions.looked_up("position", "payment_lines", "payment_id", &ids);
+            conditions.blobs("payment_id", ids);
+        }
         conditions.texts("type", filter.types.iter().map(|t| t.as_str().to_string()));
         conditions.texts(
             "currency",
@@ -735,10 +788,10 @@ impl ReadModelStore for SqliteReadModels {
 
     async fn last_transactions(&self) -> Result<Vec<TransactionRow>, ProjectionError> {
         self.with_reader(|c| {
-            // The (account_id, position) index gives each account's last position in one scan;
-            // the lines of that position are then looked up, the highest line kept.
+            // The lookup table gives each account's last position in one ordered scan; the
+            // lines of that position are then looked up, the highest line kept.
             let mut statement = c.prepare(
-                "SELECT t.* FROM (SELECT account_id, MAX(position) AS last FROM transactions \
+                "SELECT t.* FROM (SELECT account_id, MAX(position) AS last FROM account_lines \
                  GROUP BY account_id) m JOIN transactions t \
                  ON t.account_id = m.account_id AND t.position = m.last \
                  ORDER BY t.account_id, t.line",
@@ -898,15 +951,18 @@ fn has_indexes(c: &Connection, table: &str) -> Result<bool, ProjectionError> {
     Ok(count > 0)
 }
 
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 12] = [
     "clients",
     "documents",
     "recipients",
     "accounts",
     "ledger_accounts",
     "transactions",
+    "account_lines",
+    "payment_lines",
     "daily_balances",
     "payments",
+    "account_payments",
     "transfers",
 ];
 
@@ -955,12 +1011,15 @@ fn with_rare_checkpoints<T>(
 }
 
 /// Writes a batch and moves `checkpoint` in one transaction; a batch at or below the checkpoint
-/// is stale and ignored, so a retried write never double-applies.
+/// is stale and ignored, so a retried write never double-applies. The lines' and payments'
+/// lookup rows go into `collect` when given (a rebuild's bulk; kept once committed), else into
+/// their tables with the batch.
 fn write_batch(
     c: &mut Connection,
     prefix: &str,
     checkpoint: &str,
     changes: &Changes,
+    collect: Option<&mut LookupRows>,
 ) -> Result<(), ProjectionError> {
     let tx = c.transaction()?;
     let current = read_checkpoint(&tx, checkpoint)?;
@@ -970,12 +1029,25 @@ fn write_batch(
     let accounts = format!("{prefix}{}", accounts_table(changes.scope));
     write_accounts(&tx, &accounts, &changes.accounts)?;
     write_rows(&tx, prefix, changes)?;
+    let keys = LookupRows::of(changes);
+    if collect.is_none() {
+        keys.write(&tx, prefix)?;
+    }
     tx.execute(
         "INSERT INTO checkpoints (projection, position) VALUES (?1, ?2) \
          ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
         params![checkpoint, changes.position as i64],
     )?;
     tx.commit()?;
+    if let Some(collected) = collect {
+        collected.absorb(keys);
+        // The keys held stay bounded: a large log's are written in several sorted sweeps.
+        if collected.holds_over(lookups::KEYS_HELD_PER_TABLE) {
+            let tx = c.transaction()?;
+            collected.write_sorted_over(&tx, prefix, lookups::KEYS_HELD_PER_TABLE)?;
+            tx.commit()?;
+        }
+    }
     Ok(())
 }
 
@@ -1241,89 +1313,96 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
         ])?;
     }
     write_documents(c, prefix, changes)?;
-    let mut transactions = c.prepare_cached(&format!(
-        "INSERT OR IGNORE INTO {prefix}transactions (position, line, transaction_id, payment_id, account_id, type, amount, \
-         amount_minor, currency, balance_after, available_after, description, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-    ))?;
     let texts = &changes.texts;
-    for (index, t) in changes.transactions.iter().enumerate() {
-        let written;
-        let text = match texts.transactions.get(index) {
-            Some(text) if (text.position, text.line) == (t.position, t.line) => text,
-            _ => {
-                written = transaction_text(t);
-                &written
-            }
-        };
-        transactions.execute(params![
-            t.position as i64,
-            t.line,
-            t.transaction_id.as_bytes(),
-            t.payment_id.0.as_bytes(),
-            t.account_id.0.as_bytes(),
-            t.transaction_type.as_str(),
-            text.amount,
-            to_milli_units(t.amount),
-            t.currency.code(),
-            text.balance_after,
-            text.available_after,
-            t.description,
-            t.created_at.timestamp_micros(),
-        ])?;
-    }
+    insert_many(
+        c,
+        &format!(
+            "INSERT OR IGNORE INTO {prefix}transactions (position, line, transaction_id, payment_id, \
+             account_id, type, amount, amount_minor, currency, balance_after, available_after, \
+             description, created_at)"
+        ),
+        13,
+        "",
+        &changes.transactions,
+        |row, index, t| {
+            let written;
+            let text = match texts.transactions.get(index) {
+                Some(text) if (text.position, text.line) == (t.position, t.line) => text,
+                _ => {
+                    written = transaction_text(t);
+                    &written
+                }
+            };
+            row.bind(t.position as i64)?
+                .bind(t.line)?
+                .bind(&t.transaction_id.as_bytes()[..])?
+                .bind(&t.payment_id.0.as_bytes()[..])?
+                .bind(&t.account_id.0.as_bytes()[..])?
+                .bind(t.transaction_type.as_str())?
+                .bind(text.amount.as_str())?
+                .bind(to_milli_units(t.amount))?
+                .bind(t.currency.code())?
+                .bind(text.balance_after.as_str())?
+                .bind(text.available_after.as_str())?
+                .bind(t.description.as_deref())?
+                .bind(t.created_at.timestamp_micros())?;
+            Ok(())
+        },
+    )?;
     write_daily(c, prefix, &changes.daily)?;
     // An upsert, not INSERT OR REPLACE: a payment moving on (pended, posted, cancelled) is updated
     // in place, and its source, destination and creation time (set once, by its creation) are
     // left out of the update so their indexes are not touched; REPLACE deleted and reinserted
     // the row in every index. The same holds for the daily rows above and their day index.
-    let mut payments = c.prepare_cached(&format!(
-        "INSERT INTO {prefix}payments (payment_id, status, legs, source_account_id, destination_account_id, amount, \
-         currency, posted_amount, description, external_id, metadata, created_at, pended_at, posted_at, cancelled_at, \
-         expired_at, cancel_reason, expires_at, last_position) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
-         ON CONFLICT (payment_id) DO UPDATE SET status = excluded.status, legs = excluded.legs, \
+    insert_many(
+        c,
+        &format!(
+            "INSERT INTO {prefix}payments (payment_id, status, legs, source_account_id, \
+             destination_account_id, amount, currency, posted_amount, description, external_id, \
+             metadata, created_at, pended_at, posted_at, cancelled_at, expired_at, cancel_reason, \
+             expires_at, last_position)"
+        ),
+        19,
+        "ON CONFLICT (payment_id) DO UPDATE SET status = excluded.status, legs = excluded.legs, \
          amount = excluded.amount, currency = excluded.currency, \
          posted_amount = excluded.posted_amount, description = excluded.description, \
          external_id = excluded.external_id, metadata = excluded.metadata, \
          pended_at = excluded.pended_at, posted_at = excluded.posted_at, \
          cancelled_at = excluded.cancelled_at, expired_at = excluded.expired_at, \
          cancel_reason = excluded.cancel_reason, expires_at = excluded.expires_at, \
-         last_position = excluded.last_position"
-    ))?;
-    for (index, p) in changes.payments.iter().enumerate() {
-        let written;
-        let text = match texts.payments.get(index) {
-            Some(text) if text.payment_id == p.payment_id => text,
-            _ => {
-                written = payment_text(p)?;
-                &written
-            }
-        };
-        let metadata = p.metadata.as_ref().map(|m| m.to_string());
-        payments.execute(params![
-            p.payment_id.0.as_bytes(),
-            text.status,
-            text.legs,
-            p.source_account_id.map(|id| id.0.as_bytes().to_vec()),
-            p.destination_account_id.map(|id| id.0.as_bytes().to_vec()),
-            text.amount,
-            p.currency.code(),
-            text.posted_amount,
-            p.description,
-            p.external_id,
-            metadata,
-            p.created_at.timestamp_micros(),
-            p.pended_at.map(|t| t.timestamp_micros()),
-            p.posted_at.map(|t| t.timestamp_micros()),
-            p.cancelled_at.map(|t| t.timestamp_micros()),
-            p.expired_at.map(|t| t.timestamp_micros()),
-            p.cancel_reason,
-            p.expires_at.map(|t| t.timestamp_micros()),
-            p.last_position as i64,
-        ])?;
-    }
-    Ok(())
+         last_position = excluded.last_position",
+        &changes.payments,
+        |row, index, p| {
+            let written;
+            let text = match texts.payments.get(index) {
+                Some(text) if text.payment_id == p.payment_id => text,
+                _ => {
+                    written = payment_text(p)?;
+                    &written
+                }
+            };
+            row.bind(&p.payment_id.0.as_bytes()[..])?
+                .bind(text.status.as_str())?
+                .bind(text.legs.as_str())?
+                .bind(p.source_account_id.map(|id| id.0.as_bytes().to_vec()))?
+                .bind(p.destination_account_id.map(|id| id.0.as_bytes().to_vec()))?
+                .bind(text.amount.as_str())?
+                .bind(p.currency.code())?
+                .bind(text.posted_amount.as_deref())?
+                .bind(p.description.as_deref())?
+                .bind(p.external_id.as_deref())?
+                .bind(p.metadata.as_ref().map(|m| m.to_string()))?
+                .bind(p.created_at.timestamp_micros())?
+                .bind(p.pended_at.map(|t| t.timestamp_micros()))?
+                .bind(p.posted_at.map(|t| t.timestamp_micros()))?
+                .bind(p.cancelled_at.map(|t| t.timestamp_micros()))?
+                .bind(p.expired_at.map(|t| t.timestamp_micros()))?
+                .bind(p.cancel_reason.as_deref())?
+                .bind(p.expires_at.map(|t| t.timestamp_micros()))?
+                .bind(p.last_position as i64)?;
+            Ok(())
+        },
+    )
 }
 
 /// A statement line's decimals as stored.
@@ -1686,6 +1765,17 @@ impl Conditions {
             self.values
                 .extend(ids.iter().map(|id| Value::Blob(id.as_bytes().to_vec())));
         }
+    }
+
+    /// Rows whose `column` is among those a lookup table (`lookups`) lists for the `ids` in
+    /// its `key` column.
+    fn looked_up(&mut self, column: &str, lookup_table: &str, key: &str, ids: &[Uuid]) {
+        let marks = vec!["?"; ids.len()].join(", ");
+        self.clauses.push(format!(
+            "{column} IN (SELECT {column} FROM {lookup_table} WHERE {key} IN ({marks}))"
+        ));
+        self.values
+            .extend(ids.iter().map(|id| Value::Blob(id.as_bytes().to_vec())));
     }
 
     fn time_range(&mut self, column: &str, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) {

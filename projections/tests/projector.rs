@@ -303,9 +303,6 @@ fn client_id(n: u128) -> ClientId {
     ClientId(Uuid::from_u128(0xC11E_0000 + n))
 }
 
-/// Clients 1..=count: companies and individuals, every third one with a Unicode name, updated
-/// (e-mail changed or cleared), every fourth blocked with a reason, client 4 unblocked again.
-/// Returns the last position written.
 /// A log the engine wrote on `backend`: `clients` client histories, then `rounds` rounds of
 /// mixed payments over `accounts` funded accounts. The engine keeps running.
 struct History {
@@ -338,6 +335,9 @@ async fn history(backend: Backend, clients: u128, accounts: usize, rounds: usize
     }
 }
 
+/// Clients 1..=count: companies and individuals, every third one with a Unicode name, updated
+/// (e-mail changed or cleared), every fourth blocked with a reason, client 4 unblocked again.
+/// Returns the last position written.
 async fn client_load(handle: &EngineHandle, count: u128) -> u64 {
     let mut position = 0;
     let run = |kind: CommandKind| {
@@ -491,9 +491,77 @@ async fn everything(
         .daily_rows(&[], NaiveDate::from_ymd_opt(2999, 1, 1).unwrap())
         .await
         .unwrap();
+    assert_lookups_agree(models, &accounts, &transactions, &payments).await;
     // Row versions and update times depend on batch boundaries only through `version`, which
     // counts events and so is the same whatever the batching.
     (accounts, transactions, daily, payments, clients)
+}
+
+/// Every page of a filtered query.
+async fn all_pages<T, F>(mut page_of: impl FnMut(PageRequest) -> F) -> Vec<T>
+where
+    F: std::future::Future<Output = Result<Page<T>, ProjectionError>>,
+{
+    let mut items = Vec::new();
+    let mut page = 1;
+    loop {
+        let batch = page_of(PageRequest::new(page, 7)).await.unwrap();
+        items.extend(batch.items);
+        if u64::from(page) >= batch.total_pages {
+            return items;
+        }
+        page += 1;
+    }
+}
+
+/// The queries by account and by payment (answered through lookups a backend keeps beside the
+/// rows: indexes, or SQLite's lookup tables, which a rebuild fills on its own) give exactly the
+/// rows the unfiltered lists hold for that account or payment, in the same order, every page.
+async fn assert_lookups_agree(
+    models: &dyn ReadModelStore,
+    accounts: &[AccountRow],
+    transactions: &[TransactionRow],
+    payments: &[PaymentRow],
+) {
+    for account in accounts {
+        let id = account.account_id;
+        let filter = TransactionFilter {
+            account_ids: vec![id],
+            ..TransactionFilter::default()
+        };
+        let lines = all_pages(|page| models.transactions(&filter, page)).await;
+        let expected: Vec<_> = transactions
+            .iter()
+            .filter(|t| t.account_id == id)
+            .cloned()
+            .collect();
+        assert_eq!(lines, expected, "statement lines of {id:?}");
+        let filter = PaymentFilter {
+            account_ids: vec![id],
+            ..PaymentFilter::default()
+        };
+        let found = all_pages(|page| models.payments(&filter, page)).await;
+        let expected: Vec<_> = payments
+            .iter()
+            .filter(|p| p.source_account_id == Some(id) || p.destination_account_id == Some(id))
+            .cloned()
+            .collect();
+        assert_eq!(found, expected, "payments of {id:?}");
+    }
+    for payment in payments.iter().step_by(3) {
+        let id = payment.payment_id;
+        let filter = TransactionFilter {
+            payment_ids: vec![id],
+            ..TransactionFilter::default()
+        };
+        let lines = all_pages(|page| models.transactions(&filter, page)).await;
+        let expected: Vec<_> = transactions
+            .iter()
+            .filter(|t| t.payment_id == id)
+            .cloned()
+            .collect();
+        assert_eq!(lines, expected, "statement lines of payment {id:?}");
+    }
 }
 
 fn assert_models_match_ledger(accounts: &[AccountRow], ledger: &Ledger) {
@@ -1820,5 +1888,80 @@ async fn fx_transfers_carry_both_sides_and_old_tables_gain_the_columns(backend: 
     worker.shutdown().await;
     engine.shutdown().await;
     drop(models);
+    setup.finish().await;
+}
+
+/// Read models SQLite wrote before it kept lookup tables (statement lines and payments found by
+/// account and payment through indexes on their tables) are moved over when opened: the tables
+/// filled, the indexes they replace dropped, and every query answering as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_read_models_of_the_earlier_layout_get_their_lookup_tables_when_opened() {
+    let History {
+        setup,
+        log,
+        engine,
+        last,
+        ..
+    } = history(Backend::Sqlite, 3, 5, 30).await;
+    let models = setup.models().await;
+    let worker = Projector::start(log.clone(), models.clone(), ProjectorConfig::default())
+        .await
+        .unwrap();
+    worker
+        .handle()
+        .wait_for(last, Duration::from_secs(10))
+        .await
+        .unwrap();
+    worker.shutdown().await;
+    let before = everything(models.as_ref()).await;
+    assert!(!before.1.is_empty() && !before.3.is_empty());
+    drop(models);
+
+    // Given the earlier layout: no lookup tables, indexes instead (named as the first open and
+    // as a rebuild name them)
+    let path = setup.dir.path().join("readmodels.db");
+    let earlier_indexes = |c: &rusqlite::Connection| -> Vec<String> {
+        let mut statement = c
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND (name LIKE 'transactions%' \
+                 OR name LIKE 'payments_source%' OR name LIKE 'payments_destination%') ORDER BY name",
+            )
+            .unwrap();
+        statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "DROP TABLE account_lines; DROP TABLE payment_lines; DROP TABLE account_payments; \
+             CREATE INDEX transactions_account_g1795598497776323 ON transactions (account_id, position); \
+             CREATE INDEX transactions_payment ON transactions (payment_id); \
+             CREATE INDEX payments_source ON payments (source_account_id, created_at); \
+             CREATE INDEX payments_destination_g17 ON payments (destination_account_id, created_at);",
+        )
+        .unwrap();
+        assert_eq!(earlier_indexes(&c).len(), 4);
+    }
+
+    // When they are opened again
+    let models = setup.models().await;
+
+    // Then every query answers as before, the lookups included, and the indexes are gone
+    assert_eq!(everything(models.as_ref()).await, before);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    assert_eq!(earlier_indexes(&c), Vec::<String>::new());
+    let looked_up: i64 = c
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM account_lines) + (SELECT COUNT(*) FROM payment_lines)",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(looked_up, 2 * before.1.len() as i64);
+    engine.shutdown().await;
+    drop((models, log));
     setup.finish().await;
 }
