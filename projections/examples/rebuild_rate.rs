@@ -12,6 +12,10 @@
 use folio_projections::{Projector, ProjectorConfig, open_read_models};
 use std::time::Instant;
 
+// The allocator of the binaries that rebuild (`folio`, `folio-replay`, `folio-bench`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()

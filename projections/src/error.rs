@@ -29,4 +29,7 @@ pub enum ProjectionError {
     },
     #[error("the read-model worker stopped: {0}")]
     WorkerGone(String),
+    /// A bug in a read-model write, caught before it wrote anything wrong.
+    #[error("read-model write refused: {0}")]
+    Internal(String),
 }

@@ -15,6 +15,7 @@ use folio_domain::{
     AccountId, AccountStatus, AccountType, ClientId, ClientStatus, Currency, DocumentId,
     DocumentType, PaymentId, PaymentStatus, RecipientId, TransferId,
 };
+pub use lookups::KEYS_HELD_PER_TABLE;
 use lookups::LookupRows;
 use many::insert_many;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
@@ -55,6 +56,8 @@ pub struct SqliteReadModels {
     /// While a rebuild's bulk runs: the lookup rows of the lines and payments it has written,
     /// written sorted once the bulk is done (`lookups`).
     rebuild_keys: Arc<Mutex<Option<LookupRows>>>,
+    /// The most lookup rows per table a rebuild holds in memory (`lookups`).
+    rebuild_keys_held: usize,
 }
 
 /// One database file: its one writer connection and a small pool of readers.
@@ -71,7 +74,15 @@ impl SqliteReadModels {
             ledger: Db::open(path)?,
             balances: Db::open(&balances_path(path))?,
             rebuild_keys: Arc::new(Mutex::new(None)),
+            rebuild_keys_held: lookups::KEYS_HELD_PER_TABLE,
         })
+    }
+
+    /// Bounds the lookup rows per table a rebuild holds in memory (default
+    /// [`KEYS_HELD_PER_TABLE`], ~100 MiB a table); past it they are written in sorted sweeps.
+    pub fn with_rebuild_keys_held(mut self, keys: usize) -> SqliteReadModels {
+        self.rebuild_keys_held = keys.max(1);
+        self
     }
 
     fn keys(&self) -> Result<std::sync::MutexGuard<'_, Option<LookupRows>>, ProjectionError> {
@@ -355,7 +366,7 @@ impl ReadModelStore for SqliteReadModels {
     async fn rebuild_begin(&self) -> Result<(), ProjectionError> {
         self.balances.with_writer(Db::rebuild_begin).await?;
         self.ledger.with_writer(Db::rebuild_begin).await?;
-        *self.keys()? = Some(LookupRows::default());
+        *self.keys()? = Some(LookupRows::bounded(self.rebuild_keys_held));
         Ok(())
     }
 
@@ -697,26 +708,59 @@ impl ReadModelStore for SqliteReadModels {
         filter: &PaymentFilter,
         page: PageRequest,
     ) -> Result<Page<PaymentRow>, ProjectionError> {
+        let accounts: Vec<Uuid> = filter.account_ids.iter().map(|id| id.0).collect();
+        // One account's payments are read from its lookup rows, in creation order and within
+        // the period, each payment then found by its id; several accounts' through a subquery
+        // (a payment between two of them has two lookup rows but is listed once).
+        let driven = accounts.len() == 1;
+        let column = |name: &str| {
+            if driven {
+                format!("p.{name}")
+            } else {
+                name.to_string()
+            }
+        };
         let mut conditions = Conditions::default();
-        if !filter.account_ids.is_empty() {
-            let ids: Vec<Uuid> = filter.account_ids.iter().map(|id| id.0).collect();
-            conditions.looked_up("payment_id", "account_payments", "account_id", &ids);
+        let mut lookup = Conditions::default();
+        let key = if driven { "a." } else { "" };
+        lookup.blobs(&format!("{key}account_id"), accounts.iter().copied());
+        lookup.time_range(&format!("{key}created_at"), filter.from, filter.to);
+        if driven {
+            conditions = lookup;
+        } else {
+            if !accounts.is_empty() {
+                conditions.looked_up("payment_id", "payment_id", "account_payments", lookup);
+            }
+            conditions.time_range("created_at", filter.from, filter.to);
         }
-        conditions.texts("status", filter.statuses.iter().map(enum_text));
+        let lookup_only = conditions.clauses.len();
+        conditions.texts(&column("status"), filter.statuses.iter().map(enum_text));
         conditions.texts(
-            "currency",
+            &column("currency"),
             filter.currencies.iter().map(|c| c.code().to_string()),
         );
-        conditions.time_range("created_at", filter.from, filter.to);
+        let listing_from_lookup = lookup_only == conditions.clauses.len();
         self.with_reader(move |c| {
-            paged(
-                c,
-                "payments",
-                &conditions,
-                "created_at, payment_id",
-                page,
-                payment_from_row,
-            )
+            let listing = if driven {
+                Listing {
+                    columns: "p.*",
+                    from: ACCOUNT_PAYMENTS_JOIN,
+                    count_from: if listing_from_lookup {
+                        "account_payments a"
+                    } else {
+                        ACCOUNT_PAYMENTS_JOIN
+                    },
+                    order: "a.created_at, a.payment_id",
+                }
+            } else {
+                Listing {
+                    columns: "*",
+                    from: "payments",
+                    count_from: "payments",
+                    order: "created_at, payment_id",
+                }
+            };
+            paged_from(c, &listing, &conditions, page, payment_from_row)
         })
         .await
     }
@@ -744,65 +788,100 @@ impl ReadModelStore for SqliteReadModels {
         filter: &TransactionFilter,
         page: PageRequest,
     ) -> Result<Page<TransactionRow>, ProjectionError> {
+        // The accounts' lines are read from their lookup rows, in log order, each line then
+        // found by its primary key: a page reads no more lines than it shows (plus its offset).
+        let driven = !filter.account_ids.is_empty();
+        let column = |name: &str| {
+            if driven {
+                format!("t.{name}")
+            } else {
+                name.to_string()
+            }
+        };
         let mut conditions = Conditions::default();
-        if !filter.account_ids.is_empty() {
-            // The accounts' lines are found through their lookup table; a position's other
-            // lines (the other side of a payment) are then left out by their account.
-            let ids: Vec<Uuid> = filter.account_ids.iter().map(|id| id.0).collect();
-            conditions.looked_up("position", "account_lines", "account_id", &ids);
-            conditions.blobs("account_id", ids);
-        }
+        conditions.blobs("l.account_id", filter.account_ids.iter().map(|id| id.0));
         if !filter.payment_ids.is_empty() {
+            // A payment's few lines: its lookup rows give their positions, and the other
+            // lines at those positions (of other payments' legs) are left out by payment.
             let ids: Vec<Uuid> = filter.payment_ids.iter().map(|id| id.0).collect();
-            conditions.looked_up("position", "payment_lines", "payment_id", &ids);
-            conditions.blobs("payment_id", ids);
+            let mut lookup = Conditions::default();
+            lookup.blobs("payment_id", ids.iter().copied());
+            conditions.looked_up(&column("position"), "position", "payment_lines", lookup);
+            conditions.blobs(&column("payment_id"), ids);
         }
-        conditions.texts("type", filter.types.iter().map(|t| t.as_str().to_string()));
+        let lookup_only = conditions.clauses.len();
         conditions.texts(
-            "currency",
+            &column("type"),
+            filter.types.iter().map(|t| t.as_str().to_string()),
+        );
+        conditions.texts(
+            &column("currency"),
             filter.currencies.iter().map(|c| c.code().to_string()),
         );
-        conditions.time_range("created_at", filter.from, filter.to);
+        conditions.time_range(&column("created_at"), filter.from, filter.to);
         // Amount bounds compare exactly: the minor-unit column holds amount × 10^3, which every
         // currency (at most 3 decimals) fits without rounding.
         // A lower bound rounds up and an upper bound down to whole thousandths, so a bound with
         // more decimals than any stored amount selects exactly the amounts within it.
         if let Some(from) = filter.amount_from {
-            conditions.integer_at_least("amount_minor", milli_units_bound(from, Bound::Lower));
+            conditions.integer_at_least(
+                &column("amount_minor"),
+                milli_units_bound(from, Bound::Lower),
+            );
         }
         if let Some(to) = filter.amount_to {
-            conditions.integer_at_most("amount_minor", milli_units_bound(to, Bound::Upper));
+            conditions
+                .integer_at_most(&column("amount_minor"), milli_units_bound(to, Bound::Upper));
         }
+        // Counted in the lookup table alone when only the accounts are asked for.
+        let count_lookup_only =
+            driven && filter.payment_ids.is_empty() && lookup_only == conditions.clauses.len();
         self.with_reader(move |c| {
-            paged(
-                c,
-                "transactions",
-                &conditions,
-                "position, line",
-                page,
-                transaction_from_row,
-            )
+            let listing = if driven {
+                Listing {
+                    columns: "t.*",
+                    from: ACCOUNT_LINES_JOIN,
+                    count_from: if count_lookup_only {
+                        "account_lines l"
+                    } else {
+                        ACCOUNT_LINES_JOIN
+                    },
+                    order: "l.position, l.line",
+                }
+            } else {
+                Listing {
+                    columns: "*",
+                    from: "transactions",
+                    count_from: "transactions",
+                    order: "position, line",
+                }
+            };
+            paged_from(c, &listing, &conditions, page, transaction_from_row)
         })
         .await
     }
 
     async fn last_transactions(&self) -> Result<Vec<TransactionRow>, ProjectionError> {
         self.with_reader(|c| {
-            // The lookup table gives each account's last position in one ordered scan; the
-            // lines of that position are then looked up, the highest line kept.
-            let mut statement = c.prepare(
-                "SELECT t.* FROM (SELECT account_id, MAX(position) AS last FROM account_lines \
-                 GROUP BY account_id) m JOIN transactions t \
-                 ON t.account_id = m.account_id AND t.position = m.last \
-                 ORDER BY t.account_id, t.line",
-            )?;
-            let mut rows = statement.query([])?;
-            let mut out: Vec<TransactionRow> = Vec::new();
-            while let Some(row) = rows.next()? {
-                let line = transaction_from_row(row)?;
-                match out.last_mut() {
-                    Some(last) if last.account_id == line.account_id => *last = line,
-                    _ => out.push(line),
+            // Each account with lines, then its last line that is there: read backwards from
+            // its lookup rows, so a line missing from the table (a damaged file, which verify
+            // is there to find) yields the one before it, as a scan of the table would.
+            let mut accounts =
+                c.prepare("SELECT DISTINCT account_id FROM account_lines ORDER BY account_id")?;
+            let accounts = accounts
+                .query_map([], |row| row.get::<_, Vec<u8>>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut last = c.prepare(&format!(
+                "SELECT t.* FROM {ACCOUNT_LINES_JOIN} WHERE l.account_id = ?1 \
+                 ORDER BY l.position DESC, l.line DESC LIMIT 1"
+            ))?;
+            let mut out = Vec::with_capacity(accounts.len());
+            for account in accounts {
+                if let Some(line) = last
+                    .query_row([account], |row| Ok(transaction_from_row(row)))
+                    .optional()?
+                {
+                    out.push(line?);
                 }
             }
             Ok(out)
@@ -1042,10 +1121,11 @@ fn write_batch(
     if let Some(collected) = collect {
         collected.absorb(keys);
         // The keys held stay bounded: a large log's are written in several sorted sweeps.
-        if collected.holds_over(lookups::KEYS_HELD_PER_TABLE) {
+        if collected.is_full() {
             let tx = c.transaction()?;
-            collected.write_sorted_over(&tx, prefix, lookups::KEYS_HELD_PER_TABLE)?;
+            collected.write_full(&tx, prefix)?;
             tx.commit()?;
+            collected.forget_full();
         }
     }
     Ok(())
@@ -1351,9 +1431,10 @@ fn write_rows(c: &Connection, prefix: &str, changes: &Changes) -> Result<(), Pro
     )?;
     write_daily(c, prefix, &changes.daily)?;
     // An upsert, not INSERT OR REPLACE: a payment moving on (pended, posted, cancelled) is updated
-    // in place, and its source, destination and creation time (set once, by its creation) are
-    // left out of the update so their indexes are not touched; REPLACE deleted and reinserted
-    // the row in every index. The same holds for the daily rows above and their day index.
+    // in place, and its source, destination and creation time (set once, by its creation; the
+    // lookup rows in account_payments and the creation-time index hold them) are left out of
+    // the update; REPLACE deleted and reinserted the row in every index. The same holds for the
+    // daily rows above and their day index.
     insert_many(
         c,
         &format!(
@@ -1767,15 +1848,14 @@ impl Conditions {
         }
     }
 
-    /// Rows whose `column` is among those a lookup table (`lookups`) lists for the `ids` in
-    /// its `key` column.
-    fn looked_up(&mut self, column: &str, lookup_table: &str, key: &str, ids: &[Uuid]) {
-        let marks = vec!["?"; ids.len()].join(", ");
+    /// Rows whose `column` is among the `selected` column of the lookup table (`lookups`)
+    /// rows that meet `within`.
+    fn looked_up(&mut self, column: &str, selected: &str, lookup_table: &str, within: Conditions) {
         self.clauses.push(format!(
-            "{column} IN (SELECT {column} FROM {lookup_table} WHERE {key} IN ({marks}))"
+            "{column} IN (SELECT {selected} FROM {lookup_table}{})",
+            within.where_clause()
         ));
-        self.values
-            .extend(ids.iter().map(|id| Value::Blob(id.as_bytes().to_vec())));
+        self.values.extend(within.values);
     }
 
     fn time_range(&mut self, column: &str, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) {
@@ -1826,14 +1906,53 @@ fn paged<T>(
     page: PageRequest,
     convert: fn(&Row<'_>) -> Result<T, ProjectionError>,
 ) -> Result<Page<T>, ProjectionError> {
+    let listing = Listing {
+        columns: "*",
+        from: table,
+        count_from: table,
+        order,
+    };
+    paged_from(c, &listing, conditions, page, convert)
+}
+
+/// What a paged query reads: `columns` of `from` in `order`, counted in `count_from` (the
+/// same rows, where the conditions allow fewer tables).
+struct Listing<'a> {
+    columns: &'a str,
+    from: &'a str,
+    count_from: &'a str,
+    order: &'a str,
+}
+
+/// A lookup table driving a join: its rows (already in the listing's order for one key) are
+/// read first, and each finds its row in the big table by primary key. CROSS JOIN keeps
+/// SQLite from starting at the big table instead.
+const ACCOUNT_LINES_JOIN: &str =
+    "account_lines l CROSS JOIN transactions t ON t.position = l.position AND t.line = l.line";
+const ACCOUNT_PAYMENTS_JOIN: &str =
+    "account_payments a CROSS JOIN payments p ON p.payment_id = a.payment_id";
+
+fn paged_from<T>(
+    c: &Connection,
+    listing: &Listing<'_>,
+    conditions: &Conditions,
+    page: PageRequest,
+    convert: fn(&Row<'_>) -> Result<T, ProjectionError>,
+) -> Result<Page<T>, ProjectionError> {
+    let Listing {
+        columns,
+        from,
+        count_from,
+        order,
+    } = listing;
     let where_clause = conditions.where_clause();
     let total: i64 = c.query_row(
-        &format!("SELECT COUNT(*) FROM {table}{where_clause}"),
+        &format!("SELECT COUNT(*) FROM {count_from}{where_clause}"),
         params_from_iter(conditions.values.iter()),
         |row| row.get(0),
     )?;
     let sql = format!(
-        "SELECT * FROM {table}{where_clause} ORDER BY {order} LIMIT {} OFFSET {}",
+        "SELECT {columns} FROM {from}{where_clause} ORDER BY {order} LIMIT {} OFFSET {}",
         page.size,
         page.offset()
     );

@@ -39,7 +39,8 @@ pub trait ReadModelStore: Send + Sync + 'static {
     /// Creates empty rebuild tables (dropping any left by an interrupted rebuild), unindexed.
     async fn rebuild_begin(&self) -> Result<(), ProjectionError>;
     async fn rebuild_checkpoint(&self) -> Result<u64, ProjectionError>;
-    /// Builds the rebuild tables' indexes.
+    /// Builds the rebuild tables' indexes, once the bulk's writes are done (on SQLite also
+    /// the lookup tables, from the keys the bulk collected).
     async fn rebuild_index(&self) -> Result<(), ProjectionError>;
     /// Atomically replaces the live tables with the rebuilt ones and sets both scopes'
     /// checkpoints to the rebuild's.

@@ -548,6 +548,92 @@ async fn assert_lookups_agree(
             .collect();
         assert_eq!(found, expected, "payments of {id:?}");
     }
+    // Several accounts at once, and accounts with other filters
+    let (from, to) = match transactions.len() {
+        0 => (None, None),
+        n => (
+            Some(transactions[n / 3].created_at),
+            Some(transactions[2 * n / 3].created_at),
+        ),
+    };
+    let within = |at: &chrono::DateTime<chrono::Utc>| {
+        from.is_none_or(|from| *at >= from) && to.is_none_or(|to| *at < to)
+    };
+    for pair in accounts.windows(2) {
+        let ids = [pair[0].account_id, pair[1].account_id];
+        let filter = TransactionFilter {
+            account_ids: ids.to_vec(),
+            ..TransactionFilter::default()
+        };
+        let lines = all_pages(|page| models.transactions(&filter, page)).await;
+        let expected: Vec<_> = transactions
+            .iter()
+            .filter(|t| ids.contains(&t.account_id))
+            .cloned()
+            .collect();
+        assert_eq!(lines, expected, "statement lines of {ids:?}");
+        let filter = TransactionFilter {
+            account_ids: vec![ids[0]],
+            types: vec![TransactionType::Deposit],
+            from,
+            to,
+            ..TransactionFilter::default()
+        };
+        let lines = all_pages(|page| models.transactions(&filter, page)).await;
+        let expected: Vec<_> = transactions
+            .iter()
+            .filter(|t| {
+                t.account_id == ids[0]
+                    && t.transaction_type == TransactionType::Deposit
+                    && within(&t.created_at)
+            })
+            .cloned()
+            .collect();
+        assert_eq!(lines, expected, "deposits of {:?} in a period", ids[0]);
+        let involves = |p: &PaymentRow, id: AccountId| {
+            p.source_account_id == Some(id) || p.destination_account_id == Some(id)
+        };
+        let filter = PaymentFilter {
+            account_ids: ids.to_vec(),
+            ..PaymentFilter::default()
+        };
+        let found = all_pages(|page| models.payments(&filter, page)).await;
+        let expected: Vec<_> = payments
+            .iter()
+            .filter(|p| involves(p, ids[0]) || involves(p, ids[1]))
+            .cloned()
+            .collect();
+        assert_eq!(found, expected, "payments of {ids:?}");
+        for account_ids in [vec![ids[0]], ids.to_vec()] {
+            let filter = PaymentFilter {
+                account_ids: account_ids.clone(),
+                from,
+                to,
+                ..PaymentFilter::default()
+            };
+            let found = all_pages(|page| models.payments(&filter, page)).await;
+            let expected: Vec<_> = payments
+                .iter()
+                .filter(|p| account_ids.iter().any(|id| involves(p, *id)) && within(&p.created_at))
+                .cloned()
+                .collect();
+            assert_eq!(found, expected, "payments of {account_ids:?} in a period");
+        }
+    }
+    for line in transactions.iter().step_by(5) {
+        let filter = TransactionFilter {
+            account_ids: vec![line.account_id],
+            payment_ids: vec![line.payment_id],
+            ..TransactionFilter::default()
+        };
+        let lines = all_pages(|page| models.transactions(&filter, page)).await;
+        let expected: Vec<_> = transactions
+            .iter()
+            .filter(|t| t.account_id == line.account_id && t.payment_id == line.payment_id)
+            .cloned()
+            .collect();
+        assert_eq!(lines, expected, "lines of an account in a payment");
+    }
     for payment in payments.iter().step_by(3) {
         let id = payment.payment_id;
         let filter = TransactionFilter {
@@ -1961,6 +2047,58 @@ async fn sqlite_read_models_of_the_earlier_layout_get_their_lookup_tables_when_o
         )
         .unwrap();
     assert_eq!(looked_up, 2 * before.1.len() as i64);
+    drop(models);
+
+    // Given a version before the lookup tables wrote the newest lines afterwards (so they
+    // have no lookup rows) when it is opened again, then they are filled in
+    c.execute_batch(
+        "DELETE FROM account_lines WHERE position >= (SELECT MAX(position) - 3 FROM transactions); \
+         DELETE FROM payment_lines WHERE position >= (SELECT MAX(position) - 3 FROM transactions);",
+    )
+    .unwrap();
+    drop(c);
+    let models = setup.models().await;
+    assert_eq!(everything(models.as_ref()).await, before);
+    engine.shutdown().await;
+    drop((models, log));
+    setup.finish().await;
+}
+
+/// A rebuild holding few lookup rows in memory writes them in many sorted sweeps (as a log too
+/// large to hold them all would), and ends with the rows, lookups included, of a projection
+/// written batch by batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_rebuild_writing_its_lookup_rows_in_sweeps_ends_equal_to_a_fresh_projection() {
+    let History {
+        mut setup,
+        log,
+        engine,
+        last,
+        ..
+    } = history(Backend::Sqlite, 3, 5, 40).await;
+    let path = setup.dir.path().join("swept.db");
+    let models: Arc<dyn ReadModelStore> = Arc::new(
+        folio_projections::sqlite::SqliteReadModels::open(&path)
+            .unwrap()
+            .with_rebuild_keys_held(20),
+    );
+    let config = ProjectorConfig {
+        rebuild_batch_size: 7,
+        ..ProjectorConfig::default()
+    };
+    let worker = Projector::start(log.clone(), models.clone(), config)
+        .await
+        .unwrap();
+    let swapped_at = worker.handle().rebuild(|_| {}).await.unwrap();
+    assert!(swapped_at >= last);
+
+    let rebuilt = everything(models.as_ref()).await;
+    assert!(rebuilt.1.len() > 100, "{} lines", rebuilt.1.len());
+    assert_eq!(
+        rebuilt,
+        fresh_projection(&mut setup, &log, swapped_at).await
+    );
+    worker.shutdown().await;
     engine.shutdown().await;
     drop((models, log));
     setup.finish().await;

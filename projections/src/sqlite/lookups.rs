@@ -9,7 +9,7 @@ use super::many::{RowBinder, insert_many};
 use crate::error::ProjectionError;
 use crate::fold::Changes;
 use crate::rows::TransactionRow;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
 /// (account or payment, position, line) of a statement line.
@@ -17,11 +17,11 @@ type LineKey = ([u8; 16], i64, u32);
 /// (account, created_at in µs, payment) for a payment's source and its destination.
 type PaymentKey = ([u8; 16], i64, [u8; 16]);
 
-/// Keys a rebuild holds per table before writing them (sorted) to make room: 3Mi, so that with
-/// a batch's keys on top a table's keys stay within a vector of 4Mi (128–160 MiB), and a
-/// 1M-event log's 2M lines fit in one sweep. A larger log's keys go in several sweeps, each
-/// dirtying the pages it adds to: memory stays bounded whatever the log's length.
-pub(super) const KEYS_HELD_PER_TABLE: usize = 3 << 20;
+/// Keys a rebuild holds per table before writing them (sorted) to make room: 3Mi (96–120 MiB a
+/// table, plus one batch's), so a 1M-event log's 2M lines fit in one sweep. A larger log's keys
+/// go in several sweeps, each dirtying the pages it adds to: memory stays bounded whatever the
+/// log's length.
+pub const KEYS_HELD_PER_TABLE: usize = 3 << 20;
 
 /// The lookup rows of some batches.
 #[derive(Debug, Default)]
@@ -29,9 +29,21 @@ pub(super) struct LookupRows {
     account_lines: Vec<LineKey>,
     payment_lines: Vec<LineKey>,
     account_payments: Vec<PaymentKey>,
+    /// Rows per table a collection holds before `write_full` writes them (0: no bound).
+    held: usize,
+    /// The tables (lines by account, by payment, payments by account) `write_full` wrote.
+    swept: [bool; 3],
 }
 
 impl LookupRows {
+    /// An empty collection holding up to `held` rows a table (a rebuild's).
+    pub(super) fn bounded(held: usize) -> LookupRows {
+        LookupRows {
+            held: held.max(1),
+            ..LookupRows::default()
+        }
+    }
+
     /// The lookup rows of a batch's lines and payments. A payment's accounts and creation time
     /// never change, so writing its keys again (each time the payment moves on) adds nothing.
     pub(super) fn of(changes: &Changes) -> LookupRows {
@@ -59,13 +71,19 @@ impl LookupRows {
             account_lines: line_keys(|t| &t.account_id.0),
             payment_lines: line_keys(|t| &t.payment_id.0),
             account_payments: payments,
+            ..LookupRows::default()
         }
     }
 
+    /// Takes in a batch's rows; each table's vector grows to at most its bound plus one batch.
     pub(super) fn absorb(&mut self, other: LookupRows) {
-        self.account_lines.extend(other.account_lines);
-        self.payment_lines.extend(other.payment_lines);
-        self.account_payments.extend(other.account_payments);
+        extend_bounded(&mut self.account_lines, other.account_lines, self.held);
+        extend_bounded(&mut self.payment_lines, other.payment_lines, self.held);
+        extend_bounded(
+            &mut self.account_payments,
+            other.account_payments,
+            self.held,
+        );
     }
 
     /// Writes the rows in the order given (a live batch's few rows go wherever their account's
@@ -76,45 +94,85 @@ impl LookupRows {
         write_keys(c, prefix, ACCOUNT_PAYMENTS, &self.account_payments)
     }
 
-    /// Writes every table's rows sorted into its key order, and forgets them.
+    /// Writes every table's rows sorted into its key order.
     pub(super) fn write_sorted(
         &mut self,
         c: &Connection,
         prefix: &str,
     ) -> Result<(), ProjectionError> {
-        self.write_sorted_over(c, prefix, 0)
+        self.write_sorted_over(c, prefix, 0).map(|_| ())
     }
 
-    /// Writes sorted, and forgets, the rows of each table holding more than `held` (in one
-    /// transaction, when there are any).
-    pub(super) fn write_sorted_over(
+    /// Whether some table holds more rows than its bound.
+    pub(super) fn is_full(&self) -> bool {
+        self.held > 0 && self.longest() > self.held
+    }
+
+    /// Writes sorted the rows of each table over its bound; `forget_full` forgets them once
+    /// the transaction has committed (so a failed write loses nothing).
+    pub(super) fn write_full(
+        &mut self,
+        c: &Connection,
+        prefix: &str,
+    ) -> Result<(), ProjectionError> {
+        self.swept = self.write_sorted_over(c, prefix, self.held)?;
+        Ok(())
+    }
+
+    pub(super) fn forget_full(&mut self) {
+        let [account_lines, payment_lines, account_payments] = std::mem::take(&mut self.swept);
+        if account_lines {
+            self.account_lines.clear();
+        }
+        if payment_lines {
+            self.payment_lines.clear();
+        }
+        if account_payments {
+            self.account_payments.clear();
+        }
+    }
+
+    /// Writes each table holding more than `held` rows; says which it wrote.
+    fn write_sorted_over(
         &mut self,
         c: &Connection,
         prefix: &str,
         held: usize,
-    ) -> Result<(), ProjectionError> {
-        if self.account_lines.len() > held {
+    ) -> Result<[bool; 3], ProjectionError> {
+        let swept = [
+            self.account_lines.len() > held,
+            self.payment_lines.len() > held,
+            self.account_payments.len() > held,
+        ];
+        if swept[0] {
             write_sorted_keys(c, prefix, ACCOUNT_LINES, &mut self.account_lines)?;
         }
-        if self.payment_lines.len() > held {
+        if swept[1] {
             write_sorted_keys(c, prefix, PAYMENT_LINES, &mut self.payment_lines)?;
         }
-        if self.account_payments.len() > held {
+        if swept[2] {
             write_sorted_keys(c, prefix, ACCOUNT_PAYMENTS, &mut self.account_payments)?;
         }
-        Ok(())
+        Ok(swept)
     }
 
-    /// Whether some table holds more than `held` rows.
-    pub(super) fn holds_over(&self, held: usize) -> bool {
-        [
-            self.account_lines.len(),
-            self.payment_lines.len(),
-            self.account_payments.len(),
-        ]
-        .into_iter()
-        .any(|count| count > held)
+    fn longest(&self) -> usize {
+        self.account_lines
+            .len()
+            .max(self.payment_lines.len())
+            .max(self.account_payments.len())
     }
+}
+
+/// Appends `from`, growing `into` by doubling as usual but never past `held` plus this batch
+/// (`held` 0: no bound), so a bounded collection's memory is what its bound says.
+fn extend_bounded<T>(into: &mut Vec<T>, from: Vec<T>, held: usize) {
+    let needed = into.len() + from.len();
+    if held > 0 && needed > into.capacity() {
+        let target = (into.capacity() * 2).min(held + from.len()).max(needed);
+        into.reserve_exact(target - into.len());
+    }
+    into.extend(from);
 }
 
 /// The lookup tables and their columns, all three of each the primary key.
@@ -167,43 +225,33 @@ fn write_sorted_keys<K: LookupKey>(
 ) -> Result<(), ProjectionError> {
     keys.sort_unstable();
     keys.dedup();
-    write_keys(c, prefix, table, keys)?;
-    keys.clear();
-    Ok(())
+    write_keys(c, prefix, table, keys)
 }
 
+/// How the lookup tables are filled from the rows they look up.
+const FILL_ACCOUNT_LINES: &str = "INSERT OR IGNORE INTO account_lines (account_id, position, line) \
+     SELECT account_id, position, line FROM transactions";
+const FILL_PAYMENT_LINES: &str = "INSERT OR IGNORE INTO payment_lines (payment_id, position, line) \
+     SELECT payment_id, position, line FROM transactions";
+const FILL_ACCOUNT_PAYMENTS: &str = "INSERT OR IGNORE INTO account_payments (account_id, created_at, payment_id) \
+     SELECT source_account_id, created_at, payment_id FROM payments WHERE source_account_id IS NOT NULL; \
+     INSERT OR IGNORE INTO account_payments (account_id, created_at, payment_id) \
+     SELECT destination_account_id, created_at, payment_id FROM payments \
+     WHERE destination_account_id IS NOT NULL;";
+
 /// Read models written before the lookup tables existed: fills them from the lines and
-/// payments and drops the indexes they replace, in one transaction.
+/// payments and drops the indexes they replace. Also read models an earlier version wrote to
+/// after that (its newest line or payment has no lookup rows): fills in what is missing. One
+/// immediate transaction, so two processes opening the same file do it once.
 pub(super) fn adopt_lookup_tables(c: &mut Connection) -> Result<(), ProjectionError> {
     let replaced = [
-        (
-            "transactions",
-            "transactions_account",
-            "INSERT OR IGNORE INTO account_lines (account_id, position, line) \
-             SELECT account_id, position, line FROM transactions",
-        ),
-        (
-            "transactions",
-            "transactions_payment",
-            "INSERT OR IGNORE INTO payment_lines (payment_id, position, line) \
-             SELECT payment_id, position, line FROM transactions",
-        ),
-        (
-            "payments",
-            "payments_source",
-            "INSERT OR IGNORE INTO account_payments (account_id, created_at, payment_id) \
-             SELECT source_account_id, created_at, payment_id FROM payments \
-             WHERE source_account_id IS NOT NULL",
-        ),
-        (
-            "payments",
-            "payments_destination",
-            "INSERT OR IGNORE INTO account_payments (account_id, created_at, payment_id) \
-             SELECT destination_account_id, created_at, payment_id FROM payments \
-             WHERE destination_account_id IS NOT NULL",
-        ),
+        ("transactions", "transactions_account", FILL_ACCOUNT_LINES),
+        ("transactions", "transactions_payment", FILL_PAYMENT_LINES),
+        ("payments", "payments_source", FILL_ACCOUNT_PAYMENTS),
+        ("payments", "payments_destination", FILL_ACCOUNT_PAYMENTS),
     ];
-    let tx = c.transaction()?;
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut filled = Vec::new();
     for (table, index, fill) in replaced {
         // The live index is named `index` or, after a rebuild, `index_g<µs>`.
         let mut statement = tx.prepare(
@@ -218,13 +266,76 @@ pub(super) fn adopt_lookup_tables(c: &mut Connection) -> Result<(), ProjectionEr
             continue;
         }
         tracing::info!(index, "read models: replacing an index by its lookup table");
-        tx.execute_batch(fill)?;
+        if !filled.contains(&fill) {
+            tx.execute_batch(fill)?;
+            filled.push(fill);
+        }
         for name in names {
             tx.execute_batch(&format!("DROP INDEX \"{name}\";"))?;
         }
     }
+    if filled.is_empty() && newest_rows_unlisted(&tx)? {
+        tracing::warn!("read models: lines or payments without lookup rows; filling them in");
+        for fill in [
+            FILL_ACCOUNT_LINES,
+            FILL_PAYMENT_LINES,
+            FILL_ACCOUNT_PAYMENTS,
+        ] {
+            tx.execute_batch(fill)?;
+        }
+    }
     tx.commit()?;
     Ok(())
+}
+
+/// A payment's id, creation time, source and destination.
+type NewestPayment = (Vec<u8>, i64, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Whether the newest statement line or payment lacks its lookup rows (a version before the
+/// lookup tables wrote it): two primary-key probes each.
+fn newest_rows_unlisted(c: &Connection) -> Result<bool, ProjectionError> {
+    let line: Option<(Vec<u8>, Vec<u8>, i64, i64)> = c
+        .query_row(
+            "SELECT account_id, payment_id, position, line FROM transactions \
+             ORDER BY position DESC, line DESC LIMIT 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )
+        .optional()?;
+    if let Some((account, payment, position, line)) = line {
+        let listed: bool = c.query_row(
+            "SELECT EXISTS (SELECT 1 FROM account_lines WHERE account_id = ?1 AND position = ?3 \
+             AND line = ?4) AND EXISTS (SELECT 1 FROM payment_lines WHERE payment_id = ?2 \
+             AND position = ?3 AND line = ?4)",
+            params![account, payment, position, line],
+            |row| row.get(0),
+        )?;
+        if !listed {
+            return Ok(true);
+        }
+    }
+    let payment: Option<NewestPayment> = c
+        .query_row(
+            "SELECT payment_id, created_at, source_account_id, destination_account_id \
+             FROM payments ORDER BY rowid DESC LIMIT 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )
+        .optional()?;
+    if let Some((payment, created_at, source, destination)) = payment {
+        for account in [source, destination].into_iter().flatten() {
+            let listed: bool = c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM account_payments WHERE account_id = ?1 \
+                 AND created_at = ?2 AND payment_id = ?3)",
+                params![account, created_at, payment],
+                |row| row.get(0),
+            )?;
+            if !listed {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -251,7 +362,7 @@ mod tests {
              payment_id BLOB NOT NULL, PRIMARY KEY (account_id, created_at, payment_id)) WITHOUT ROWID;",
         )
         .unwrap();
-        let mut held = LookupRows::default();
+        let mut held = LookupRows::bounded(50);
         let mut expected = Vec::new();
         // 300 batches of 7 lines over 5 accounts, in log order (so in random account order);
         // every batch's first line again in the next one, as a retried batch would write it
@@ -267,8 +378,14 @@ mod tests {
                 rows.account_lines.push(expected[expected.len() - 8]);
             }
             held.absorb(rows);
-            if held.holds_over(50) {
-                held.write_sorted_over(&c, "", 50).unwrap();
+            assert!(
+                held.account_lines.capacity() <= 50 + 8,
+                "{}",
+                held.account_lines.capacity()
+            );
+            if held.is_full() {
+                held.write_full(&c, "").unwrap();
+                held.forget_full();
                 assert!(held.account_lines.is_empty());
             }
         }

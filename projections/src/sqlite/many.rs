@@ -50,12 +50,12 @@ pub(super) fn insert_many<T>(
             for (index, row) in rows.iter().enumerate().skip(first).take(per_statement) {
                 bind(&mut binder, index, row)?;
                 // A row binding too few values would silently reuse the previous statement's.
-                assert_eq!(
-                    binder.bound,
-                    (index - first + 1) * columns,
-                    "a row of `{head}` bound {} values, not {columns}",
-                    binder.bound - (index - first) * columns
-                );
+                let bound = binder.bound - (index - first) * columns;
+                if bound != columns {
+                    return Err(ProjectionError::Internal(format!(
+                        "a row of `{head}` bound {bound} values, not {columns}"
+                    )));
+                }
             }
             statement.raw_execute()?;
         }
