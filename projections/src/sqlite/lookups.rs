@@ -144,16 +144,39 @@ impl LookupRows {
             self.payment_lines.len() > held,
             self.account_payments.len() > held,
         ];
-        if swept[0] {
-            write_sorted_keys(c, prefix, ACCOUNT_LINES, &mut self.account_lines)?;
-        }
-        if swept[1] {
-            write_sorted_keys(c, prefix, PAYMENT_LINES, &mut self.payment_lines)?;
-        }
-        if swept[2] {
-            write_sorted_keys(c, prefix, ACCOUNT_PAYMENTS, &mut self.account_payments)?;
-        }
-        Ok(swept)
+        let LookupRows {
+            account_lines,
+            payment_lines,
+            account_payments,
+            ..
+        } = self;
+        // The second and third tables are sorted on another thread while the first is sorted
+        // and written on this one (the connection's).
+        std::thread::scope(|scope| {
+            let others = scope.spawn(move || {
+                if swept[1] {
+                    sort_keys(payment_lines);
+                }
+                if swept[2] {
+                    sort_keys(account_payments);
+                }
+                (payment_lines, account_payments)
+            });
+            if swept[0] {
+                sort_keys(account_lines);
+                write_keys(c, prefix, ACCOUNT_LINES, account_lines)?;
+            }
+            let (payment_lines, account_payments) = others.join().map_err(|_| {
+                ProjectionError::Internal("sorting the lookup rows panicked".into())
+            })?;
+            if swept[1] {
+                write_keys(c, prefix, PAYMENT_LINES, payment_lines)?;
+            }
+            if swept[2] {
+                write_keys(c, prefix, ACCOUNT_PAYMENTS, account_payments)?;
+            }
+            Ok(swept)
+        })
     }
 
     fn longest(&self) -> usize {
@@ -215,17 +238,11 @@ fn write_keys<K: LookupKey>(
     )
 }
 
-/// In key order, each row is appended to its B-tree, or (keys of a later sweep) added to
-/// the pages in one ordered pass.
-fn write_sorted_keys<K: LookupKey>(
-    c: &Connection,
-    prefix: &str,
-    table: &str,
-    keys: &mut Vec<K>,
-) -> Result<(), ProjectionError> {
+/// Into key order, duplicates dropped: written so, each row is appended to its B-tree, or
+/// (keys of a later sweep) added to the pages in one ordered pass.
+fn sort_keys<K: Ord>(keys: &mut Vec<K>) {
     keys.sort_unstable();
     keys.dedup();
-    write_keys(c, prefix, table, keys)
 }
 
 /// How the lookup tables are filled from the rows they look up.
