@@ -514,6 +514,31 @@ where
     }
 }
 
+/// Every page of the statement lines `filter` selects, together, are the lines of `all` that
+/// `keep` keeps, in their order.
+async fn assert_lines_match(
+    models: &dyn ReadModelStore,
+    filter: TransactionFilter,
+    all: &[TransactionRow],
+    keep: impl Fn(&TransactionRow) -> bool,
+) {
+    let lines = all_pages(|page| models.transactions(&filter, page)).await;
+    let expected: Vec<_> = all.iter().filter(|t| keep(t)).cloned().collect();
+    assert_eq!(lines, expected, "statement lines of {filter:?}");
+}
+
+/// The same for payments.
+async fn assert_payments_match(
+    models: &dyn ReadModelStore,
+    filter: PaymentFilter,
+    all: &[PaymentRow],
+    keep: impl Fn(&PaymentRow) -> bool,
+) {
+    let found = all_pages(|page| models.payments(&filter, page)).await;
+    let expected: Vec<_> = all.iter().filter(|p| keep(p)).cloned().collect();
+    assert_eq!(found, expected, "payments of {filter:?}");
+}
+
 /// The queries by account and by payment (answered through lookups a backend keeps beside the
 /// rows: indexes, or SQLite's lookup tables, which a rebuild fills on its own) give exactly the
 /// rows the unfiltered lists hold for that account or payment, in the same order, every page.
@@ -523,30 +548,21 @@ async fn assert_lookups_agree(
     transactions: &[TransactionRow],
     payments: &[PaymentRow],
 ) {
+    let involves = |p: &PaymentRow, id: AccountId| {
+        p.source_account_id == Some(id) || p.destination_account_id == Some(id)
+    };
     for account in accounts {
         let id = account.account_id;
         let filter = TransactionFilter {
             account_ids: vec![id],
             ..TransactionFilter::default()
         };
-        let lines = all_pages(|page| models.transactions(&filter, page)).await;
-        let expected: Vec<_> = transactions
-            .iter()
-            .filter(|t| t.account_id == id)
-            .cloned()
-            .collect();
-        assert_eq!(lines, expected, "statement lines of {id:?}");
+        assert_lines_match(models, filter, transactions, |t| t.account_id == id).await;
         let filter = PaymentFilter {
             account_ids: vec![id],
             ..PaymentFilter::default()
         };
-        let found = all_pages(|page| models.payments(&filter, page)).await;
-        let expected: Vec<_> = payments
-            .iter()
-            .filter(|p| p.source_account_id == Some(id) || p.destination_account_id == Some(id))
-            .cloned()
-            .collect();
-        assert_eq!(found, expected, "payments of {id:?}");
+        assert_payments_match(models, filter, payments, |p| involves(p, id)).await;
     }
     // Several accounts at once, and accounts with other filters
     let (from, to) = match transactions.len() {
@@ -565,13 +581,10 @@ async fn assert_lookups_agree(
             account_ids: ids.to_vec(),
             ..TransactionFilter::default()
         };
-        let lines = all_pages(|page| models.transactions(&filter, page)).await;
-        let expected: Vec<_> = transactions
-            .iter()
-            .filter(|t| ids.contains(&t.account_id))
-            .cloned()
-            .collect();
-        assert_eq!(lines, expected, "statement lines of {ids:?}");
+        assert_lines_match(models, filter, transactions, |t| {
+            ids.contains(&t.account_id)
+        })
+        .await;
         let filter = TransactionFilter {
             account_ids: vec![ids[0]],
             types: vec![TransactionType::Deposit],
@@ -579,31 +592,20 @@ async fn assert_lookups_agree(
             to,
             ..TransactionFilter::default()
         };
-        let lines = all_pages(|page| models.transactions(&filter, page)).await;
-        let expected: Vec<_> = transactions
-            .iter()
-            .filter(|t| {
-                t.account_id == ids[0]
-                    && t.transaction_type == TransactionType::Deposit
-                    && within(&t.created_at)
-            })
-            .cloned()
-            .collect();
-        assert_eq!(lines, expected, "deposits of {:?} in a period", ids[0]);
-        let involves = |p: &PaymentRow, id: AccountId| {
-            p.source_account_id == Some(id) || p.destination_account_id == Some(id)
-        };
+        assert_lines_match(models, filter, transactions, |t| {
+            t.account_id == ids[0]
+                && t.transaction_type == TransactionType::Deposit
+                && within(&t.created_at)
+        })
+        .await;
         let filter = PaymentFilter {
             account_ids: ids.to_vec(),
             ..PaymentFilter::default()
         };
-        let found = all_pages(|page| models.payments(&filter, page)).await;
-        let expected: Vec<_> = payments
-            .iter()
-            .filter(|p| involves(p, ids[0]) || involves(p, ids[1]))
-            .cloned()
-            .collect();
-        assert_eq!(found, expected, "payments of {ids:?}");
+        assert_payments_match(models, filter, payments, |p| {
+            involves(p, ids[0]) || involves(p, ids[1])
+        })
+        .await;
         for account_ids in [vec![ids[0]], ids.to_vec()] {
             let filter = PaymentFilter {
                 account_ids: account_ids.clone(),
@@ -611,13 +613,10 @@ async fn assert_lookups_agree(
                 to,
                 ..PaymentFilter::default()
             };
-            let found = all_pages(|page| models.payments(&filter, page)).await;
-            let expected: Vec<_> = payments
-                .iter()
-                .filter(|p| account_ids.iter().any(|id| involves(p, *id)) && within(&p.created_at))
-                .cloned()
-                .collect();
-            assert_eq!(found, expected, "payments of {account_ids:?} in a period");
+            assert_payments_match(models, filter, payments, |p| {
+                account_ids.iter().any(|id| involves(p, *id)) && within(&p.created_at)
+            })
+            .await;
         }
     }
     for line in transactions.iter().step_by(5) {
@@ -626,13 +625,10 @@ async fn assert_lookups_agree(
             payment_ids: vec![line.payment_id],
             ..TransactionFilter::default()
         };
-        let lines = all_pages(|page| models.transactions(&filter, page)).await;
-        let expected: Vec<_> = transactions
-            .iter()
-            .filter(|t| t.account_id == line.account_id && t.payment_id == line.payment_id)
-            .cloned()
-            .collect();
-        assert_eq!(lines, expected, "lines of an account in a payment");
+        assert_lines_match(models, filter, transactions, |t| {
+            t.account_id == line.account_id && t.payment_id == line.payment_id
+        })
+        .await;
     }
     for payment in payments.iter().step_by(3) {
         let id = payment.payment_id;
@@ -640,13 +636,7 @@ async fn assert_lookups_agree(
             payment_ids: vec![id],
             ..TransactionFilter::default()
         };
-        let lines = all_pages(|page| models.transactions(&filter, page)).await;
-        let expected: Vec<_> = transactions
-            .iter()
-            .filter(|t| t.payment_id == id)
-            .cloned()
-            .collect();
-        assert_eq!(lines, expected, "statement lines of payment {id:?}");
+        assert_lines_match(models, filter, transactions, |t| t.payment_id == id).await;
     }
 }
 
