@@ -514,29 +514,20 @@ where
     }
 }
 
-/// Every page of the statement lines `filter` selects, together, are the lines of `all` that
-/// `keep` keeps, in their order.
-async fn assert_lines_match(
-    models: &dyn ReadModelStore,
-    filter: TransactionFilter,
-    all: &[TransactionRow],
-    keep: impl Fn(&TransactionRow) -> bool,
-) {
-    let lines = all_pages(|page| models.transactions(&filter, page)).await;
-    let expected: Vec<_> = all.iter().filter(|t| keep(t)).cloned().collect();
-    assert_eq!(lines, expected, "statement lines of {filter:?}");
-}
-
-/// The same for payments.
-async fn assert_payments_match(
-    models: &dyn ReadModelStore,
-    filter: PaymentFilter,
-    all: &[PaymentRow],
-    keep: impl Fn(&PaymentRow) -> bool,
-) {
-    let found = all_pages(|page| models.payments(&filter, page)).await;
-    let expected: Vec<_> = all.iter().filter(|p| keep(p)).cloned().collect();
-    assert_eq!(found, expected, "payments of {filter:?}");
+/// Every page a query gives (`filter` says which), together, are the rows of `all` that `keep`
+/// keeps, in their order.
+async fn assert_pages_match<T, F>(
+    page_of: impl FnMut(PageRequest) -> F,
+    filter: &dyn std::fmt::Debug,
+    all: &[T],
+    keep: impl Fn(&T) -> bool,
+) where
+    T: Clone + PartialEq + std::fmt::Debug,
+    F: std::future::Future<Output = Result<Page<T>, ProjectionError>>,
+{
+    let found = all_pages(page_of).await;
+    let expected: Vec<_> = all.iter().filter(|row| keep(row)).cloned().collect();
+    assert_eq!(found, expected, "rows of {filter:?}");
 }
 
 /// The queries by account and by payment (answered through lookups a backend keeps beside the
@@ -557,12 +548,24 @@ async fn assert_lookups_agree(
             account_ids: vec![id],
             ..TransactionFilter::default()
         };
-        assert_lines_match(models, filter, transactions, |t| t.account_id == id).await;
+        assert_pages_match(
+            |page| models.transactions(&filter, page),
+            &filter,
+            transactions,
+            |t| t.account_id == id,
+        )
+        .await;
         let filter = PaymentFilter {
             account_ids: vec![id],
             ..PaymentFilter::default()
         };
-        assert_payments_match(models, filter, payments, |p| involves(p, id)).await;
+        assert_pages_match(
+            |page| models.payments(&filter, page),
+            &filter,
+            payments,
+            |p| involves(p, id),
+        )
+        .await;
     }
     // Several accounts at once, and accounts with other filters
     let (from, to) = match transactions.len() {
@@ -581,9 +584,12 @@ async fn assert_lookups_agree(
             account_ids: ids.to_vec(),
             ..TransactionFilter::default()
         };
-        assert_lines_match(models, filter, transactions, |t| {
-            ids.contains(&t.account_id)
-        })
+        assert_pages_match(
+            |page| models.transactions(&filter, page),
+            &filter,
+            transactions,
+            |t| ids.contains(&t.account_id),
+        )
         .await;
         let filter = TransactionFilter {
             account_ids: vec![ids[0]],
@@ -592,19 +598,27 @@ async fn assert_lookups_agree(
             to,
             ..TransactionFilter::default()
         };
-        assert_lines_match(models, filter, transactions, |t| {
-            t.account_id == ids[0]
-                && t.transaction_type == TransactionType::Deposit
-                && within(&t.created_at)
-        })
+        assert_pages_match(
+            |page| models.transactions(&filter, page),
+            &filter,
+            transactions,
+            |t| {
+                t.account_id == ids[0]
+                    && t.transaction_type == TransactionType::Deposit
+                    && within(&t.created_at)
+            },
+        )
         .await;
         let filter = PaymentFilter {
             account_ids: ids.to_vec(),
             ..PaymentFilter::default()
         };
-        assert_payments_match(models, filter, payments, |p| {
-            involves(p, ids[0]) || involves(p, ids[1])
-        })
+        assert_pages_match(
+            |page| models.payments(&filter, page),
+            &filter,
+            payments,
+            |p| involves(p, ids[0]) || involves(p, ids[1]),
+        )
         .await;
         for account_ids in [vec![ids[0]], ids.to_vec()] {
             let filter = PaymentFilter {
@@ -613,9 +627,12 @@ async fn assert_lookups_agree(
                 to,
                 ..PaymentFilter::default()
             };
-            assert_payments_match(models, filter, payments, |p| {
-                account_ids.iter().any(|id| involves(p, *id)) && within(&p.created_at)
-            })
+            assert_pages_match(
+                |page| models.payments(&filter, page),
+                &filter,
+                payments,
+                |p| account_ids.iter().any(|id| involves(p, *id)) && within(&p.created_at),
+            )
             .await;
         }
     }
@@ -625,9 +642,12 @@ async fn assert_lookups_agree(
             payment_ids: vec![line.payment_id],
             ..TransactionFilter::default()
         };
-        assert_lines_match(models, filter, transactions, |t| {
-            t.account_id == line.account_id && t.payment_id == line.payment_id
-        })
+        assert_pages_match(
+            |page| models.transactions(&filter, page),
+            &filter,
+            transactions,
+            |t| t.account_id == line.account_id && t.payment_id == line.payment_id,
+        )
         .await;
     }
     for payment in payments.iter().step_by(3) {
@@ -636,7 +656,13 @@ async fn assert_lookups_agree(
             payment_ids: vec![id],
             ..TransactionFilter::default()
         };
-        assert_lines_match(models, filter, transactions, |t| t.payment_id == id).await;
+        assert_pages_match(
+            |page| models.transactions(&filter, page),
+            &filter,
+            transactions,
+            |t| t.payment_id == id,
+        )
+        .await;
     }
 }
 
